@@ -1,0 +1,52 @@
+//! `token-service`: the OAuth 2.0 token service as a Lambda function, or as a
+//! plain HTTP server when started outside Lambda (no `AWS_LAMBDA_RUNTIME_API`).
+
+use std::sync::Arc;
+
+use lambda_http::{service_fn, Error};
+use token_service::{handle_lambda, serve, service_from_env};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    if in_lambda {
+        // CloudWatch stamps each line itself.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .json()
+            .without_time()
+            .with_ansi(false)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+
+    let service = match service_from_env().await {
+        Ok(service) => Arc::new(service),
+        Err(e) => {
+            eprintln!("token-service: {e}");
+            std::process::exit(2);
+        }
+    };
+
+    if in_lambda {
+        lambda_http::run(service_fn(move |request| {
+            let service = service.clone();
+            async move { Ok::<_, Error>(handle_lambda(&service, request).await) }
+        }))
+        .await
+    } else {
+        let addr = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("cannot listen on LISTEN_ADDR {addr}: {e}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "token service listening");
+        serve(listener, service).await?;
+        Ok(())
+    }
+}

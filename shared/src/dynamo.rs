@@ -1,0 +1,439 @@
+//! [`Store`] on one DynamoDB table.
+//!
+//! Layout: string partition key `pk` (`client#<id>` or `token#<sha256 hex>`),
+//! TTL attribute `expires_at` (epoch seconds) on tokens. Scope and grant lists
+//! are space-delimited strings, as in django-oauth-toolkit.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
+    ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+};
+pub use aws_sdk_dynamodb::Client as DynamoClient;
+
+use crate::clock::SharedClock;
+use crate::model::{AccessToken, Client, GrantType};
+use crate::scope::{format_scope, parse_scope};
+use crate::store::{ClientChange, Item, Key, Revocation, Store, StoreError};
+
+/// The partition key attribute.
+pub const PARTITION_KEY: &str = "pk";
+/// The TTL attribute, epoch seconds.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+type Attributes = HashMap<String, AttributeValue>;
+
+/// DynamoDB implementation of [`Store`].
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: DynamoClient,
+    table: String,
+    clock: SharedClock,
+}
+
+impl DynamoStore {
+    /// A store on `table`, judging expiry by `clock`.
+    pub fn new(client: DynamoClient, table: impl Into<String>, clock: SharedClock) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            clock,
+        }
+    }
+
+    /// Creates the table as `template.yaml` defines it: `pk` string hash key,
+    /// on-demand billing, TTL on `expires_at`. For local use and tests; deployed
+    /// stacks get their table from the template.
+    pub async fn create_table(client: &DynamoClient, table: &str) -> Result<(), StoreError> {
+        client
+            .create_table()
+            .table_name(table)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(PARTITION_KEY)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(PARTITION_KEY)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception())
+                {
+                    StoreError::AlreadyExists
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn key_value(key: &Key) -> String {
+        match key {
+            Key::Client(id) => format!("client#{id}"),
+            Key::Token(hash) => format!("token#{hash}"),
+        }
+    }
+
+    fn key_attributes(key: &Key) -> Attributes {
+        HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(Self::key_value(key)))])
+    }
+
+    /// Decodes an item; expired or malformed items read as absent.
+    fn decode(&self, key: &Key, item: &Attributes) -> Option<Item> {
+        let decoded = match key {
+            Key::Client(_) => decode_client(item).map(Item::Client),
+            Key::Token(hash) => decode_token(hash, item).map(Item::Token),
+        };
+        if decoded.is_none() {
+            tracing::error!(
+                kind = key_kind(key),
+                "stored item is malformed; treating it as absent"
+            );
+        }
+        match decoded {
+            Some(Item::Token(t)) if t.expires_at <= self.clock.now() => None,
+            other => other,
+        }
+    }
+}
+
+fn key_kind(key: &Key) -> &'static str {
+    match key {
+        Key::Client(_) => "client",
+        Key::Token(_) => "token",
+    }
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
+}
+
+fn s(item: &Attributes, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
+}
+
+fn n(item: &Attributes, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn num(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn decode_client(item: &Attributes) -> Option<Client> {
+    let grant_types = s(item, "grant_types")?
+        .split(' ')
+        .filter(|g| !g.is_empty())
+        // A grant this build does not implement is ignored, not fatal.
+        .filter_map(GrantType::parse)
+        .collect();
+    Some(Client {
+        client_id: s(item, "client_id")?,
+        name: s(item, "name")?,
+        secret_hash: s(item, "secret_hash")?,
+        grant_types,
+        scopes: parse_scope(&s(item, "scope")?).ok()?,
+        default_scopes: parse_scope(&s(item, "default_scope")?).ok()?,
+        token_lifetime: n(item, "token_lifetime"),
+        disabled: item
+            .get("disabled")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        created_at: n(item, "created_at").unwrap_or(0),
+    })
+}
+
+fn encode_client(client: &Client) -> Attributes {
+    let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    let mut item = DynamoStore::key_attributes(&Key::Client(client.client_id.clone()));
+    item.insert("kind".into(), AttributeValue::S("client".into()));
+    item.insert("client_id".into(), AttributeValue::S(client.client_id.clone()));
+    item.insert("name".into(), AttributeValue::S(client.name.clone()));
+    item.insert(
+        "secret_hash".into(),
+        AttributeValue::S(client.secret_hash.clone()),
+    );
+    item.insert("grant_types".into(), AttributeValue::S(grants.join(" ")));
+    item.insert("scope".into(), AttributeValue::S(format_scope(&client.scopes)));
+    item.insert(
+        "default_scope".into(),
+        AttributeValue::S(format_scope(&client.default_scopes)),
+    );
+    if let Some(lifetime) = client.token_lifetime {
+        item.insert("token_lifetime".into(), num(lifetime));
+    }
+    item.insert("disabled".into(), AttributeValue::Bool(client.disabled));
+    item.insert("created_at".into(), num(client.created_at));
+    item
+}
+
+fn decode_token(hash: &str, item: &Attributes) -> Option<AccessToken> {
+    Some(AccessToken {
+        token_hash: hash.to_owned(),
+        client_id: s(item, "client_id")?,
+        scope: parse_scope(&s(item, "scope")?).ok()?,
+        issued_at: n(item, "issued_at")?,
+        expires_at: n(item, TTL_ATTRIBUTE)?,
+        username: s(item, "username"),
+    })
+}
+
+fn encode_token(token: &AccessToken) -> Attributes {
+    let mut item = DynamoStore::key_attributes(&Key::Token(token.token_hash.clone()));
+    item.insert("kind".into(), AttributeValue::S("access_token".into()));
+    item.insert("client_id".into(), AttributeValue::S(token.client_id.clone()));
+    item.insert("scope".into(), AttributeValue::S(format_scope(&token.scope)));
+    item.insert("issued_at".into(), num(token.issued_at));
+    item.insert(TTL_ATTRIBUTE.into(), num(token.expires_at));
+    if let Some(username) = &token.username {
+        item.insert("username".into(), AttributeValue::S(username.clone()));
+    }
+    item
+}
+
+/// How often a batch read retries keys DynamoDB left unprocessed (throttling).
+const BATCH_ATTEMPTS: u32 = 4;
+
+impl Store for DynamoStore {
+    async fn load(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        if let [key] = keys {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key_attributes(key)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            return Ok(vec![out.item().and_then(|item| self.decode(key, item))]);
+        }
+
+        // BatchGetItem rejects duplicate keys, so ask for each once.
+        let mut pending: Vec<Attributes> = Vec::new();
+        for key in keys {
+            let attrs = Self::key_attributes(key);
+            if !pending.contains(&attrs) {
+                pending.push(attrs);
+            }
+        }
+        let mut found: HashMap<String, Attributes> = HashMap::new();
+        for attempt in 0..BATCH_ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                if let Some(pk) = s(item, PARTITION_KEY) {
+                    found.insert(pk, item.clone());
+                }
+            }
+            if let Some(left) = out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                pending = left.keys().to_vec();
+            }
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Unavailable(
+                "DynamoDB left keys unprocessed after retries".into(),
+            ));
+        }
+        Ok(keys
+            .iter()
+            .map(|key| {
+                found
+                    .get(&Self::key_value(key))
+                    .and_then(|item| self.decode(key, item))
+            })
+            .collect())
+    }
+
+    async fn put_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+        self.put_new(encode_token(token)).await
+    }
+
+    async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Revocation, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&Key::Token(token_hash.to_owned()))))
+            // Delete only the owner's token; an absent or expired one is not refused.
+            .condition_expression("attribute_not_exists(pk) OR client_id = :cid OR expires_at <= :now")
+            .expression_attribute_values(":cid", AttributeValue::S(client_id.to_owned()))
+            .expression_attribute_values(":now", num(self.clock.now()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let live = out
+                    .attributes()
+                    .and_then(|old| n(old, TTL_ATTRIBUTE))
+                    .is_some_and(|exp| exp > self.clock.now());
+                Ok(if live {
+                    Revocation::Revoked
+                } else {
+                    Revocation::NotFound
+                })
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Revocation::NotOwner)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.put_new(encode_client(client)).await
+    }
+
+    async fn update_client(
+        &self,
+        client_id: &str,
+        change: ClientChange,
+    ) -> Result<Option<Client>, StoreError> {
+        let (expression, value) = match change {
+            ClientChange::Disabled(disabled) => ("SET disabled = :v", AttributeValue::Bool(disabled)),
+            ClientChange::SecretHash(hash) => ("SET secret_hash = :v", AttributeValue::S(hash)),
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&Key::Client(client_id.to_owned()))))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":v", value)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes().and_then(decode_client)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&Key::Client(client_id.to_owned()))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let mut clients = Vec::new();
+        let mut start: Option<Attributes> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("kind = :client")
+                .expression_attribute_values(":client", AttributeValue::S("client".into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            clients.extend(out.items().iter().filter_map(decode_client));
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        clients.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
+        Ok(clients)
+    }
+}
+
+impl DynamoStore {
+    async fn put_new(&self, item: Attributes) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}

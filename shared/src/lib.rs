@@ -1,0 +1,25 @@
+//! The OAuth 2.0 core of the token service.
+//!
+//! Everything here is plain Rust: the OAuth rules ([`service`]), the token and
+//! client model ([`model`]), the storage trait ([`store`]) and its DynamoDB
+//! implementation ([`dynamo`]). Nothing here knows about Lambda; the binaries in
+//! `functions/` adapt their events to [`service::TokenService::handle`].
+
+pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod dynamo;
+pub mod form;
+pub mod issue;
+pub mod model;
+pub mod scope;
+pub mod secret;
+pub mod service;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use config::{ConfigError, ServiceConfig};
+pub use dynamo::DynamoStore;
+pub use model::{AccessToken, Client, GrantType};
+pub use service::{HttpRequest, HttpResponse, TokenService, MAX_BODY_BYTES};
+pub use store::{Store, StoreError};

@@ -1,0 +1,87 @@
+//! What is stored: clients and access tokens.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::scope::{format_scope, ScopeSet};
+
+/// An OAuth 2.0 grant type this server can issue tokens for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GrantType {
+    /// RFC 6749 §4.4: a client acting on its own behalf.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// Every grant type the token endpoint implements.
+    pub const ALL: [GrantType; 1] = [GrantType::ClientCredentials];
+
+    /// The `grant_type` parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// The grant type named by a `grant_type` parameter, if implemented here.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == value)
+    }
+}
+
+/// A registered OAuth client (a confidential client: it always has a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// Public identifier, random letters and digits.
+    pub client_id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the client secret; the secret itself is never stored.
+    pub secret_hash: String,
+    /// Grant types this client may use.
+    pub grant_types: BTreeSet<GrantType>,
+    /// Scopes this client may be granted.
+    pub scopes: ScopeSet,
+    /// Scopes granted when a request names none (empty: the service's `DEFAULT_SCOPES`).
+    pub default_scopes: ScopeSet,
+    /// Access-token lifetime overriding the service default, seconds.
+    pub token_lifetime: Option<u64>,
+    /// A disabled client cannot authenticate and its tokens are inactive.
+    pub disabled: bool,
+    /// Creation time, epoch seconds.
+    pub created_at: u64,
+}
+
+impl Client {
+    /// The client as shown to an administrator: everything but the secret hash.
+    pub fn to_public_json(&self) -> Value {
+        json!({
+            "client_id": self.client_id,
+            "name": self.name,
+            "grant_types": self.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+            "scope": format_scope(&self.scopes),
+            "default_scope": format_scope(&self.default_scopes),
+            "token_lifetime": self.token_lifetime,
+            "disabled": self.disabled,
+            "created_at": self.created_at,
+        })
+    }
+}
+
+/// An issued access token, known only by the SHA-256 of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    /// Lowercase hex SHA-256 of the token string.
+    pub token_hash: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Granted scopes.
+    pub scope: ScopeSet,
+    /// Issue time, epoch seconds.
+    pub issued_at: u64,
+    /// Expiry, epoch seconds; also the item's DynamoDB TTL.
+    pub expires_at: u64,
+    /// The resource owner, for tokens issued to a user.
+    pub username: Option<String>,
+}

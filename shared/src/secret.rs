@@ -1,0 +1,91 @@
+//! Random credentials from the OS CSPRNG, and their SHA-256 fingerprints.
+//!
+//! Every generated value uses only ASCII letters and digits: form-urlencoding
+//! leaves them unchanged, so clients that skip the RFC 6749 §2.3.1 encoding
+//! (django-oauth-toolkit's resource server among them) still authenticate.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Length of access tokens and client secrets: 44 × log2(62) ≈ 262 bits.
+pub const TOKEN_LENGTH: usize = 44;
+/// Length of client ids: 24 × log2(62) ≈ 143 bits; ids are public, so this only
+/// has to make collisions and guessing pointless.
+pub const CLIENT_ID_LENGTH: usize = 24;
+
+/// The OS random source failed; nothing can be issued safely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RandomnessUnavailable;
+
+impl std::fmt::Display for RandomnessUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the operating system's random number generator failed")
+    }
+}
+
+impl std::error::Error for RandomnessUnavailable {}
+
+/// A uniformly random string of `len` letters and digits.
+pub fn random_alphanumeric(len: usize) -> Result<String, RandomnessUnavailable> {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).map_err(|_| RandomnessUnavailable)?;
+        // 248 = 4 × 62: rejecting larger bytes keeps every character equally likely.
+        for &b in buf.iter().filter(|&&b| b < 248) {
+            if out.len() == len {
+                break;
+            }
+            out.push(ALPHABET[usize::from(b % 62)] as char);
+        }
+    }
+    Ok(out)
+}
+
+/// A new bearer token or client secret.
+pub fn generate_token() -> Result<String, RandomnessUnavailable> {
+    random_alphanumeric(TOKEN_LENGTH)
+}
+
+/// A new client id.
+pub fn generate_client_id() -> Result<String, RandomnessUnavailable> {
+    random_alphanumeric(CLIENT_ID_LENGTH)
+}
+
+/// Lowercase hex SHA-256 of `value`: the only form in which tokens and client
+/// secrets are stored (the same value as django-oauth-toolkit's `token_checksum`).
+pub fn sha256_hex(value: &str) -> String {
+    format!("{:x}", Sha256::digest(value.as_bytes()))
+}
+
+/// Whether `presented` hashes to `stored_hash`, compared in constant time.
+pub fn matches_hash(presented: &str, stored_hash: &str) -> bool {
+    let presented_hash = sha256_hex(presented);
+    presented_hash.as_bytes().ct_eq(stored_hash.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_alphanumeric_and_distinct() {
+        let a = generate_token().unwrap();
+        let b = generate_token().unwrap();
+        assert_eq!(a.len(), TOKEN_LENGTH);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn sha256_matches_known_vector() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(matches_hash("abc", &sha256_hex("abc")));
+        assert!(!matches_hash("abd", &sha256_hex("abc")));
+    }
+}

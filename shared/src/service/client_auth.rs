@@ -1,0 +1,105 @@
+//! Client authentication (RFC 6749 §2.3.1): `client_secret_basic` and
+//! `client_secret_post`, exactly one of them per request.
+
+use super::OAuthError;
+use crate::credentials::{parse_authorization, Authorization};
+use crate::form::Form;
+use crate::model::Client;
+use crate::secret::matches_hash;
+
+/// Credentials a client presented.
+pub(super) struct ClientCredentials {
+    pub client_id: String,
+    client_secret: String,
+}
+
+/// Who is calling: a client with its credentials, or the holder of a bearer token.
+pub(super) enum Caller {
+    Client(ClientCredentials),
+    Bearer(String),
+    Anonymous,
+}
+
+/// Reads the caller's credentials from the `Authorization` header or the body.
+pub(super) fn caller(headers: &http::HeaderMap, params: &Form) -> Result<Caller, OAuthError> {
+    let authorization = parse_authorization(headers).map_err(OAuthError::invalid_request)?;
+    let body_id = params
+        .get("client_id")
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let body_secret = params
+        .get("client_secret")
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    match authorization {
+        Authorization::Basic {
+            client_id,
+            client_secret,
+        } => {
+            if body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use either HTTP Basic or client_secret in the body, not both",
+                ));
+            }
+            if body_id.is_some_and(|id| id != client_id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id differs from the HTTP Basic client id",
+                ));
+            }
+            Ok(Caller::Client(ClientCredentials {
+                client_id,
+                client_secret,
+            }))
+        }
+        Authorization::Bearer(token) => {
+            if body_id.is_some() || body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use either a bearer token or client credentials, not both",
+                ));
+            }
+            Ok(Caller::Bearer(token))
+        }
+        Authorization::Other(_) => Err(OAuthError::invalid_client(
+            "unsupported authentication scheme; use HTTP Basic or client_secret_post",
+        )),
+        Authorization::Absent => match (body_id, body_secret) {
+            (Some(id), Some(secret)) => Ok(Caller::Client(ClientCredentials {
+                client_id: id.to_owned(),
+                client_secret: secret.to_owned(),
+            })),
+            (Some(_), None) => Err(OAuthError::invalid_client(
+                "client_secret is missing; only confidential clients are supported",
+            )),
+            (None, Some(_)) => Err(OAuthError::invalid_request(
+                "client_secret was sent without client_id",
+            )),
+            (None, None) => Ok(Caller::Anonymous),
+        },
+    }
+}
+
+/// Reads client credentials for an endpoint that accepts only clients.
+pub(super) fn client_credentials(
+    headers: &http::HeaderMap,
+    params: &Form,
+) -> Result<ClientCredentials, OAuthError> {
+    match caller(headers, params)? {
+        Caller::Client(credentials) => Ok(credentials),
+        Caller::Bearer(_) => Err(OAuthError::invalid_client(
+            "a bearer token cannot authenticate a client here; use HTTP Basic or client_secret_post",
+        )),
+        Caller::Anonymous => Err(OAuthError::invalid_client("client authentication is required")),
+    }
+}
+
+/// Checks credentials against the stored client. Unknown client, wrong secret
+/// and disabled client all get the same answer.
+pub(super) fn authenticate(
+    credentials: &ClientCredentials,
+    stored: Option<Client>,
+) -> Result<Client, OAuthError> {
+    match stored {
+        Some(client) if matches_hash(&credentials.client_secret, &client.secret_hash) && !client.disabled => {
+            Ok(client)
+        }
+        _ => Err(OAuthError::invalid_client("client authentication failed")),
+    }
+}

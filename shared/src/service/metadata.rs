@@ -1,0 +1,41 @@
+//! RFC 8414 authorization server metadata.
+
+use http::header::CACHE_CONTROL;
+use http::{HeaderValue, StatusCode};
+use serde_json::{json, Value};
+
+use super::{json_response, HttpResponse};
+use crate::config::ServiceConfig;
+use crate::model::GrantType;
+
+/// The metadata document, built once at cold start.
+pub(super) fn document(config: &ServiceConfig) -> Value {
+    let issuer = &config.issuer;
+    let client_auth = ["client_secret_basic", "client_secret_post"];
+    json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/o/token/"),
+        "introspection_endpoint": format!("{issuer}/o/introspect/"),
+        "revocation_endpoint": format!("{issuer}/o/revoke_token/"),
+        "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        // No authorization endpoint: no response type is supported.
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": client_auth,
+        "revocation_endpoint_auth_methods_supported": client_auth,
+        // A resource server may also present a bearer token with the
+        // `introspection` scope (django-oauth-toolkit's RESOURCE_SERVER_AUTH_TOKEN).
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
+        "scopes_supported": config.known_scopes().collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn response(document: &str, head: bool) -> HttpResponse {
+    let mut response = json_response(StatusCode::OK, &Value::Null);
+    *response.body_mut() = if head { String::new() } else { document.to_owned() };
+    response.headers_mut().remove(http::header::PRAGMA);
+    // Public and rarely changing: caches may keep it for an hour.
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}

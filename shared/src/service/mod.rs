@@ -1,0 +1,206 @@
+//! The HTTP face of the OAuth core: one entry point, [`TokenService::handle`],
+//! that both the Lambda adapter and the standalone server call.
+
+mod client_auth;
+mod client_credentials;
+mod error;
+mod introspect;
+mod metadata;
+mod revoke;
+mod token;
+
+use std::time::Instant;
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::{HeaderValue, Method, StatusCode};
+use serde_json::Value;
+
+use crate::clock::SharedClock;
+use crate::config::ServiceConfig;
+use crate::form::Form;
+use crate::store::Store;
+
+pub use error::OAuthError;
+
+/// A request as the core sees it; the body is at most [`MAX_BODY_BYTES`] + 1
+/// bytes (adapters may cut longer bodies there: they are refused unread).
+pub type HttpRequest = http::Request<Vec<u8>>;
+/// A response as the core produces it.
+pub type HttpResponse = http::Response<String>;
+
+/// Largest request body accepted; larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The endpoints, by path (DOT's paths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Token,
+    Introspect,
+    Revoke,
+    Metadata,
+}
+
+impl Route {
+    const ALL: [(Route, &'static str); 4] = [
+        (Route::Token, "/o/token"),
+        (Route::Introspect, "/o/introspect"),
+        (Route::Revoke, "/o/revoke_token"),
+        (Route::Metadata, "/.well-known/oauth-authorization-server"),
+    ];
+
+    /// The route a path ends with. Matching the end lets the service run under
+    /// an API Gateway stage or a custom-domain base path; a trailing slash is optional.
+    fn find(path: &str) -> Option<Route> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        Self::ALL
+            .iter()
+            .find(|(_, suffix)| path.ends_with(suffix))
+            .map(|(route, _)| *route)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Route::Token => "token",
+            Route::Introspect => "introspect",
+            Route::Revoke => "revoke",
+            Route::Metadata => "metadata",
+        }
+    }
+
+    fn allowed_methods(self) -> &'static [Method] {
+        match self {
+            Route::Token | Route::Revoke => &[Method::POST],
+            Route::Introspect => &[Method::GET, Method::POST],
+            Route::Metadata => &[Method::GET, Method::HEAD],
+        }
+    }
+}
+
+/// The OAuth 2.0 token service: token issuance, introspection, revocation and
+/// metadata over a [`Store`].
+pub struct TokenService<S> {
+    config: ServiceConfig,
+    store: S,
+    clock: SharedClock,
+    metadata: String,
+}
+
+impl<S: Store> TokenService<S> {
+    /// Builds the service once, at cold start.
+    pub fn new(config: ServiceConfig, store: S, clock: SharedClock) -> Self {
+        let metadata = metadata::document(&config).to_string();
+        Self {
+            config,
+            store,
+            clock,
+            metadata,
+        }
+    }
+
+    /// The store, for tools and tests that manage clients directly.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Answers one HTTP request. Never panics on input and never answers 500.
+    pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        let started = Instant::now();
+        let route = Route::find(request.uri().path());
+        let response = match route {
+            None => error::not_found(),
+            Some(route) if !route.allowed_methods().contains(request.method()) => {
+                error::method_not_allowed(route.allowed_methods())
+            }
+            Some(route) => self
+                .dispatch(route, request)
+                .await
+                .unwrap_or_else(OAuthError::into_response),
+        };
+        // Never the path's query or the body: they can hold tokens.
+        tracing::info!(
+            route = route.map_or("none", Route::name),
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        response
+    }
+
+    async fn dispatch(&self, route: Route, request: HttpRequest) -> Result<HttpResponse, OAuthError> {
+        match route {
+            Route::Metadata => Ok(metadata::response(
+                &self.metadata,
+                request.method() == Method::HEAD,
+            )),
+            Route::Token => {
+                let params = read_params(&request)?;
+                self.token(&request, &params).await
+            }
+            Route::Introspect => {
+                let params = read_params(&request)?;
+                self.introspect(&request, &params).await
+            }
+            Route::Revoke => {
+                let params = read_params(&request)?;
+                self.revoke(&request, &params).await
+            }
+        }
+    }
+}
+
+/// The request parameters: the query of a GET, the form body of a POST.
+fn read_params(request: &HttpRequest) -> Result<Form, OAuthError> {
+    let body = request.body();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(OAuthError::payload_too_large());
+    }
+    let form = if request.method() == Method::GET {
+        Form::parse(request.uri().query().unwrap_or("").as_bytes())
+    } else {
+        let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let is_form = content_type.is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|mime| {
+                mime.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+        let empty_without_type = body.is_empty() && content_type.is_none();
+        if !(is_form || empty_without_type) {
+            return Err(OAuthError::invalid_request(
+                "the request body must be application/x-www-form-urlencoded",
+            ));
+        }
+        Form::parse(body)
+    };
+    form.map_err(|e| OAuthError::invalid_request(e.to_string()))
+}
+
+/// A JSON response that no cache may keep (RFC 6749 §5.1).
+fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
+    let mut response = http::Response::new(body.to_string());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Route;
+
+    #[test]
+    fn routes_match_under_any_prefix_with_optional_slash() {
+        assert_eq!(Route::find("/o/token/"), Some(Route::Token));
+        assert_eq!(Route::find("/prod/o/token"), Some(Route::Token));
+        assert_eq!(Route::find("/prod/o/introspect/"), Some(Route::Introspect));
+        assert_eq!(
+            Route::find("/.well-known/oauth-authorization-server"),
+            Some(Route::Metadata)
+        );
+        assert_eq!(Route::find("/xo/token"), None);
+        assert_eq!(Route::find("/o/token/extra"), None);
+        assert_eq!(Route::find("/o/token//"), None);
+    }
+}

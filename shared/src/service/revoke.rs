@@ -1,0 +1,52 @@
+//! RFC 7009 token revocation.
+
+use http::header::{CACHE_CONTROL, PRAGMA};
+use http::{HeaderValue, StatusCode};
+
+use super::client_auth::{authenticate, client_credentials};
+use super::{HttpRequest, HttpResponse, OAuthError, TokenService};
+use crate::form::Form;
+use crate::secret::sha256_hex;
+use crate::store::{Revocation, Store};
+
+impl<S: Store> TokenService<S> {
+    pub(super) async fn revoke(
+        &self,
+        request: &HttpRequest,
+        params: &Form,
+    ) -> Result<HttpResponse, OAuthError> {
+        let credentials = client_credentials(request.headers(), params)?;
+        let client = authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)?;
+        let token = params
+            .get("token")
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))?
+            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        // token_type_hint is only a hint (§2.1), and all tokens share one key space.
+        params
+            .get("token_type_hint")
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+
+        match self
+            .store
+            .revoke_token(&sha256_hex(token), &client.client_id)
+            .await?
+        {
+            // An unknown token is not an error (§2.2): the client's aim is met.
+            Revocation::Revoked | Revocation::NotFound => {
+                let mut response = http::Response::new(String::new());
+                *response.status_mut() = StatusCode::OK;
+                response
+                    .headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
+                    .headers_mut()
+                    .insert(PRAGMA, HeaderValue::from_static("no-cache"));
+                Ok(response)
+            }
+            // §2.1: a token issued to another client is refused, and kept.
+            Revocation::NotOwner => Err(OAuthError::unauthorized_client(
+                "the token was not issued to this client",
+            )),
+        }
+    }
+}

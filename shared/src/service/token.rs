@@ -1,0 +1,66 @@
+//! The token endpoint (RFC 6749 §3.2): authenticates the client, then hands
+//! the request to the handler of its grant type.
+
+use http::StatusCode;
+use serde_json::json;
+
+use super::client_auth::{authenticate, client_credentials};
+use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
+use crate::form::Form;
+use crate::issue::{issue_access_token, IssueError, IssuedToken, TokenRequest};
+use crate::model::GrantType;
+use crate::scope::format_scope;
+use crate::store::Store;
+
+impl<S: Store> TokenService<S> {
+    pub(super) async fn token(
+        &self,
+        request: &HttpRequest,
+        params: &Form,
+    ) -> Result<HttpResponse, OAuthError> {
+        let grant_type = params
+            .get("grant_type")
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))?
+            .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+        let grant = GrantType::parse(grant_type).ok_or_else(|| {
+            OAuthError::unsupported_grant_type(format!("grant_type {grant_type:?} is not supported"))
+        })?;
+
+        let credentials = client_credentials(request.headers(), params)?;
+        let client = authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)?;
+        if !client.grant_types.contains(&grant) {
+            return Err(OAuthError::unauthorized_client(format!(
+                "this client may not use the {} grant",
+                grant.as_str()
+            )));
+        }
+
+        let issued = match grant {
+            GrantType::ClientCredentials => self.client_credentials_grant(&client, params).await?,
+        };
+        Ok(token_response(&issued))
+    }
+
+    /// Issues and stores an access token (one conditional write).
+    pub(super) async fn issue(&self, request: TokenRequest<'_>) -> Result<IssuedToken, OAuthError> {
+        issue_access_token(&self.store, request)
+            .await
+            .map_err(|e| match e {
+                IssueError::Store(e) => OAuthError::from(e),
+                IssueError::Randomness(e) => OAuthError::unavailable(&e),
+            })
+    }
+}
+
+/// RFC 6749 §5.1 successful answer.
+fn token_response(issued: &IssuedToken) -> HttpResponse {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in(),
+            "scope": format_scope(&issued.record.scope),
+        }),
+    )
+}

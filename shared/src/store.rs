@@ -1,0 +1,111 @@
+//! The storage interface the OAuth core needs.
+
+use std::future::Future;
+
+use crate::model::{AccessToken, Client};
+
+/// The key of one stored item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A client, by `client_id`.
+    Client(String),
+    /// An access token, by the hex SHA-256 of its value.
+    Token(String),
+}
+
+/// One stored item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// A client.
+    Client(Client),
+    /// An access token.
+    Token(AccessToken),
+}
+
+/// What a revocation request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The token existed, belonged to the client and is gone.
+    Revoked,
+    /// No live token has that value (unknown, expired or already revoked).
+    NotFound,
+    /// The token is live but was issued to another client; it was kept.
+    NotOwner,
+}
+
+/// One administrative change to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientChange {
+    /// Disable (`true`) or enable (`false`) the client.
+    Disabled(bool),
+    /// Replace the secret's SHA-256.
+    SecretHash(String),
+}
+
+/// A storage failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The backend failed or throttled; the request may be retried.
+    Unavailable(String),
+    /// A write that must not overwrite found an item with the same key.
+    AlreadyExists,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Unavailable(why) => write!(f, "storage unavailable: {why}"),
+            StoreError::AlreadyExists => f.write_str("an item with this key already exists"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Storage of clients and tokens.
+///
+/// Every read treats an item whose `expires_at <= now` as absent (TTL deletes
+/// late), and reads are strongly consistent.
+pub trait Store: Send + Sync + 'static {
+    /// Reads the items for `keys` in one round trip; `None` where absent or expired.
+    /// The answer has one entry per key, in the same order.
+    fn load(&self, keys: &[Key]) -> impl Future<Output = Result<Vec<Option<Item>>, StoreError>> + Send;
+
+    /// Stores a new token; fails with [`StoreError::AlreadyExists`] rather than overwrite.
+    fn put_token(&self, token: &AccessToken) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes a token if it was issued to `client_id`.
+    fn revoke_token(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Revocation, StoreError>> + Send;
+
+    /// Stores a new client; fails with [`StoreError::AlreadyExists`] rather than overwrite.
+    fn create_client(&self, client: &Client) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Changes one attribute of an existing client atomically; the updated
+    /// client, or `None` if there is none.
+    fn update_client(
+        &self,
+        client_id: &str,
+        change: ClientChange,
+    ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
+
+    /// Deletes a client; `false` if there was none.
+    fn delete_client(&self, client_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every client (an administrative listing, never used in a request path).
+    fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>, StoreError>> + Send;
+
+    /// Reads one client.
+    fn get_client(&self, client_id: &str) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send {
+        async move {
+            let mut items = self.load(&[Key::Client(client_id.to_owned())]).await?;
+            Ok(match items.pop().flatten() {
+                Some(Item::Client(c)) => Some(c),
+                _ => None,
+            })
+        }
+    }
+}

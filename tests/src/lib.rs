@@ -1,0 +1,411 @@
+//! Test harness: a token service over a fresh table in DynamoDB Local, driven
+//! through the same Lambda entry point API Gateway uses.
+//!
+//! Run through `scripts/test`, which starts DynamoDB Local and exports
+//! `AWS_ENDPOINT_URL_DYNAMODB` for it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http::HeaderMap;
+use lambda_http::Body;
+use serde_json::Value;
+use shared::dynamo::DynamoClient;
+use shared::model::{AccessToken, Client, GrantType};
+use shared::scope::parse_scope;
+use shared::secret::{generate_client_id, generate_token, sha256_hex};
+use shared::store::{ClientChange, Item, Key, Revocation, Store, StoreError};
+use shared::{DynamoStore, ManualClock, ServiceConfig, SharedClock, TokenService};
+
+static TABLES: AtomicU32 = AtomicU32::new(0);
+
+/// A DynamoDB client for DynamoDB Local, configured the way the product is:
+/// the standard AWS chain plus `AWS_ENDPOINT_URL_DYNAMODB`.
+pub async fn dynamo() -> DynamoClient {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with scripts/test, which starts DynamoDB Local"
+    );
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    DynamoClient::new(&aws)
+}
+
+/// A new, empty table created exactly as `oauthctl table create` does.
+pub async fn fresh_table(dynamo: &DynamoClient) -> String {
+    let name = format!(
+        "test-{}-{}",
+        std::process::id(),
+        TABLES.fetch_add(1, Ordering::SeqCst)
+    );
+    DynamoStore::create_table(dynamo, &name)
+        .await
+        .expect("create table in DynamoDB Local");
+    name
+}
+
+/// Counts the store calls the service makes, so tests can hold it to its budget.
+#[derive(Default)]
+pub struct Calls {
+    /// Round trips that read (`GetItem` or one `BatchGetItem`).
+    pub reads: AtomicUsize,
+    /// Conditional writes of new tokens (`PutItem`).
+    pub token_writes: AtomicUsize,
+    /// Revocations (`DeleteItem`).
+    pub revocations: AtomicUsize,
+}
+
+impl Calls {
+    /// (reads, token writes, revocations) so far, and reset to zero.
+    pub fn take(&self) -> (usize, usize, usize) {
+        (
+            self.reads.swap(0, Ordering::SeqCst),
+            self.token_writes.swap(0, Ordering::SeqCst),
+            self.revocations.swap(0, Ordering::SeqCst),
+        )
+    }
+}
+
+/// A [`Store`] that forwards to another and counts the calls.
+pub struct Counting<S> {
+    inner: S,
+    calls: Arc<Calls>,
+}
+
+impl<S: Store> Store for Counting<S> {
+    async fn load(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.calls.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(keys).await
+    }
+    async fn put_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+        self.calls.token_writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.put_token(token).await
+    }
+    async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Revocation, StoreError> {
+        self.calls.revocations.fetch_add(1, Ordering::SeqCst);
+        self.inner.revoke_token(token_hash, client_id).await
+    }
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.inner.create_client(client).await
+    }
+    async fn update_client(
+        &self,
+        client_id: &str,
+        change: ClientChange,
+    ) -> Result<Option<Client>, StoreError> {
+        self.inner.update_client(client_id, change).await
+    }
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_client(client_id).await
+    }
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        self.inner.list_clients().await
+    }
+}
+
+/// The issuer every test service uses.
+pub const ISSUER: &str = "https://auth.example.test";
+
+/// A token service on its own table, with a clock the test controls.
+pub struct TestEnv {
+    /// The service under test.
+    pub service: TokenService<Counting<DynamoStore>>,
+    /// The clock shared by the service and its store.
+    pub clock: Arc<ManualClock>,
+    /// Store calls made so far.
+    pub calls: Arc<Calls>,
+    /// The raw DynamoDB client, to look at what was stored.
+    pub dynamo: DynamoClient,
+    /// The table's name.
+    pub table: String,
+}
+
+/// A registered client and its secret.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    /// client_id
+    pub id: String,
+    /// client_secret
+    pub secret: String,
+}
+
+impl TestEnv {
+    /// A service with the default configuration.
+    pub async fn new() -> Self {
+        Self::with_config(&[]).await
+    }
+
+    /// A service with extra configuration variables (`SCOPES`, `DEFAULT_SCOPES`, ...).
+    pub async fn with_config(vars: &[(&str, &str)]) -> Self {
+        let dynamo = dynamo().await;
+        let table = fresh_table(&dynamo).await;
+        Self::on_table(dynamo, table, vars)
+    }
+
+    /// A service on a table that may not exist (to provoke storage failures).
+    pub fn on_table(dynamo: DynamoClient, table: String, vars: &[(&str, &str)]) -> Self {
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("TABLE_NAME".into(), table.clone()),
+            ("ISSUER".into(), ISSUER.into()),
+        ]);
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = ServiceConfig::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
+        let clock = Arc::new(ManualClock::new());
+        let shared_clock: SharedClock = clock.clone();
+        let calls = Arc::new(Calls::default());
+        let store = Counting {
+            inner: DynamoStore::new(dynamo.clone(), table.clone(), shared_clock.clone()),
+            calls: calls.clone(),
+        };
+        Self {
+            service: TokenService::new(config, store, shared_clock),
+            clock,
+            calls,
+            dynamo,
+            table,
+        }
+    }
+
+    /// Registers a client directly in the store, the way `oauthctl client create` does.
+    pub async fn client(&self, scope: &str) -> TestClient {
+        self.client_with(scope, "", None, &[GrantType::ClientCredentials])
+            .await
+    }
+
+    /// Registers a client with every setting chosen.
+    pub async fn client_with(
+        &self,
+        scope: &str,
+        default_scope: &str,
+        token_lifetime: Option<u64>,
+        grants: &[GrantType],
+    ) -> TestClient {
+        let id = generate_client_id().unwrap();
+        let secret = generate_token().unwrap();
+        self.register(&id, &secret, scope, default_scope, token_lifetime, grants)
+            .await;
+        TestClient { id, secret }
+    }
+
+    /// Registers a client with a chosen id and secret.
+    pub async fn register(
+        &self,
+        id: &str,
+        secret: &str,
+        scope: &str,
+        default_scope: &str,
+        token_lifetime: Option<u64>,
+        grants: &[GrantType],
+    ) {
+        let client = Client {
+            client_id: id.to_owned(),
+            name: "test client".into(),
+            secret_hash: sha256_hex(secret),
+            grant_types: grants.iter().copied().collect(),
+            scopes: parse_scope(scope).unwrap(),
+            default_scopes: parse_scope(default_scope).unwrap(),
+            token_lifetime,
+            disabled: false,
+            created_at: 0,
+        };
+        self.service.store().create_client(&client).await.unwrap();
+    }
+
+    /// Disables or enables a client, as `oauthctl client disable` does.
+    pub async fn set_disabled(&self, client: &TestClient, disabled: bool) {
+        self.service
+            .store()
+            .update_client(&client.id, ClientChange::Disabled(disabled))
+            .await
+            .unwrap();
+    }
+
+    /// Starts a request to `path`.
+    pub fn request(&self, method: &str, path: &str) -> RequestBuilder<'_> {
+        RequestBuilder {
+            env: self,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Starts a form POST to `path`.
+    pub fn post(&self, path: &str, form: &str) -> RequestBuilder<'_> {
+        self.request("POST", path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.as_bytes())
+    }
+
+    /// Gets a token by client_credentials with HTTP Basic; panics unless 200.
+    pub async fn token(&self, client: &TestClient, scope: Option<&str>) -> String {
+        let form = match scope {
+            Some(s) => format!("grant_type=client_credentials&scope={}", s.replace(' ', "+")),
+            None => "grant_type=client_credentials".to_owned(),
+        };
+        let answer = self
+            .post("/o/token/", &form)
+            .basic(&client.id, &client.secret)
+            .send()
+            .await;
+        assert_eq!(answer.status, 200, "token request failed: {}", answer.body);
+        answer.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Introspects `token` as `caller` (a client with the introspection scope).
+    pub async fn introspect(&self, caller: &TestClient, token: &str) -> Answer {
+        self.post("/o/introspect/", &format!("token={token}"))
+            .basic(&caller.id, &caller.secret)
+            .send()
+            .await
+    }
+}
+
+/// A request being built.
+pub struct RequestBuilder<'a> {
+    env: &'a TestEnv,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl RequestBuilder<'_> {
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// HTTP Basic with each part form-urlencoded... by the caller: sent as given.
+    pub fn basic(self, id: &str, secret: &str) -> Self {
+        let value = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+        self.header("authorization", &value)
+    }
+
+    /// `Authorization: Bearer ...`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: &[u8]) -> Self {
+        self.body = body.to_vec();
+        self
+    }
+
+    /// Sends it through the Lambda adapter.
+    pub async fn send(self) -> Answer {
+        let mut builder = http::Request::builder()
+            .method(self.method.as_str())
+            .uri(self.path.as_str());
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        let body = if self.body.is_empty() {
+            Body::Empty
+        } else {
+            Body::Binary(self.body)
+        };
+        let request = builder.body(body).expect("valid test request");
+        Answer::from(token_service::handle_lambda(&self.env.service, request).await)
+    }
+}
+
+/// A response, read.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Body text.
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON; panics if it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// The `error` field of an error answer.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// One header's value, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every value of a header.
+    pub fn header_all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+}
+
+impl From<lambda_http::Response<Body>> for Answer {
+    fn from(response: lambda_http::Response<Body>) -> Self {
+        let (parts, body) = response.into_parts();
+        let body = match body {
+            Body::Text(t) => t,
+            Body::Binary(b) => String::from_utf8(b).expect("UTF-8 body"),
+            _ => String::new(),
+        };
+        Self {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+/// The path of a workspace binary built next to this test (`scripts/test`
+/// builds them first).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+impl TestEnv {
+    /// The service's current time.
+    pub fn clock_now(&self) -> u64 {
+        use shared::Clock;
+        self.clock.now()
+    }
+
+    /// The raw stored item with this partition key, bypassing expiry rules.
+    pub async fn raw_item(
+        &self,
+        pk: &str,
+    ) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+    }
+}
