@@ -61,7 +61,12 @@ dynamodb_local_start() {
 dynamodb_local_stop() {
   if [ -n "${DYNAMODB_LOCAL_PID:-}" ] && kill -0 "$DYNAMODB_LOCAL_PID" 2>/dev/null; then
     kill "$DYNAMODB_LOCAL_PID" 2>/dev/null
-    wait "$DYNAMODB_LOCAL_PID" 2>/dev/null
+    # Its data is in memory: if the JVM lingers in shutdown, end it.
+    for _ in $(seq 1 25); do
+      kill -0 "$DYNAMODB_LOCAL_PID" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -9 "$DYNAMODB_LOCAL_PID" 2>/dev/null || true
   fi
   DYNAMODB_LOCAL_PID=
   if [ -n "${DYNAMODB_LOCAL_DIR:-}" ]; then rm -rf "$DYNAMODB_LOCAL_DIR"; fi

@@ -1,6 +1,7 @@
 //! `token-service`: the OAuth 2.0 token service as a Lambda function, or as a
 //! plain HTTP server when started outside Lambda (no `AWS_LAMBDA_RUNTIME_API`).
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use lambda_http::{service_fn, Error};
@@ -22,6 +23,7 @@ async fn main() -> Result<(), Error> {
     } else {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .init();
     }

@@ -1,0 +1,329 @@
+//! `oauthctl` run as a person runs it, against DynamoDB Local.
+
+use integration_tests::{binary, dynamo, TestClient, TestEnv};
+use serde_json::{json, Value};
+use tokio::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        assert_eq!(self.code, 0, "oauthctl failed: {}", self.stderr);
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+async fn oauthctl(table: &str, args: &[&str]) -> Run {
+    let output = Command::new(binary("oauthctl"))
+        .env("TABLE_NAME", table)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn unique_table() -> String {
+    format!(
+        "cli-{}-{}",
+        std::process::id(),
+        shared::secret::random_alphanumeric(8).unwrap()
+    )
+}
+
+#[tokio::test]
+async fn client_lifecycle_end_to_end() {
+    let table = unique_table();
+    assert_eq!(
+        oauthctl(&table, &["table", "create"]).await.json(),
+        json!({ "table": table, "created": true })
+    );
+    let again = oauthctl(&table, &["table", "create"]).await;
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    let created = oauthctl(
+        &table,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Billing API",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "read write",
+            "--default-scope",
+            "read",
+            "--token-lifetime",
+            "600",
+        ],
+    )
+    .await
+    .json();
+    let app = TestClient {
+        id: created["client_id"].as_str().unwrap().to_owned(),
+        secret: created["client_secret"].as_str().unwrap().to_owned(),
+    };
+    assert_eq!(created["name"], "Billing API");
+    assert_eq!(created["scope"], "read write");
+    assert_eq!(created["default_scope"], "read");
+    assert_eq!(created["grant_types"], json!(["client_credentials"]));
+    assert!(app.secret.len() >= 43);
+
+    let rs_created = oauthctl(
+        &table,
+        &[
+            "client",
+            "create",
+            "--name",
+            "RS",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "introspection",
+        ],
+    )
+    .await
+    .json();
+    let rs_id = rs_created["client_id"].as_str().unwrap().to_owned();
+
+    // The secret is shown once: never by list or show.
+    let list = oauthctl(&table, &["client", "list"]).await;
+    let listed = list.json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        !list.stdout.contains(&app.secret) && !list.stdout.contains("secret"),
+        "{}",
+        list.stdout
+    );
+    let shown = oauthctl(&table, &["client", "show", &app.id]).await.json();
+    assert_eq!(shown["token_lifetime"], 600);
+    assert!(shown.get("client_secret").is_none());
+
+    // The service on the same table accepts the client as created.
+    let env = TestEnv::on_table(dynamo().await, table.clone(), &[]);
+    let token = env.token(&app, None).await;
+
+    // A minted long-lived introspection token works as RESOURCE_SERVER_AUTH_TOKEN.
+    let minted = oauthctl(
+        &table,
+        &[
+            "token",
+            "mint",
+            "--client",
+            &rs_id,
+            "--scope",
+            "introspection",
+            "--expires-in",
+            "31536000",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(minted["expires_in"], 31536000);
+    assert_eq!(minted["scope"], "introspection");
+    let rs_token = minted["access_token"].as_str().unwrap();
+    let introspect = |t: String| {
+        let env = &env;
+        async move {
+            env.post("/o/introspect/", &format!("token={t}"))
+                .bearer(rs_token)
+                .send()
+                .await
+                .json()
+        }
+    };
+    assert_eq!(introspect(token.clone()).await["active"], true);
+
+    // Rotation: the old secret stops working, the new one works.
+    let rotated = oauthctl(&table, &["client", "rotate-secret", &app.id])
+        .await
+        .json();
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, app.secret);
+    let old = env
+        .post("/o/token/", "grant_type=client_credentials")
+        .basic(&app.id, &app.secret)
+        .send()
+        .await;
+    assert_eq!(old.status, 401);
+    let app = TestClient {
+        secret: new_secret,
+        ..app
+    };
+    env.token(&app, None).await;
+
+    // Disable, enable, delete.
+    assert_eq!(
+        oauthctl(&table, &["client", "disable", &app.id]).await.json()["disabled"],
+        true
+    );
+    assert_eq!(introspect(token.clone()).await["active"], false);
+    assert_eq!(
+        oauthctl(&table, &["client", "enable", &app.id]).await.json()["disabled"],
+        false
+    );
+    assert_eq!(introspect(token.clone()).await["active"], true);
+    assert_eq!(
+        oauthctl(&table, &["client", "delete", &app.id]).await.json()["deleted"],
+        true
+    );
+    assert_eq!(introspect(token.clone()).await["active"], false);
+    let gone = oauthctl(&table, &["client", "show", &app.id]).await;
+    assert_eq!(gone.code, 1);
+    assert!(gone.stderr.contains("no client"), "{}", gone.stderr);
+}
+
+#[tokio::test]
+async fn bad_input_fails_with_a_message_on_stderr() {
+    let table = unique_table();
+    oauthctl(&table, &["table", "create"]).await.json();
+    let rs = oauthctl(
+        &table,
+        &[
+            "client",
+            "create",
+            "--name",
+            "RS",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "introspection",
+        ],
+    )
+    .await
+    .json();
+    let rs_id = rs["client_id"].as_str().unwrap();
+
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "scope not allowed",
+            vec![
+                "token",
+                "mint",
+                "--client",
+                rs_id,
+                "--scope",
+                "read",
+                "--expires-in",
+                "60",
+            ],
+            "not allowed",
+        ),
+        (
+            "lifetime",
+            vec![
+                "token",
+                "mint",
+                "--client",
+                rs_id,
+                "--scope",
+                "introspection",
+                "--expires-in",
+                "0",
+            ],
+            "seconds",
+        ),
+        (
+            "unknown client",
+            vec![
+                "token",
+                "mint",
+                "--client",
+                "nobody",
+                "--scope",
+                "read",
+                "--expires-in",
+                "60",
+            ],
+            "no client",
+        ),
+        (
+            "default not in scope",
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--grant",
+                "client_credentials",
+                "--scope",
+                "read",
+                "--default-scope",
+                "write",
+            ],
+            "--default-scope",
+        ),
+        (
+            "bad scope name",
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--grant",
+                "client_credentials",
+                "--scope",
+                "a\"b",
+            ],
+            "--scope",
+        ),
+        (
+            "unknown grant",
+            vec![
+                "client", "create", "--name", "x", "--grant", "implicit", "--scope", "read",
+            ],
+            "grant",
+        ),
+        (
+            "unknown client id",
+            vec!["client", "disable", "nobody"],
+            "no client",
+        ),
+    ];
+    for (case, args, message) in cases {
+        let run = oauthctl(&table, &args).await;
+        assert_ne!(run.code, 0, "{case}");
+        assert!(run.stdout.is_empty(), "{case}: {}", run.stdout);
+        assert!(run.stderr.contains(message), "{case}: {}", run.stderr);
+    }
+
+    let output = Command::new(binary("oauthctl"))
+        .env_remove("TABLE_NAME")
+        .args(["client", "list"])
+        .output()
+        .await
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("TABLE_NAME"));
+}
+
+#[tokio::test]
+async fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["table", "create", "--help"],
+        vec!["client", "--help"],
+        vec!["client", "create", "--help"],
+        vec!["client", "list", "--help"],
+        vec!["client", "show", "--help"],
+        vec!["client", "disable", "--help"],
+        vec!["client", "enable", "--help"],
+        vec!["client", "delete", "--help"],
+        vec!["client", "rotate-secret", "--help"],
+        vec!["token", "mint", "--help"],
+    ] {
+        let run = oauthctl("unused", &args).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.contains("Usage:"), "{args:?}");
+    }
+}
