@@ -13,7 +13,7 @@ use shared::config::parse_lifetime;
 use shared::dynamo::DynamoClient;
 use shared::issue::{issue_access_token, TokenRequest};
 use shared::scope::{format_scope, parse_scope, ScopeSet};
-use shared::secret::{generate_client_id, generate_token, sha256_hex};
+use shared::secret::{generate_client_id, generate_secret, sha256_hex};
 use shared::store::ClientChange;
 use shared::{Client, DynamoStore, GrantType, SharedClock, Store, StoreError, SystemClock};
 
@@ -162,7 +162,7 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             if let Some(extra) = default_scopes.difference(&scopes).next() {
                 return Err(format!("--default-scope: {extra:?} is not in --scope"));
             }
-            let secret = generate_token().map_err(|e| e.to_string())?;
+            let secret = generate_secret().map_err(|e| e.to_string())?;
             let client = Client {
                 client_id: generate_client_id().map_err(|e| e.to_string())?,
                 name: args.name,
@@ -203,7 +203,7 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             Ok(Some(json!({ "client_id": client_id, "deleted": true })))
         }
         Command::Client(ClientCommand::RotateSecret { client_id }) => {
-            let secret = generate_token().map_err(|e| e.to_string())?;
+            let secret = generate_secret().map_err(|e| e.to_string())?;
             let client = update(&store, &client_id, ClientChange::SecretHash(sha256_hex(&secret))).await?;
             Ok(Some(with_secret(&client, &secret)))
         }

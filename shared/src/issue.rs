@@ -3,7 +3,7 @@
 
 use crate::model::AccessToken;
 use crate::scope::ScopeSet;
-use crate::secret::{generate_token, sha256_hex, RandomnessUnavailable};
+use crate::secret::{generate_access_token, sha256_hex, RandomnessUnavailable};
 use crate::store::{Store, StoreError};
 
 /// A token just issued; the only moment its value exists outside the client.
@@ -71,7 +71,7 @@ pub async fn issue_access_token<S: Store>(
     store: &S,
     request: TokenRequest<'_>,
 ) -> Result<IssuedToken, IssueError> {
-    let access_token = generate_token().map_err(IssueError::Randomness)?;
+    let access_token = generate_access_token(request.client_id).map_err(IssueError::Randomness)?;
     let record = AccessToken {
         token_hash: sha256_hex(&access_token),
         client_id: request.client_id.to_owned(),

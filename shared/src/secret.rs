@@ -44,9 +44,34 @@ pub fn random_alphanumeric(len: usize) -> Result<String, RandomnessUnavailable> 
     Ok(out)
 }
 
-/// A new bearer token or client secret.
-pub fn generate_token() -> Result<String, RandomnessUnavailable> {
+/// A new client secret.
+pub fn generate_secret() -> Result<String, RandomnessUnavailable> {
     random_alphanumeric(TOKEN_LENGTH)
+}
+
+/// A new access token for `client_id`: `<client_id>.<44 random characters>`.
+///
+/// The client id in front is public (RFC 6749 §2.2) and only a hint: it lets
+/// introspection fetch the token and its client in one round trip. It is never
+/// trusted; the stored token names its client. Ids that are not plain letters
+/// and digits get no prefix.
+pub fn generate_access_token(client_id: &str) -> Result<String, RandomnessUnavailable> {
+    let random = random_alphanumeric(TOKEN_LENGTH)?;
+    Ok(if is_hintable(client_id) {
+        format!("{client_id}.{random}")
+    } else {
+        random
+    })
+}
+
+/// The client id an access token names in front, if any (see [`generate_access_token`]).
+pub fn client_hint(token: &str) -> Option<&str> {
+    let (prefix, random) = token.rsplit_once('.')?;
+    (is_hintable(prefix) && random.len() == TOKEN_LENGTH).then_some(prefix)
+}
+
+fn is_hintable(client_id: &str) -> bool {
+    (1..=64).contains(&client_id.len()) && client_id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// A new client id.
@@ -71,12 +96,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_long_alphanumeric_and_distinct() {
-        let a = generate_token().unwrap();
-        let b = generate_token().unwrap();
+    fn secrets_are_long_alphanumeric_and_distinct() {
+        let a = generate_secret().unwrap();
+        let b = generate_secret().unwrap();
         assert_eq!(a.len(), TOKEN_LENGTH);
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn access_tokens_carry_a_client_hint_only_for_plain_ids() {
+        let token = generate_access_token("abc123").unwrap();
+        assert_eq!(client_hint(&token), Some("abc123"));
+        let token = generate_access_token("svc:a b").unwrap();
+        assert_eq!(token.len(), TOKEN_LENGTH);
+        assert_eq!(client_hint(&token), None);
+        assert_eq!(client_hint("abc.short"), None);
+        assert_eq!(client_hint("no-dot"), None);
     }
 
     #[test]

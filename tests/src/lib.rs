@@ -17,7 +17,7 @@ use serde_json::Value;
 use shared::dynamo::DynamoClient;
 use shared::model::{AccessToken, Client, GrantType};
 use shared::scope::parse_scope;
-use shared::secret::{generate_client_id, generate_token, sha256_hex};
+use shared::secret::{generate_client_id, generate_secret, sha256_hex};
 use shared::store::{ClientChange, Item, Key, Revocation, Store, StoreError};
 use shared::{DynamoStore, ManualClock, ServiceConfig, SharedClock, TokenService};
 
@@ -184,7 +184,7 @@ impl TestEnv {
         grants: &[GrantType],
     ) -> TestClient {
         let id = generate_client_id().unwrap();
-        let secret = generate_token().unwrap();
+        let secret = generate_secret().unwrap();
         self.register(&id, &secret, scope, default_scope, token_lifetime, grants)
             .await;
         TestClient { id, secret }

@@ -248,17 +248,49 @@ async fn caller_authentication_failures() {
     assert_eq!((answer.status, answer.error().as_str()), (401, "invalid_token"));
 }
 
-/// Budget: a Basic-authenticated introspection is one read of the caller and
-/// the token together, then one read of the token's client.
+/// Budget: one read round trip per introspection, whichever way the caller
+/// authenticates, including the clients' disabled flags.
 #[tokio::test]
-async fn introspection_reads_are_batched() {
+async fn introspection_is_one_read() {
     let env = TestEnv::new().await;
     let app = env.client("read").await;
     let rs = env.client("introspection").await;
+    let rs_token = env.token(&rs, Some("introspection")).await;
     let token = env.token(&app, None).await;
     env.calls.take();
-    env.introspect(&rs, &token).await;
-    assert_eq!(env.calls.take(), (2, 0, 0));
+    assert_eq!(env.introspect(&rs, &token).await.json()["active"], true);
+    assert_eq!(env.calls.take(), (1, 0, 0));
+    let answer = env
+        .post("/o/introspect/", &format!("token={token}"))
+        .bearer(&rs_token)
+        .send()
+        .await;
+    assert_eq!(answer.json()["active"], true);
+    assert_eq!(env.calls.take(), (1, 0, 0));
     env.introspect(&rs, "unknown").await;
     assert_eq!(env.calls.take(), (1, 0, 0));
+}
+
+/// The client id in front of a token is only a hint: a token whose prefix
+/// names another client is judged by the client it was really issued to.
+#[tokio::test]
+async fn a_forged_client_hint_changes_nothing() {
+    let env = TestEnv::new().await;
+    let app = env.client("read").await;
+    let other = env.client("read").await;
+    let rs = env.client("introspection").await;
+    let token = env.token(&app, None).await;
+    let random = token.rsplit_once('.').unwrap().1;
+    // The same random part under another client's id is another token: unknown.
+    let forged = format!("{}.{random}", other.id);
+    assert_eq!(
+        env.introspect(&rs, &forged).await.json(),
+        json!({ "active": false })
+    );
+    // A token whose hint names a disabled client is still judged by its own.
+    env.set_disabled(&other, true).await;
+    assert_eq!(
+        env.introspect(&rs, &token).await.json()["client_id"],
+        app.id.as_str()
+    );
 }

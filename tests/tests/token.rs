@@ -22,7 +22,10 @@ async fn basic_auth_issues_a_bearer_token_without_refresh_token() {
     assert_eq!(answer.header("content-type"), Some("application/json"));
     let body = answer.json();
     let token = body["access_token"].as_str().unwrap();
-    assert!(token.len() >= 43 && token.bytes().all(|b| b.is_ascii_alphanumeric()));
+    // `<client_id>.<random>`: the random part alone carries over 256 bits.
+    let (prefix, random) = token.rsplit_once('.').unwrap();
+    assert_eq!(prefix, client.id);
+    assert!(random.len() >= 43 && random.bytes().all(|b| b.is_ascii_alphanumeric()));
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
     assert_eq!(body["scope"], "read write");

@@ -3,8 +3,11 @@
 //! The caller authenticates with a bearer token carrying the `introspection`
 //! scope (DOT's `RESOURCE_SERVER_AUTH_TOKEN`) or with the credentials of a
 //! client allowed that scope (DOT's `RESOURCE_SERVER_INTROSPECTION_CREDENTIALS`).
-//! Reads: one batch for the caller's credential and the token, then one batch
-//! for the clients they name, to honour each client's `disabled` flag.
+//!
+//! One round trip reads the caller's credential, the token, and the clients
+//! both name (known up front from the client hint in front of our tokens), so
+//! each client's `disabled` flag is honoured without a second read. Only a
+//! token without a usable hint costs a second read for its client.
 
 use http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -14,8 +17,49 @@ use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
 use crate::model::{AccessToken, Client};
 use crate::scope::{format_scope, INTROSPECTION_SCOPE};
-use crate::secret::sha256_hex;
+use crate::secret::{client_hint, sha256_hex};
 use crate::store::{Item, Key, Store};
+
+/// Items read for one introspection.
+#[derive(Default)]
+struct Loaded {
+    clients: Vec<Client>,
+    tokens: Vec<AccessToken>,
+}
+
+impl Loaded {
+    fn add(&mut self, items: Vec<Option<Item>>) {
+        for item in items.into_iter().flatten() {
+            match item {
+                Item::Client(c) => self.clients.push(c),
+                Item::Token(t) => self.tokens.push(t),
+            }
+        }
+    }
+
+    fn client(&self, client_id: &str) -> Option<&Client> {
+        self.clients.iter().find(|c| c.client_id == client_id)
+    }
+
+    fn token(&self, token_hash: &str) -> Option<&AccessToken> {
+        self.tokens.iter().find(|t| t.token_hash == token_hash)
+    }
+
+    /// Whether the token's client exists and is enabled.
+    fn client_enabled(&self, token: &AccessToken) -> bool {
+        self.client(&token.client_id).is_some_and(|c| !c.disabled)
+    }
+}
+
+/// The keys for a bearer token and the client it names in front.
+fn token_keys(token: &str, keys: &mut Vec<Key>) -> String {
+    let hash = sha256_hex(token);
+    keys.push(Key::Token(hash.clone()));
+    if let Some(client_id) = client_hint(token) {
+        keys.push(Key::Client(client_id.to_owned()));
+    }
+    hash
+}
 
 impl<S: Store> TokenService<S> {
     pub(super) async fn introspect(
@@ -28,97 +72,70 @@ impl<S: Store> TokenService<S> {
             .get("token")
             .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
 
-        let caller_key = match &caller {
-            Caller::Client(credentials) => Key::Client(credentials.client_id.clone()),
-            Caller::Bearer(bearer) => Key::Token(sha256_hex(bearer)),
+        let mut keys = Vec::new();
+        let caller_token_hash = match &caller {
+            Caller::Client(credentials) => {
+                keys.push(Key::Client(credentials.client_id.clone()));
+                None
+            }
+            Caller::Bearer(bearer) => Some(token_keys(bearer, &mut keys)),
             Caller::Anonymous => return Err(OAuthError::credentials_required()),
         };
-        let mut keys = vec![caller_key];
-        if let Some(token) = token {
-            keys.push(Key::Token(sha256_hex(token)));
-        }
-        let mut items = self.store.load(&keys).await?.into_iter();
-        let caller_item = items.next().flatten();
-        let target = match items.next().flatten() {
-            Some(Item::Token(t)) => Some(t),
-            _ => None,
-        };
+        let token_hash = token.map(|t| token_keys(t, &mut keys));
+        keys.dedup();
+        let mut loaded = Loaded::default();
+        loaded.add(self.store.load(&keys).await?);
 
         // Authenticate the caller before anything about the token is used.
-        let (caller_client, caller_token) = match (&caller, caller_item) {
-            (Caller::Client(credentials), item) => {
-                let stored = match item {
-                    Some(Item::Client(c)) => Some(c),
-                    _ => None,
-                };
-                let client = authenticate(credentials, stored)?;
+        let caller_token = match (&caller, &caller_token_hash) {
+            (Caller::Client(credentials), _) => {
+                let client = authenticate(credentials, loaded.client(&credentials.client_id).cloned())?;
                 if !client.scopes.contains(INTROSPECTION_SCOPE) {
                     return Err(OAuthError::insufficient_scope(
                         INTROSPECTION_SCOPE,
                         "this client is not allowed the introspection scope",
                     ));
                 }
-                (Some(client), None)
+                None
             }
-            (_, Some(Item::Token(t))) => {
+            (_, Some(hash)) => {
+                let t = loaded.token(hash).cloned().ok_or_else(|| {
+                    OAuthError::invalid_token("the bearer token is unknown, expired or revoked")
+                })?;
                 if !t.scope.contains(INTROSPECTION_SCOPE) {
                     return Err(OAuthError::insufficient_scope(
                         INTROSPECTION_SCOPE,
                         "the bearer token lacks the introspection scope",
                     ));
                 }
-                (None, Some(t))
+                Some(t)
             }
-            _ => {
-                return Err(OAuthError::invalid_token(
-                    "the bearer token is unknown, expired or revoked",
-                ))
-            }
+            _ => return Err(OAuthError::credentials_required()),
         };
-        if token.is_none() {
+        let Some(token_hash) = token_hash else {
             return Err(OAuthError::invalid_request("token is missing"));
-        }
-
-        // The clients still to read: the bearer's, and the token's (unless known).
-        let mut client_ids: Vec<&str> = Vec::new();
-        if let Some(t) = &caller_token {
-            client_ids.push(&t.client_id);
-        }
-        if let Some(t) = &target {
-            let known = caller_client.as_ref().is_some_and(|c| c.client_id == t.client_id);
-            if !known && !client_ids.contains(&t.client_id.as_str()) {
-                client_ids.push(&t.client_id);
-            }
-        }
-        let clients: Vec<Client> = if client_ids.is_empty() {
-            Vec::new()
-        } else {
-            let keys: Vec<Key> = client_ids
-                .iter()
-                .map(|id| Key::Client((*id).to_owned()))
-                .collect();
-            self.store
-                .load(&keys)
-                .await?
-                .into_iter()
-                .filter_map(|item| match item {
-                    Some(Item::Client(c)) => Some(c),
-                    _ => None,
-                })
-                .chain(caller_client)
-                .collect()
         };
-        let enabled = |client_id: &str| clients.iter().any(|c| c.client_id == client_id && !c.disabled);
+        let target = loaded.token(&token_hash).cloned();
 
-        if let Some(t) = &caller_token {
-            if !enabled(&t.client_id) {
-                return Err(OAuthError::invalid_token(
-                    "the bearer token is unknown, expired or revoked",
-                ));
+        // Clients not yet read (tokens without a usable hint): one more read.
+        let mut missing: Vec<Key> = Vec::new();
+        for t in caller_token.iter().chain(target.iter()) {
+            let key = Key::Client(t.client_id.clone());
+            if loaded.client(&t.client_id).is_none() && !missing.contains(&key) {
+                missing.push(key);
             }
+        }
+        if !missing.is_empty() {
+            loaded.add(self.store.load(&missing).await?);
+        }
+
+        if caller_token.is_some_and(|t| !loaded.client_enabled(&t)) {
+            return Err(OAuthError::invalid_token(
+                "the bearer token is unknown, expired or revoked",
+            ));
         }
         let answer = match target {
-            Some(t) if enabled(&t.client_id) => self.active_answer(&t),
+            Some(t) if loaded.client_enabled(&t) => self.active_answer(&t),
             _ => json!({ "active": false }),
         };
         Ok(json_response(StatusCode::OK, &answer))
