@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -20,6 +22,8 @@ use shared::scope::parse_scope;
 use shared::secret::{generate_client_id, generate_secret, sha256_hex};
 use shared::store::{ClientChange, Item, Key, Revocation, Store, StoreError};
 use shared::{DynamoStore, ManualClock, ServiceConfig, SharedClock, TokenService};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 
 static TABLES: AtomicU32 = AtomicU32::new(0);
 
@@ -408,4 +412,52 @@ impl TestEnv {
             .expect("GetItem")
             .item
     }
+}
+
+/// The `token-service` binary running standalone on a free loopback port.
+pub struct Standalone {
+    /// The process.
+    pub child: Child,
+    /// `host:port` it listens on.
+    pub addr: String,
+    /// Everything it logs, once it exits.
+    pub logs: tokio::task::JoinHandle<String>,
+}
+
+/// Starts `token-service` outside Lambda on `table`, logging at debug level.
+pub async fn start_standalone(table: &str) -> Standalone {
+    let mut child = Command::new(binary("token-service"))
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("TABLE_NAME", table)
+        .env("ISSUER", "http://127.0.0.1")
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start token-service");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("listening")) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("token-service exited before listening:\n{seen}");
+    })
+    .await
+    .expect("token-service did not start listening within 30 s");
+    // Keep draining the log so the server never blocks on a full pipe.
+    let logs = tokio::spawn(async move {
+        let mut all = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    Standalone { child, addr, logs }
 }

@@ -1,59 +1,13 @@
 //! The `token-service` binary started outside Lambda: a plain HTTP server on
 //! LISTEN_ADDR serving the same routes, checked over real sockets.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use integration_tests::{binary, dynamo, fresh_table, TestEnv};
+use integration_tests::{binary, dynamo, fresh_table, start_standalone, Standalone, TestEnv};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
-
-struct Server {
-    child: Child,
-    addr: String,
-    logs: tokio::task::JoinHandle<String>,
-}
-
-async fn start(table: &str) -> Server {
-    let mut child = Command::new(binary("token-service"))
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env("TABLE_NAME", table)
-        .env("ISSUER", "http://127.0.0.1")
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "debug")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start token-service");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            seen.push_str(&line);
-            seen.push('\n');
-            if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("listening")) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("token-service exited before listening:\n{seen}");
-    })
-    .await
-    .expect("token-service did not start listening within 30 s");
-    // Keep draining the log so the server never blocks on a full pipe.
-    let logs = tokio::spawn(async move {
-        let mut all = String::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    Server { child, addr, logs }
-}
+use tokio::process::Command;
 
 /// One HTTP/1.1 request over a fresh connection: (status, body).
 async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
@@ -88,7 +42,7 @@ async fn issue_introspect_and_revoke_over_http_without_logging_secrets() {
     let env = TestEnv::new().await;
     let app = env.client("read write").await;
     let rs = env.client("introspection").await;
-    let server = start(&env.table).await;
+    let server = start_standalone(&env.table).await;
     let app_basic = format!("Basic {}", STANDARD.encode(format!("{}:{}", app.id, app.secret)));
     let rs_basic = format!("Basic {}", STANDARD.encode(format!("{}:{}", rs.id, rs.secret)));
 
@@ -160,7 +114,7 @@ async fn issue_introspect_and_revoke_over_http_without_logging_secrets() {
     .await;
     assert_eq!((status, body["error"].clone()), (413, "invalid_request".into()));
 
-    let Server { mut child, logs, .. } = server;
+    let Standalone { mut child, logs, .. } = server;
     child.kill().await.unwrap();
     let logs = logs.await.unwrap();
     assert!(logs.contains("request"), "the server logs requests:\n{logs}");

@@ -1,0 +1,195 @@
+//! Token service benchmarks (run with `scripts/bench`).
+//!
+//! - `handler_cpu/*`: the whole request path (routing, parsing, client
+//!   authentication, hashing, JSON) over an in-memory store, i.e. the CPU a
+//!   request costs apart from its DynamoDB round trips.
+//! - `dynamodb_local/*`: the same requests against DynamoDB Local, the real
+//!   store; needs `AWS_ENDPOINT_URL_DYNAMODB` (scripts/bench sets it).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use criterion::{criterion_group, criterion_main, Criterion};
+use integration_tests::TestEnv;
+use shared::model::{AccessToken, Client, GrantType};
+use shared::scope::parse_scope;
+use shared::secret::{generate_client_id, generate_secret, sha256_hex};
+use shared::store::{ClientChange, Item, Key, Revocation, Store, StoreError};
+use shared::{HttpRequest, ServiceConfig, SharedClock, SystemClock, TokenService};
+
+/// A store in a HashMap: no I/O, so the handler's own CPU is what is measured.
+#[derive(Default)]
+struct MemoryStore {
+    items: Mutex<HashMap<Key, Item>>,
+}
+
+impl Store for MemoryStore {
+    async fn load(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let items = self.items.lock().unwrap();
+        Ok(keys.iter().map(|k| items.get(k).cloned()).collect())
+    }
+    async fn put_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+        let key = Key::Token(token.token_hash.clone());
+        self.items.lock().unwrap().insert(key, Item::Token(token.clone()));
+        Ok(())
+    }
+    async fn revoke_token(&self, token_hash: &str, _client_id: &str) -> Result<Revocation, StoreError> {
+        let removed = self
+            .items
+            .lock()
+            .unwrap()
+            .remove(&Key::Token(token_hash.to_owned()));
+        Ok(if removed.is_some() {
+            Revocation::Revoked
+        } else {
+            Revocation::NotFound
+        })
+    }
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        let key = Key::Client(client.client_id.clone());
+        self.items
+            .lock()
+            .unwrap()
+            .insert(key, Item::Client(client.clone()));
+        Ok(())
+    }
+    async fn update_client(&self, _: &str, _: ClientChange) -> Result<Option<Client>, StoreError> {
+        unimplemented!("not used by the benchmark")
+    }
+    async fn delete_client(&self, _: &str) -> Result<bool, StoreError> {
+        unimplemented!("not used by the benchmark")
+    }
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        unimplemented!("not used by the benchmark")
+    }
+}
+
+fn form(path: &str, authorization: &str, body: &str) -> HttpRequest {
+    http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", authorization)
+        .body(body.as_bytes().to_vec())
+        .unwrap()
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+fn handler_cpu(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = ServiceConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some("bench".into()),
+        "ISSUER" => Some("https://auth.example.test".into()),
+        _ => None,
+    })
+    .unwrap();
+    let clock: SharedClock = Arc::new(SystemClock);
+    let service = TokenService::new(config, MemoryStore::default(), clock);
+    let register = |scope: &str| {
+        let (id, secret) = (generate_client_id().unwrap(), generate_secret().unwrap());
+        let client = Client {
+            client_id: id.clone(),
+            name: "bench".into(),
+            secret_hash: sha256_hex(&secret),
+            grant_types: [GrantType::ClientCredentials].into(),
+            scopes: parse_scope(scope).unwrap(),
+            default_scopes: Default::default(),
+            token_lifetime: None,
+            disabled: false,
+            created_at: 0,
+        };
+        runtime.block_on(service.store().create_client(&client)).unwrap();
+        basic(&id, &secret)
+    };
+    let app = register("read write");
+    let rs = register("introspection");
+    let issue = || form("/o/token/", &app, "grant_type=client_credentials&scope=read");
+    let answer = runtime.block_on(service.handle(issue()));
+    let token: serde_json::Value = serde_json::from_str(answer.body()).unwrap();
+    let introspect_body = format!("token={}", token["access_token"].as_str().unwrap());
+
+    let mut group = c.benchmark_group("handler_cpu");
+    group.bench_function("issue", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { assert_eq!(service.handle(issue()).await.status(), 200) })
+    });
+    group.bench_function("introspect", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let answer = service
+                .handle(form("/o/introspect/", &rs, &introspect_body))
+                .await;
+            assert!(answer.body().starts_with(r#"{"active":true"#));
+        })
+    });
+    group.finish();
+}
+
+fn dynamodb_local(c: &mut Criterion) {
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
+        eprintln!("dynamodb_local/*: skipped, AWS_ENDPOINT_URL_DYNAMODB is not set (use scripts/bench)");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let env = runtime.block_on(TestEnv::new());
+    let app = runtime.block_on(env.client("read write"));
+    let rs = runtime.block_on(env.client("introspection"));
+    let app_basic = basic(&app.id, &app.secret);
+    let rs_basic = basic(&rs.id, &rs.secret);
+    let token = runtime.block_on(env.token(&app, Some("read")));
+    let introspect_body = format!("token={token}");
+
+    let mut group = c.benchmark_group("dynamodb_local");
+    group.bench_function("issue", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let request = form(
+                "/o/token/",
+                &app_basic,
+                "grant_type=client_credentials&scope=read",
+            );
+            assert_eq!(env.service.handle(request).await.status(), 200)
+        })
+    });
+    group.bench_function("introspect", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let answer = env
+                .service
+                .handle(form("/o/introspect/", &rs_basic, &introspect_body))
+                .await;
+            assert!(answer.body().starts_with(r#"{"active":true"#));
+        })
+    });
+    group.finish();
+
+    // The DynamoDB calls per request, counted over the whole run.
+    env.calls.take();
+    runtime.block_on(async {
+        let request = form(
+            "/o/token/",
+            &app_basic,
+            "grant_type=client_credentials&scope=read",
+        );
+        env.service.handle(request).await;
+    });
+    let (reads, writes, _) = env.calls.take();
+    eprintln!("issue: {reads} read round trip(s) (GetItem), {writes} write(s) (PutItem)");
+    runtime.block_on(
+        env.service
+            .handle(form("/o/introspect/", &rs_basic, &introspect_body)),
+    );
+    let (reads, writes, _) = env.calls.take();
+    eprintln!("introspect: {reads} read round trip(s) (BatchGetItem), {writes} write(s)");
+}
+
+criterion_group!(benches, handler_cpu, dynamodb_local);
+criterion_main!(benches);
