@@ -426,12 +426,17 @@ pub struct Standalone {
 
 /// Starts `token-service` outside Lambda on `table`, logging at debug level.
 pub async fn start_standalone(table: &str) -> Standalone {
+    start_standalone_with(&[("TABLE_NAME", table)]).await
+}
+
+/// Starts `token-service` outside Lambda with extra environment variables.
+pub async fn start_standalone_with(vars: &[(&str, &str)]) -> Standalone {
     let mut child = Command::new(binary("token-service"))
         .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env("TABLE_NAME", table)
         .env("ISSUER", "http://127.0.0.1")
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "debug")
+        .envs(vars.iter().copied())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -3,7 +3,11 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use integration_tests::{binary, dynamo, fresh_table, start_standalone, Standalone, TestEnv};
+use std::time::Duration;
+
+use integration_tests::{
+    binary, dynamo, fresh_table, start_standalone, start_standalone_with, Standalone, TestEnv,
+};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -156,4 +160,40 @@ async fn bad_configuration_stops_the_cold_start_naming_the_variable() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("TABLE_NAME"));
+}
+
+/// DynamoDB that accepts connections but never answers: the service gives up
+/// within its timeouts and answers 503 with Retry-After.
+#[tokio::test]
+async fn stalled_dynamodb_answers_503_promptly() {
+    let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", black_hole.local_addr().unwrap());
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = black_hole.accept().await {
+            held.push(socket);
+        }
+    });
+    let server =
+        start_standalone_with(&[("AWS_ENDPOINT_URL_DYNAMODB", &endpoint), ("TABLE_NAME", "any")]).await;
+    let addr = server.addr.clone();
+    let started = std::time::Instant::now();
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/o/token/",
+        &[FORM, ("Authorization", "Basic aWQ6c2VjcmV0")],
+        b"grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (503, "temporarily_unavailable".into())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    holder.abort();
 }

@@ -5,6 +5,9 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -20,8 +23,17 @@ use tokio::net::TcpListener;
 /// Builds the service from the environment, once per cold start.
 pub async fn service_from_env() -> Result<TokenService<DynamoStore>, shared::ConfigError> {
     let config = ServiceConfig::from_env()?;
-    // The SDK reads AWS_ENDPOINT_URL_DYNAMODB itself (DynamoDB Local).
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // The SDK reads AWS_ENDPOINT_URL_DYNAMODB itself (DynamoDB Local). Bounded
+    // timeouts turn a stalled DynamoDB into a prompt 503, not a Lambda timeout.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(4))
+        .build();
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await;
     let clock: shared::SharedClock = Arc::new(SystemClock);
     let store = DynamoStore::new(DynamoClient::new(&aws), config.table_name.clone(), clock.clone());
     Ok(TokenService::new(config, store, clock))
