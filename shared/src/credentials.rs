@@ -46,6 +46,11 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<Authorization, &'stati
         (Some(_), Some(_)) => return Err("more than one Authorization header"),
         (Some(v), None) => v.to_str().map_err(|_| "the Authorization header is not ASCII")?,
     };
+    parse_authorization_value(value)
+}
+
+/// Reads one `Authorization` header value. The error says what is malformed.
+pub fn parse_authorization_value(value: &str) -> Result<Authorization, &'static str> {
     let value = value.trim();
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let credentials = rest.trim_start();

@@ -2,7 +2,15 @@
 
 use std::borrow::Cow;
 
-use percent_encoding::percent_decode;
+use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// What `application/x-www-form-urlencoded` escapes: everything but ASCII
+/// letters, digits and `*-._` (a space becomes `+`).
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
 
 /// Why a form could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +84,12 @@ pub fn decode(input: &[u8]) -> Result<String, FormError> {
         .map_err(|_| FormError::InvalidUtf8)
 }
 
+/// Form-urlencodes one name or value (the inverse of [`decode`]); also how
+/// credentials are prepared for HTTP Basic (RFC 6749 §2.3.1).
+pub fn encode(value: &str) -> String {
+    utf8_percent_encode(value, FORM).to_string().replace("%20", "+")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +102,13 @@ mod tests {
         assert_eq!(form.get("c"), Ok(None));
         assert_eq!(form.get("d"), Ok(Some("é")));
         assert_eq!(form.get("missing"), Ok(None));
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        let value = "a b+c%d/é:*-._~";
+        assert_eq!(encode(value), "a+b%2Bc%25d%2F%C3%A9%3A*-._%7E");
+        assert_eq!(decode(encode(value).as_bytes()).unwrap(), value);
     }
 
     #[test]

@@ -2,12 +2,15 @@
 //!
 //! Everything here is plain Rust: the OAuth rules ([`service`]), the token and
 //! client model ([`model`]), the storage trait ([`store`]) and its DynamoDB
-//! implementation ([`dynamo`]). Nothing here knows about Lambda; the binaries in
-//! `functions/` adapt their events to [`service::TokenService::handle`].
+//! implementation (`dynamo`, behind the default `dynamodb` feature). Nothing
+//! here knows about Lambda; the binaries in `functions/` adapt their events to
+//! [`service::TokenService::handle`] (the token service) or use the scope and
+//! hashing rules directly (the authorizer).
 
 pub mod clock;
 pub mod config;
 pub mod credentials;
+#[cfg(feature = "dynamodb")]
 pub mod dynamo;
 pub mod form;
 pub mod issue;
@@ -19,6 +22,7 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{ConfigError, ServiceConfig};
+#[cfg(feature = "dynamodb")]
 pub use dynamo::DynamoStore;
 pub use model::{AccessToken, Client, GrantType};
 pub use service::{HttpRequest, HttpResponse, TokenService, MAX_BODY_BYTES};

@@ -85,6 +85,11 @@ pub fn sha256_hex(value: &str) -> String {
     format!("{:x}", Sha256::digest(value.as_bytes()))
 }
 
+/// The raw SHA-256 of `value` (for in-memory keys, where hex is wasted work).
+pub fn sha256(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
+}
+
 /// Whether `presented` hashes to `stored_hash`, compared in constant time.
 pub fn matches_hash(presented: &str, stored_hash: &str) -> bool {
     let presented_hash = sha256_hex(presented);

@@ -1,0 +1,285 @@
+//! Authorizer configuration, with django-oauth-toolkit's resource-server
+//! names, read once at cold start.
+
+use std::time::Duration;
+
+use http::Uri;
+
+use crate::rules::Rules;
+
+/// How the authorizer authenticates to the introspection endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub enum IntrospectionAuth {
+    /// `RESOURCE_SERVER_AUTH_TOKEN`, sent as `Authorization: Bearer ...`.
+    Bearer(String),
+    /// `RESOURCE_SERVER_INTROSPECTION_CREDENTIALS`, sent as HTTP Basic.
+    Basic {
+        /// client_id
+        client_id: String,
+        /// client_secret
+        client_secret: String,
+    },
+}
+
+// Credentials must never reach a log.
+impl std::fmt::Debug for IntrospectionAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntrospectionAuth::Bearer(_) => f.write_str("Bearer(<token>)"),
+            IntrospectionAuth::Basic { client_id, .. } => write!(f, "Basic({client_id}, <secret>)"),
+        }
+    }
+}
+
+/// What an HTTP API (payload 2.0) authorizer answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpApiResponse {
+    /// `{"isAuthorized": ..., "context": ...}` (enableSimpleResponses).
+    Simple,
+    /// An IAM policy, as for REST APIs.
+    Iam,
+}
+
+/// Everything the authorizer needs.
+#[derive(Debug, Clone)]
+pub struct AuthorizerConfig {
+    /// `RESOURCE_SERVER_INTROSPECTION_URL`.
+    pub introspection_url: Uri,
+    /// `RESOURCE_SERVER_AUTH_TOKEN` or `RESOURCE_SERVER_INTROSPECTION_CREDENTIALS`.
+    pub auth: IntrospectionAuth,
+    /// `RESOURCE_SERVER_TOKEN_CACHING_SECONDS` (default 60; 0 turns the cache off).
+    pub caching_seconds: u64,
+    /// `RESOURCE_SERVER_INTROSPECTION_TIMEOUT_SECONDS` (default 5).
+    pub timeout: Duration,
+    /// `SCOPE_RULES`, plus DOT's read/write rules when `READ_WRITE_SCOPES` is true.
+    pub rules: Rules,
+    /// `HTTP_API_RESPONSE`: `simple` (default) or `iam`.
+    pub http_api_response: HttpApiResponse,
+}
+
+/// A configuration variable is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "configuration error in {}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+impl AuthorizerConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        const URL: &str = "RESOURCE_SERVER_INTROSPECTION_URL";
+        let url = get(URL).ok_or_else(|| error(URL, "is not set"))?;
+        let introspection_url: Uri = url
+            .trim()
+            .parse()
+            .map_err(|_| error(URL, format!("{url:?} is not a URL")))?;
+        if !matches!(introspection_url.scheme_str(), Some("https" | "http"))
+            || introspection_url.host().is_none()
+        {
+            return Err(error(URL, format!("{url:?} is not an http(s) URL")));
+        }
+
+        const TOKEN: &str = "RESOURCE_SERVER_AUTH_TOKEN";
+        const CREDENTIALS: &str = "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS";
+        let auth = match (get(TOKEN), get(CREDENTIALS)) {
+            (Some(token), None) => IntrospectionAuth::Bearer(token.trim().to_owned()),
+            (None, Some(credentials)) => {
+                let (client_id, client_secret) = credentials
+                    .trim()
+                    .split_once(':')
+                    .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
+                    .ok_or_else(|| error(CREDENTIALS, "must be client_id:client_secret"))?;
+                IntrospectionAuth::Basic {
+                    client_id: client_id.to_owned(),
+                    client_secret: client_secret.to_owned(),
+                }
+            }
+            (Some(_), Some(_)) => {
+                return Err(error(
+                    TOKEN,
+                    format!("set either {TOKEN} or {CREDENTIALS}, not both"),
+                ));
+            }
+            (None, None) => return Err(error(TOKEN, format!("set either {TOKEN} or {CREDENTIALS}"))),
+        };
+
+        const CACHING: &str = "RESOURCE_SERVER_TOKEN_CACHING_SECONDS";
+        let caching_seconds = match get(CACHING) {
+            None => 60,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 3600)
+                .ok_or_else(|| {
+                    error(
+                        CACHING,
+                        format!("{v:?} is not a whole number of seconds from 0 to 3600"),
+                    )
+                })?,
+        };
+
+        const TIMEOUT: &str = "RESOURCE_SERVER_INTROSPECTION_TIMEOUT_SECONDS";
+        let timeout = match get(TIMEOUT) {
+            None => Duration::from_secs(5),
+            Some(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| *s > 0.0 && *s <= 60.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    error(
+                        TIMEOUT,
+                        format!("{v:?} is not a number of seconds above 0 and up to 60"),
+                    )
+                })?,
+        };
+
+        let mut rules = match get("SCOPE_RULES") {
+            None => Rules::default(),
+            Some(text) => Rules::parse(&text).map_err(|p| error("SCOPE_RULES", p))?,
+        };
+        const READ_WRITE: &str = "READ_WRITE_SCOPES";
+        let read_write = match get(READ_WRITE).as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(error(READ_WRITE, format!("{other:?} is neither true nor false"))),
+        };
+        if read_write {
+            let read = get("READ_SCOPE").unwrap_or_else(|| "read".to_owned());
+            let write = get("WRITE_SCOPE").unwrap_or_else(|| "write".to_owned());
+            let read_write_rules = format!(
+                "GET * = {read}\nHEAD * = {read}\nOPTIONS * = {read}\nPOST * = {write}\nPUT * = {write}\nPATCH * = {write}\nDELETE * = {write}"
+            );
+            rules.extend(Rules::parse(&read_write_rules).map_err(|p| error("READ_SCOPE", p))?);
+        }
+
+        let http_api_response = match get("HTTP_API_RESPONSE").as_deref().map(str::trim) {
+            None | Some("simple") => HttpApiResponse::Simple,
+            Some("iam") => HttpApiResponse::Iam,
+            Some(other) => {
+                return Err(error(
+                    "HTTP_API_RESPONSE",
+                    format!("{other:?} is neither simple nor iam"),
+                ));
+            }
+        };
+
+        Ok(Self {
+            introspection_url,
+            auth,
+            caching_seconds,
+            timeout,
+            rules,
+            http_api_response,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<AuthorizerConfig, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        AuthorizerConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const URL: (&str, &str) = (
+        "RESOURCE_SERVER_INTROSPECTION_URL",
+        "https://auth.example.com/o/introspect/",
+    );
+
+    #[test]
+    fn defaults() {
+        let c = config(&[URL, ("RESOURCE_SERVER_AUTH_TOKEN", "tok")]).unwrap();
+        assert_eq!(c.caching_seconds, 60);
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert!(c.rules.is_empty());
+        assert_eq!(c.http_api_response, HttpApiResponse::Simple);
+        assert_eq!(c.auth, IntrospectionAuth::Bearer("tok".into()));
+    }
+
+    #[test]
+    fn exactly_one_way_to_authenticate() {
+        let both = config(&[
+            URL,
+            ("RESOURCE_SERVER_AUTH_TOKEN", "t"),
+            ("RESOURCE_SERVER_INTROSPECTION_CREDENTIALS", "a:b"),
+        ]);
+        assert!(both.unwrap_err().to_string().contains("not both"));
+        assert!(config(&[URL]).unwrap_err().to_string().contains("either"));
+        let basic = config(&[URL, ("RESOURCE_SERVER_INTROSPECTION_CREDENTIALS", "id:se:cret")]).unwrap();
+        assert_eq!(
+            basic.auth,
+            IntrospectionAuth::Basic {
+                client_id: "id".into(),
+                client_secret: "se:cret".into()
+            }
+        );
+        let bad = config(&[URL, ("RESOURCE_SERVER_INTROSPECTION_CREDENTIALS", "nocolon")]).unwrap_err();
+        assert_eq!(bad.variable, "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS");
+    }
+
+    #[test]
+    fn each_bad_variable_is_named() {
+        let token = ("RESOURCE_SERVER_AUTH_TOKEN", "t");
+        for (var, value) in [
+            ("RESOURCE_SERVER_INTROSPECTION_URL", "ftp://x/"),
+            ("RESOURCE_SERVER_INTROSPECTION_URL", "not a url"),
+            ("RESOURCE_SERVER_TOKEN_CACHING_SECONDS", "-1"),
+            ("RESOURCE_SERVER_INTROSPECTION_TIMEOUT_SECONDS", "0"),
+            ("SCOPE_RULES", "GET /items"),
+            ("READ_WRITE_SCOPES", "yes"),
+            ("HTTP_API_RESPONSE", "jwt"),
+        ] {
+            let mut vars = vec![URL, token];
+            vars.retain(|(k, _)| *k != var);
+            vars.push((var, value));
+            let err = config(&vars).unwrap_err();
+            assert_eq!(err.variable, var, "{value}");
+        }
+    }
+
+    #[test]
+    fn read_write_mode_adds_dot_rules() {
+        let c = config(&[
+            URL,
+            ("RESOURCE_SERVER_AUTH_TOKEN", "t"),
+            ("READ_WRITE_SCOPES", "true"),
+            ("WRITE_SCOPE", "rw"),
+        ])
+        .unwrap();
+        let read: shared::scope::ScopeSet = ["read".to_owned()].into();
+        assert!(c.rules.allows(&read, "GET", "/anything"));
+        assert!(!c.rules.allows(&read, "DELETE", "/anything"));
+        let rw: shared::scope::ScopeSet = ["rw".to_owned()].into();
+        assert!(c.rules.allows(&rw, "POST", "/x"));
+    }
+}

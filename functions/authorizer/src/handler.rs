@@ -1,0 +1,163 @@
+//! The Lambda adapter: tells the three authorizer event kinds apart by their
+//! shape, takes the token from each, and shapes the decision as each expects.
+//!
+//! | event | token from | answer |
+//! |---|---|---|
+//! | REST `TOKEN` | `authorizationToken` | IAM policy |
+//! | REST `REQUEST` | the `Authorization` header | IAM policy |
+//! | HTTP API, payload 2.0 | the `Authorization` header | simple response or IAM policy (`HTTP_API_RESPONSE`) |
+//!
+//! Never from a query string (RFC 9700 §4.3.2).
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayV2CustomAuthorizerV2Request,
+};
+use http::header::AUTHORIZATION;
+use http::HeaderMap;
+use lambda_runtime::Diagnostic;
+use serde_json::{json, Map, Value};
+
+use crate::config::HttpApiResponse;
+use crate::decision::{Authorizer, Denial, TokenInfo};
+use crate::policy::{policy_document, ApiArn};
+
+/// Why the authorizer answers with a Lambda error instead of a policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The error `Unauthorized`, which API Gateway turns into 401.
+    Unauthorized,
+    /// Any other error: API Gateway answers 500 and lets nothing through.
+    Failed(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // API Gateway matches this exact message.
+            Refusal::Unauthorized => f.write_str("Unauthorized"),
+            Refusal::Failed(why) => write!(f, "authorizer failure: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl From<Refusal> for Diagnostic {
+    fn from(refusal: Refusal) -> Self {
+        let error_type = match refusal {
+            Refusal::Unauthorized => "Unauthorized",
+            Refusal::Failed(_) => "AuthorizerFailure",
+        };
+        Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: refusal.to_string(),
+        }
+    }
+}
+
+enum Kind {
+    RestToken,
+    RestRequest,
+    HttpApi,
+}
+
+fn kind(event: &Value) -> Option<Kind> {
+    if event.get("version").and_then(Value::as_str) == Some("2.0") {
+        return Some(Kind::HttpApi);
+    }
+    match event.get("type").and_then(Value::as_str) {
+        Some("TOKEN") => Some(Kind::RestToken),
+        Some("REQUEST") => Some(Kind::RestRequest),
+        _ => None,
+    }
+}
+
+/// The one `Authorization` header; several are refused as ambiguous.
+fn authorization_header(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => Ok(v.to_str().ok()),
+        (Some(_), Some(_)) => Err(Refusal::Unauthorized),
+    }
+}
+
+/// Answers one authorizer event.
+pub async fn handle(authorizer: &Authorizer, event: Value) -> Result<Value, Refusal> {
+    let kind = kind(&event).ok_or_else(|| Refusal::Failed("not an API Gateway authorizer event".into()))?;
+    let malformed = |e: serde_json::Error| Refusal::Failed(format!("malformed authorizer event: {e}"));
+    let (authorization, arn) = match kind {
+        Kind::RestToken => {
+            let event: ApiGatewayCustomAuthorizerRequest =
+                serde_json::from_value(event).map_err(malformed)?;
+            (event.authorization_token, event.method_arn)
+        }
+        Kind::RestRequest => {
+            let event: ApiGatewayCustomAuthorizerRequestTypeRequest =
+                serde_json::from_value(event).map_err(malformed)?;
+            // lambda events put single- and multi-value headers side by side.
+            let header = match authorization_header(&event.multi_value_headers)? {
+                Some(value) => Some(value.to_owned()),
+                None => authorization_header(&event.headers)?.map(str::to_owned),
+            };
+            (header, event.method_arn)
+        }
+        Kind::HttpApi => {
+            let event: ApiGatewayV2CustomAuthorizerV2Request =
+                serde_json::from_value(event).map_err(malformed)?;
+            (
+                authorization_header(&event.headers)?.map(str::to_owned),
+                event.route_arn,
+            )
+        }
+    };
+    let arn = arn
+        .as_deref()
+        .and_then(ApiArn::parse)
+        .ok_or_else(|| Refusal::Failed("the event has no valid method or route ARN".into()))?;
+
+    let info = match authorizer.authenticate(authorization.as_deref()).await {
+        Ok(info) => info,
+        Err(Denial::Unauthorized(why)) => {
+            tracing::info!(reason = why, "unauthorized");
+            return Err(Refusal::Unauthorized);
+        }
+        Err(Denial::Failed(why)) => {
+            // Fail closed, and say why (never with the token).
+            tracing::error!(reason = %why, "introspection failed; denying");
+            return Err(Refusal::Failed(why.to_string()));
+        }
+    };
+
+    let rules = &authorizer.config.rules;
+    let allowed = rules.allows(&info.scopes, &arn.method, &arn.path);
+    tracing::info!(principal = info.principal_id(), allowed, "authorized");
+    let context = context(&info);
+    Ok(match (kind, authorizer.config.http_api_response) {
+        (Kind::HttpApi, HttpApiResponse::Simple) => json!({ "isAuthorized": allowed, "context": context }),
+        _ => json!({
+            "principalId": info.principal_id(),
+            "policyDocument": policy_document(rules, &info.scopes, &arn),
+            "context": context,
+        }),
+    })
+}
+
+/// What the backend sees as the authorizer context: strings and numbers only
+/// (API Gateway refuses anything else with a 500).
+fn context(info: &TokenInfo) -> Value {
+    let mut context = Map::new();
+    if let Some(client_id) = &info.client_id {
+        context.insert("client_id".into(), client_id.clone().into());
+    }
+    if let Some(username) = &info.username {
+        context.insert("username".into(), username.clone().into());
+    }
+    context.insert("scope".into(), info.scope.clone().into());
+    if let Some(exp) = info.exp {
+        context.insert("exp".into(), exp.into());
+    }
+    context.insert("token_type".into(), "Bearer".into());
+    Value::Object(context)
+}

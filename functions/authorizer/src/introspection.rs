@@ -1,0 +1,138 @@
+//! The RFC 7662 call: one HTTP client, built at cold start and reused so warm
+//! invocations keep their connection (and TLS session) alive.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Map, Value};
+use shared::form;
+
+use crate::config::IntrospectionAuth;
+
+/// Largest introspection answer read; anything longer is not a sane answer.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// Why introspection gave no answer. The authorizer fails closed on all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntrospectionError {
+    /// Connecting, sending or reading failed.
+    Unreachable(String),
+    /// No complete answer within the timeout.
+    Timeout,
+    /// An HTTP status other than 200.
+    Status(u16),
+    /// The body is not a JSON object (or is too large).
+    NotJson,
+}
+
+impl std::fmt::Display for IntrospectionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntrospectionError::Unreachable(why) => write!(f, "introspection endpoint unreachable: {why}"),
+            IntrospectionError::Timeout => f.write_str("introspection endpoint timed out"),
+            IntrospectionError::Status(code) => write!(f, "introspection endpoint answered HTTP {code}"),
+            IntrospectionError::NotJson => {
+                f.write_str("introspection endpoint answered something other than a JSON object")
+            }
+        }
+    }
+}
+
+/// A client for one introspection endpoint.
+pub struct Introspector {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    url: Uri,
+    authorization: HeaderValue,
+    timeout: Duration,
+}
+
+impl Introspector {
+    /// Builds the client (TLS through rustls with the system's root
+    /// certificates, so a private CA in the trust store works too).
+    pub fn new(url: Uri, auth: &IntrospectionAuth, timeout: Duration) -> Result<Self, String> {
+        let connector = HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("no TLS root certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        let value = match auth {
+            IntrospectionAuth::Bearer(token) => format!("Bearer {token}"),
+            IntrospectionAuth::Basic {
+                client_id,
+                client_secret,
+            } => {
+                // RFC 6749 §2.3.1: each part form-urlencoded before base64.
+                let pair = format!("{}:{}", form::encode(client_id), form::encode(client_secret));
+                format!("Basic {}", STANDARD.encode(pair))
+            }
+        };
+        let mut authorization = HeaderValue::try_from(value)
+            .map_err(|_| "the introspection credentials are not valid in a header")?;
+        authorization.set_sensitive(true);
+        Ok(Self {
+            client,
+            url,
+            authorization,
+            timeout,
+        })
+    }
+
+    /// Asks whether `token` is active; the answer is the endpoint's JSON object.
+    pub async fn introspect(&self, token: &str) -> Result<Map<String, Value>, IntrospectionError> {
+        let body = format!("token={}&token_type_hint=access_token", form::encode(token));
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(self.url.clone())
+            .header(AUTHORIZATION, self.authorization.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| IntrospectionError::Unreachable(e.to_string()))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| IntrospectionError::Unreachable(error_chain(&e)))?;
+            let status = response.status().as_u16();
+            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await;
+            if status != 200 {
+                return Err(IntrospectionError::Status(status));
+            }
+            let body = body.map_err(|_| IntrospectionError::NotJson)?.to_bytes();
+            match serde_json::from_slice(&body) {
+                Ok(Value::Object(answer)) => Ok(answer),
+                _ => Err(IntrospectionError::NotJson),
+            }
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .unwrap_or(Err(IntrospectionError::Timeout))
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

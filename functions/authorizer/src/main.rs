@@ -1,0 +1,31 @@
+//! `authorizer`: the API Gateway Lambda authorizer.
+
+use std::sync::Arc;
+
+use authorizer::{handle, Authorizer, AuthorizerConfig};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use shared::{SharedClock, SystemClock};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // CloudWatch stamps each line itself.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .json()
+        .without_time()
+        .with_ansi(false)
+        .init();
+
+    let config = AuthorizerConfig::from_env().inspect_err(|e| eprintln!("authorizer: {e}"))?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let authorizer = Arc::new(Authorizer::new(config, clock).inspect_err(|e| eprintln!("authorizer: {e}"))?);
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let authorizer = authorizer.clone();
+        async move { handle(&authorizer, event.payload).await }
+    }))
+    .await
+}

@@ -1,0 +1,130 @@
+//! Cache-safe IAM policies.
+//!
+//! API Gateway caches an authorizer's answer per token and applies it to every
+//! route of the API, so a policy never names only the route being called: it
+//! allows every method and path of this API and stage, and denies each rule
+//! the token's scopes do not meet. IAM lets any matching Deny win, which is
+//! exactly the rule semantics (every matching rule must be met).
+
+use serde_json::{json, Value};
+use shared::scope::ScopeSet;
+
+use crate::rules::Rules;
+
+/// A parsed `methodArn` / `routeArn`:
+/// `arn:PARTITION:execute-api:REGION:ACCOUNT:API_ID/STAGE/METHOD/PATH...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiArn {
+    /// `arn:...:API_ID/STAGE`: the API and stage every statement is scoped to.
+    pub api_stage: String,
+    /// The request's method.
+    pub method: String,
+    /// The request's path, starting with `/`.
+    pub path: String,
+}
+
+impl ApiArn {
+    /// Parses an execute-api ARN; `None` if it is not one.
+    pub fn parse(arn: &str) -> Option<Self> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [scheme, partition, service, region, account, resource] = parts.as_slice() else {
+            return None;
+        };
+        if *scheme != "arn"
+            || *service != "execute-api"
+            || partition.is_empty()
+            || region.is_empty()
+            || account.is_empty()
+        {
+            return None;
+        }
+        let mut segments = resource.splitn(4, '/');
+        let (Some(api), Some(stage), Some(method)) = (segments.next(), segments.next(), segments.next())
+        else {
+            return None;
+        };
+        if api.is_empty() || stage.is_empty() || method.is_empty() {
+            return None;
+        }
+        let path = format!("/{}", segments.next().unwrap_or(""));
+        Some(Self {
+            api_stage: format!("{scheme}:{partition}:{service}:{region}:{account}:{api}/{stage}"),
+            method: method.to_owned(),
+            path,
+        })
+    }
+}
+
+/// The policy document for a token with `scopes` on this API and stage.
+pub fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> Value {
+    let mut statements = vec![json!({
+        "Action": "execute-api:Invoke",
+        "Effect": "Allow",
+        "Resource": [format!("{}/*/*", arn.api_stage)],
+    })];
+    let mut denied: Vec<String> = Vec::new();
+    for rule in rules.unmet(scopes) {
+        let resource = format!(
+            "{}/{}/{}",
+            arn.api_stage,
+            rule.method_segment(),
+            rule.resource_path()
+        );
+        if !denied.contains(&resource) {
+            denied.push(resource);
+        }
+    }
+    if !denied.is_empty() {
+        statements.push(json!({ "Action": "execute-api:Invoke", "Effect": "Deny", "Resource": denied }));
+    }
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::scope::parse_scope;
+
+    #[test]
+    fn arns_parse() {
+        let arn =
+            ApiArn::parse("arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/items/7").unwrap();
+        assert_eq!(
+            arn.api_stage,
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod"
+        );
+        assert_eq!((arn.method.as_str(), arn.path.as_str()), ("GET", "/items/7"));
+        let root = ApiArn::parse("arn:aws:execute-api:us-east-1:1:api/$default/GET/").unwrap();
+        assert_eq!(root.path, "/");
+        for bad in [
+            "",
+            "arn:aws:s3:::bucket",
+            "arn:aws:execute-api:r:1:api/stage",
+            "not an arn",
+        ] {
+            assert!(ApiArn::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn policies_allow_the_whole_stage_and_deny_unmet_rules() {
+        let arn = ApiArn::parse("arn:aws:execute-api:us-east-1:1:api/prod/GET/items/7").unwrap();
+        let rules = Rules::parse("GET /items/* = read\nPOST /items = write\n* /admin/* = admin").unwrap();
+        let doc = policy_document(&rules, &parse_scope("read").unwrap(), &arn);
+        assert_eq!(doc["Statement"][0]["Effect"], "Allow");
+        assert_eq!(
+            doc["Statement"][0]["Resource"],
+            json!(["arn:aws:execute-api:us-east-1:1:api/prod/*/*"])
+        );
+        assert_eq!(doc["Statement"][1]["Effect"], "Deny");
+        assert_eq!(
+            doc["Statement"][1]["Resource"],
+            json!([
+                "arn:aws:execute-api:us-east-1:1:api/prod/POST/items",
+                "arn:aws:execute-api:us-east-1:1:api/prod/*/admin/*"
+            ])
+        );
+        let everything = policy_document(&rules, &parse_scope("read write admin").unwrap(), &arn);
+        assert_eq!(everything["Statement"].as_array().unwrap().len(), 1);
+    }
+}
