@@ -4,6 +4,8 @@
 //! Run through `scripts/test`, which starts DynamoDB Local and exports
 //! `AWS_ENDPOINT_URL_DYNAMODB` for it.
 
+pub mod authorizer_support;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -59,8 +59,10 @@ impl Introspector {
     /// Builds the client (TLS through rustls with the system's root
     /// certificates, so a private CA in the trust store works too).
     pub fn new(url: Uri, auth: &IntrospectionAuth, timeout: Duration) -> Result<Self, String> {
+        // ring, named explicitly: a build that also links aws-lc-rs (a
+        // workspace build with the AWS SDK) would otherwise have no default.
         let connector = HttpsConnectorBuilder::new()
-            .with_native_roots()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
             .map_err(|e| format!("no TLS root certificates: {e}"))?
             .https_or_http()
             .enable_http1()
