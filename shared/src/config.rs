@@ -43,11 +43,18 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn error(variable: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        problem: problem.into(),
+impl ConfigError {
+    /// An error in `variable`.
+    pub fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
     }
+}
+
+fn error(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::new(variable, problem)
 }
 
 impl ServiceConfig {

@@ -57,28 +57,10 @@ pub struct AuthorizerConfig {
     pub http_api_response: HttpApiResponse,
 }
 
-/// A configuration variable is missing or malformed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The environment variable at fault.
-    pub variable: &'static str,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "configuration error in {}: {}", self.variable, self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use shared::ConfigError;
 
 fn error(variable: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        problem: problem.into(),
-    }
+    ConfigError::new(variable, problem)
 }
 
 impl AuthorizerConfig {
