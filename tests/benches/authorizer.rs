@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use integration_tests::authorizer_support::{event, EventKind, FakeIntrospection};
 use shared::{SharedClock, SystemClock};
 
-fn authorizer(url: &str, caching: &str) -> Authorizer {
+async fn authorizer(url: &str, caching: &str) -> Authorizer {
     let vars: HashMap<&str, String> = HashMap::from([
         ("RESOURCE_SERVER_INTROSPECTION_URL", url.to_owned()),
         ("RESOURCE_SERVER_AUTH_TOKEN", "rs".to_owned()),
@@ -23,7 +23,7 @@ fn authorizer(url: &str, caching: &str) -> Authorizer {
     ]);
     let config = AuthorizerConfig::from_lookup(|k| vars.get(k).cloned()).unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
-    Authorizer::new(config, clock).unwrap()
+    Authorizer::new(config, clock).await.unwrap()
 }
 
 fn decisions(c: &mut Criterion) {
@@ -40,7 +40,7 @@ fn decisions(c: &mut Criterion) {
         r#"{{"active": true, "exp": {exp}, "scope": "read", "client_id": "bench", "token_type": "Bearer"}}"#
     );
     let fake = runtime.block_on(FakeIntrospection::always(200, &body));
-    let warm = authorizer(&fake.url, "3600");
+    let warm = runtime.block_on(authorizer(&fake.url, "3600"));
     let token = "Bearer benchmarkTokenValue0123456789abcdefghijklmnop";
 
     let mut group = c.benchmark_group("authorizer_warm");
@@ -55,7 +55,7 @@ fn decisions(c: &mut Criterion) {
     group.finish();
     assert_eq!(fake.calls(), 1, "warm decisions made introspection calls");
 
-    let cold = authorizer(&fake.url, "0");
+    let cold = runtime.block_on(authorizer(&fake.url, "0"));
     let request = event(EventKind::RestToken, Some(token), "GET", "/items/42");
     let before = fake.calls();
     runtime.block_on(handle(&cold, request.clone())).unwrap();

@@ -14,11 +14,11 @@ use shared::{GrantType, SharedClock, SystemClock};
 
 const RULES: &str = "GET /items/* = read\nPOST /items = write\n* /admin/* = admin";
 
-fn authorizer(vars: &[(&str, &str)]) -> Authorizer {
+async fn authorizer(vars: &[(&str, &str)]) -> Authorizer {
     let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let config = AuthorizerConfig::from_lookup(|k| map.get(k).cloned()).expect("authorizer configuration");
     let clock: SharedClock = Arc::new(SystemClock);
-    Authorizer::new(config, clock).unwrap()
+    Authorizer::new(config, clock).await.unwrap()
 }
 
 struct Fixture {
@@ -50,7 +50,7 @@ impl Fixture {
     }
 
     /// An authorizer authenticating with RESOURCE_SERVER_AUTH_TOKEN.
-    fn with_token(&self, extra: &[(&str, &str)]) -> Authorizer {
+    async fn with_token(&self, extra: &[(&str, &str)]) -> Authorizer {
         let url = self.url();
         let mut vars = vec![
             ("RESOURCE_SERVER_INTROSPECTION_URL", url.as_str()),
@@ -58,11 +58,11 @@ impl Fixture {
             ("SCOPE_RULES", RULES),
         ];
         vars.extend_from_slice(extra);
-        authorizer(&vars)
+        authorizer(&vars).await
     }
 
     /// An authorizer authenticating with RESOURCE_SERVER_INTROSPECTION_CREDENTIALS.
-    fn with_credentials(&self, extra: &[(&str, &str)]) -> Authorizer {
+    async fn with_credentials(&self, extra: &[(&str, &str)]) -> Authorizer {
         let url = self.url();
         let credentials = format!("{}:{}", self.rs.id, self.rs.secret);
         let mut vars = vec![
@@ -71,7 +71,7 @@ impl Fixture {
             ("SCOPE_RULES", RULES),
         ];
         vars.extend_from_slice(extra);
-        authorizer(&vars)
+        authorizer(&vars).await
     }
 }
 
@@ -97,7 +97,7 @@ async fn active_tokens_are_allowed_where_their_scopes_reach_in_every_event_kind(
     let f = Fixture::new().await;
     let read = f.env.token(&f.app, Some("read")).await;
     let bearer = format!("Bearer {read}");
-    for a in [f.with_token(&[]), f.with_credentials(&[])] {
+    for a in [f.with_token(&[]).await, f.with_credentials(&[]).await] {
         for kind in EventKind::ALL {
             let (allowed, answer) = decide(&a, kind, Some(&bearer), "GET", "/items/42").await.unwrap();
             assert!(allowed, "{kind:?}: {answer}");
@@ -119,7 +119,7 @@ async fn active_tokens_are_allowed_where_their_scopes_reach_in_every_event_kind(
 async fn policies_are_cache_safe_and_context_is_flat() {
     let f = Fixture::new().await;
     let read = f.env.token(&f.app, Some("read")).await;
-    let a = f.with_token(&[("HTTP_API_RESPONSE", "iam")]);
+    let a = f.with_token(&[("HTTP_API_RESPONSE", "iam")]).await;
     for kind in EventKind::ALL {
         let answer = handle(
             &a,
@@ -167,7 +167,8 @@ async fn policies_are_cache_safe_and_context_is_flat() {
     let open = authorizer(&[
         ("RESOURCE_SERVER_INTROSPECTION_URL", &f.url()),
         ("RESOURCE_SERVER_AUTH_TOKEN", &f.rs_token),
-    ]);
+    ])
+    .await;
     let answer = handle(
         &open,
         event(
@@ -204,7 +205,7 @@ async fn unknown_revoked_and_expired_tokens_are_unauthorized() {
     assert_eq!(answer.status, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
-    let a = f.with_credentials(&[]);
+    let a = f.with_credentials(&[]).await;
     for kind in EventKind::ALL {
         for token in ["neverIssued", revoked.as_str(), expiring.as_str()] {
             let refusal = decide(&a, kind, Some(&format!("Bearer {token}")), "GET", "/items/42")
@@ -222,7 +223,8 @@ async fn missing_or_malformed_authorization_is_unauthorized_without_a_call() {
     let a = authorizer(&[
         ("RESOURCE_SERVER_INTROSPECTION_URL", &fake.url),
         ("RESOURCE_SERVER_AUTH_TOKEN", "rs"),
-    ]);
+    ])
+    .await;
     for kind in EventKind::ALL {
         for header in [
             None,
@@ -277,7 +279,8 @@ async fn introspection_failures_fail_closed_with_a_non_401_error() {
             ("RESOURCE_SERVER_INTROSPECTION_URL", url),
             ("RESOURCE_SERVER_AUTH_TOKEN", "rs"),
             ("RESOURCE_SERVER_INTROSPECTION_TIMEOUT_SECONDS", "0.5"),
-        ]);
+        ])
+        .await;
         for kind in EventKind::ALL {
             let started = std::time::Instant::now();
             match decide(&a, kind, Some("Bearer abc"), "GET", "/items/42").await {
@@ -327,7 +330,8 @@ async fn answers_are_judged_strictly() {
             ("RESOURCE_SERVER_INTROSPECTION_URL", &fake.url),
             ("RESOURCE_SERVER_AUTH_TOKEN", "rs"),
             ("SCOPE_RULES", RULES),
-        ]);
+        ])
+        .await;
         let outcome = decide(&a, EventKind::RestToken, Some("Bearer abc"), "GET", "/items/1").await;
         match expected {
             None => assert_eq!(outcome.unwrap_err(), Refusal::Unauthorized, "{body}"),
@@ -342,7 +346,8 @@ async fn the_introspection_request_is_rfc_7662_with_encoded_credentials() {
     let a = authorizer(&[
         ("RESOURCE_SERVER_INTROSPECTION_URL", &fake.url),
         ("RESOURCE_SERVER_INTROSPECTION_CREDENTIALS", "my id:p@ss+word"),
-    ]);
+    ])
+    .await;
     decide(&a, EventKind::HttpApi, Some("Bearer a/b+c="), "GET", "/x")
         .await
         .unwrap();
@@ -376,7 +381,8 @@ async fn warm_invocations_reuse_answers_until_exp_or_the_caching_time() {
     let a = authorizer(&[
         ("RESOURCE_SERVER_INTROSPECTION_URL", &fake.url),
         ("RESOURCE_SERVER_AUTH_TOKEN", "rs"),
-    ]);
+    ])
+    .await;
     for kind in EventKind::ALL {
         decide(&a, kind, Some("Bearer one"), "GET", "/x").await.unwrap();
     }
@@ -394,7 +400,8 @@ async fn warm_invocations_reuse_answers_until_exp_or_the_caching_time() {
         ("RESOURCE_SERVER_INTROSPECTION_URL", &fake.url),
         ("RESOURCE_SERVER_AUTH_TOKEN", "rs"),
         ("RESOURCE_SERVER_TOKEN_CACHING_SECONDS", "0"),
-    ]);
+    ])
+    .await;
     decide(&uncached, EventKind::RestToken, Some("Bearer one"), "GET", "/x")
         .await
         .unwrap();
@@ -411,8 +418,10 @@ async fn revocation_takes_effect_within_the_caching_time() {
     let f = Fixture::new().await;
     let token = f.env.token(&f.app, Some("read")).await;
     let bearer = format!("Bearer {token}");
-    let cached = f.with_token(&[]);
-    let uncached = f.with_token(&[("RESOURCE_SERVER_TOKEN_CACHING_SECONDS", "0")]);
+    let cached = f.with_token(&[]).await;
+    let uncached = f
+        .with_token(&[("RESOURCE_SERVER_TOKEN_CACHING_SECONDS", "0")])
+        .await;
     assert!(
         decide(&cached, EventKind::RestToken, Some(&bearer), "GET", "/items/1")
             .await
@@ -452,7 +461,8 @@ async fn unknown_events_and_bad_arns_fail_closed() {
     let a = authorizer(&[
         ("RESOURCE_SERVER_INTROSPECTION_URL", &fake.url),
         ("RESOURCE_SERVER_AUTH_TOKEN", "rs"),
-    ]);
+    ])
+    .await;
     assert!(matches!(
         handle(&a, serde_json::json!({"hello": "world"})).await,
         Err(Refusal::Failed(_))
@@ -496,4 +506,90 @@ async fn bad_configuration_stops_the_cold_start() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(named), "{named}: {stderr}");
     }
+}
+
+/// The introspection credentials read from Secrets Manager at cold start: one
+/// SigV4-signed GetSecretValue, then used like the plain variables.
+#[tokio::test]
+async fn credentials_from_secrets_manager() {
+    let introspection = FakeIntrospection::start(Arc::new(|_| {
+        (200, r#"{"active": true}"#.to_owned(), Duration::ZERO)
+    }))
+    .await;
+    let secret_value = Arc::new(std::sync::Mutex::new((200u16, String::new())));
+    let value = secret_value.clone();
+    let secrets = FakeIntrospection::start(Arc::new(move |_| {
+        let (status, body) = value.lock().unwrap().clone();
+        (status, body, Duration::ZERO)
+    }))
+    .await;
+    let endpoint = secrets.url.trim_end_matches("/o/introspect/").to_owned();
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:authorizer-creds-AbCdEf";
+    let vars = [
+        ("RESOURCE_SERVER_INTROSPECTION_URL", introspection.url.as_str()),
+        ("RESOURCE_SERVER_CREDENTIALS_SECRET_ARN", arn),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        ),
+        ("AWS_SESSION_TOKEN", "session-token-example"),
+    ];
+    let build = || async {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = AuthorizerConfig::from_lookup(|k| map.get(k).cloned()).unwrap();
+        let clock: SharedClock = Arc::new(SystemClock);
+        Authorizer::new(config, clock).await
+    };
+
+    let secret =
+        serde_json::json!({ "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS": "rs-id:rs-secret" }).to_string();
+    *secret_value.lock().unwrap() = (
+        200,
+        serde_json::json!({ "ARN": arn, "SecretString": secret }).to_string(),
+    );
+    let a = build().await.unwrap();
+    assert!(
+        decide(&a, EventKind::RestToken, Some("Bearer abc"), "GET", "/x")
+            .await
+            .unwrap()
+            .0
+    );
+    // The secret's credentials reached the introspection endpoint...
+    assert!(introspection
+        .last_request
+        .lock()
+        .unwrap()
+        .contains("Basic cnMtaWQ6cnMtc2VjcmV0"));
+    // ...after one signed GetSecretValue for exactly that secret.
+    assert_eq!(secrets.calls(), 1);
+    let request = secrets.last_request.lock().unwrap().to_ascii_lowercase();
+    assert!(
+        request.contains("x-amz-target: secretsmanager.getsecretvalue"),
+        "{request}"
+    );
+    assert!(
+        request.contains("authorization: aws4-hmac-sha256 credential=akidexample/"),
+        "{request}"
+    );
+    assert!(
+        request.contains("/eu-west-1/secretsmanager/aws4_request"),
+        "{request}"
+    );
+    assert!(
+        request.contains("x-amz-security-token: session-token-example"),
+        "{request}"
+    );
+    assert!(request.contains(&arn.to_ascii_lowercase()), "{request}");
+
+    // An empty secret, a missing one, or an unreachable Secrets Manager: no authorizer.
+    *secret_value.lock().unwrap() = (200, serde_json::json!({ "SecretString": "{}" }).to_string());
+    assert!(build()
+        .await
+        .err()
+        .unwrap()
+        .contains("RESOURCE_SERVER_AUTH_TOKEN"));
+    *secret_value.lock().unwrap() = (400, r#"{"__type": "ResourceNotFoundException"}"#.to_owned());
+    assert!(build().await.err().unwrap().contains("ResourceNotFoundException"));
 }

@@ -13,11 +13,11 @@ use shared::{SharedClock, SystemClock};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-fn authorizer(vars: &[(&str, &str)]) -> Authorizer {
+async fn authorizer(vars: &[(&str, &str)]) -> Authorizer {
     let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let config = AuthorizerConfig::from_lookup(|k| map.get(k).cloned()).unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
-    Authorizer::new(config, clock).unwrap()
+    Authorizer::new(config, clock).await.unwrap()
 }
 
 #[tokio::test]
@@ -60,7 +60,8 @@ async fn dot_as_the_introspection_server() {
             auth,
             ("SCOPE_RULES", rules),
             ("HTTP_API_RESPONSE", "iam"),
-        ]);
+        ])
+        .await;
         for kind in EventKind::ALL {
             // A user's token: allowed where `read` reaches, with DOT's username as principal.
             let answer = handle(&a, event(kind, Some(&token("user_read")), "GET", "/items/1"))
@@ -100,7 +101,8 @@ async fn dot_as_the_introspection_server() {
     let a = authorizer(&[
         ("RESOURCE_SERVER_INTROSPECTION_URL", &url),
         ("RESOURCE_SERVER_AUTH_TOKEN", "dot-user-read-token"),
-    ]);
+    ])
+    .await;
     let outcome = handle(
         &a,
         event(EventKind::RestToken, Some(&token("user_read")), "GET", "/items/1"),

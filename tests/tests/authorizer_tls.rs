@@ -49,7 +49,7 @@ async fn https_endpoint(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> String {
     format!("https://localhost:{port}/o/introspect/")
 }
 
-fn authorizer(url: &str) -> Authorizer {
+async fn authorizer(url: &str) -> Authorizer {
     let config = AuthorizerConfig::from_lookup(|k| match k {
         "RESOURCE_SERVER_INTROSPECTION_URL" => Some(url.to_owned()),
         "RESOURCE_SERVER_AUTH_TOKEN" => Some("rs".to_owned()),
@@ -57,7 +57,7 @@ fn authorizer(url: &str) -> Authorizer {
     })
     .unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
-    Authorizer::new(config, clock).unwrap()
+    Authorizer::new(config, clock).await.unwrap()
 }
 
 #[tokio::test]
@@ -71,7 +71,7 @@ async fn introspection_over_tls_trusts_only_the_trust_store() {
     // Read by rustls-native-certs when the authorizer builds its client.
     std::env::set_var("SSL_CERT_FILE", &bundle);
 
-    let good = authorizer(&https_endpoint(&trusted).await);
+    let good = authorizer(&https_endpoint(&trusted).await).await;
     let answer = handle(
         &good,
         event(EventKind::RestToken, Some("Bearer abc"), "GET", "/items/1"),
@@ -80,7 +80,7 @@ async fn introspection_over_tls_trusts_only_the_trust_store() {
     .unwrap();
     assert_eq!(answer["policyDocument"]["Statement"][0]["Effect"], "Allow");
 
-    let bad = authorizer(&https_endpoint(&stranger).await);
+    let bad = authorizer(&https_endpoint(&stranger).await).await;
     match handle(
         &bad,
         event(EventKind::RestToken, Some("Bearer abc"), "GET", "/items/1"),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::Uri;
 
 use crate::rules::Rules;
+use crate::secret::SecretSource;
 
 /// How the authorizer authenticates to the introspection endpoint.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,6 +32,15 @@ impl std::fmt::Debug for IntrospectionAuth {
     }
 }
 
+/// Where the introspection credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSource {
+    /// Straight from the environment.
+    Direct(IntrospectionAuth),
+    /// From AWS Secrets Manager (`RESOURCE_SERVER_CREDENTIALS_SECRET_ARN`), read at cold start.
+    Secret(SecretSource),
+}
+
 /// What an HTTP API (payload 2.0) authorizer answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpApiResponse {
@@ -45,8 +55,9 @@ pub enum HttpApiResponse {
 pub struct AuthorizerConfig {
     /// `RESOURCE_SERVER_INTROSPECTION_URL`.
     pub introspection_url: Uri,
-    /// `RESOURCE_SERVER_AUTH_TOKEN` or `RESOURCE_SERVER_INTROSPECTION_CREDENTIALS`.
-    pub auth: IntrospectionAuth,
+    /// `RESOURCE_SERVER_AUTH_TOKEN`, `RESOURCE_SERVER_INTROSPECTION_CREDENTIALS`,
+    /// or `RESOURCE_SERVER_CREDENTIALS_SECRET_ARN`.
+    pub auth: AuthSource,
     /// `RESOURCE_SERVER_TOKEN_CACHING_SECONDS` (default 60; 0 turns the cache off).
     pub caching_seconds: u64,
     /// `RESOURCE_SERVER_INTROSPECTION_TIMEOUT_SECONDS` (default 5).
@@ -58,6 +69,68 @@ pub struct AuthorizerConfig {
 }
 
 pub use shared::ConfigError;
+
+const TOKEN: &str = "RESOURCE_SERVER_AUTH_TOKEN";
+const CREDENTIALS: &str = "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS";
+
+/// Exactly one of a bearer token or `client_id:client_secret` (as DOT requires).
+pub fn auth_from(
+    token: Option<String>,
+    credentials: Option<String>,
+) -> Result<IntrospectionAuth, ConfigError> {
+    match (token, credentials) {
+        (Some(token), None) => Ok(IntrospectionAuth::Bearer(token.trim().to_owned())),
+        (None, Some(credentials)) => {
+            let (client_id, client_secret) = credentials
+                .trim()
+                .split_once(':')
+                .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
+                .ok_or_else(|| error(CREDENTIALS, "must be client_id:client_secret"))?;
+            Ok(IntrospectionAuth::Basic {
+                client_id: client_id.to_owned(),
+                client_secret: client_secret.to_owned(),
+            })
+        }
+        (Some(_), Some(_)) => Err(error(
+            TOKEN,
+            format!("set either {TOKEN} or {CREDENTIALS}, not both"),
+        )),
+        (None, None) => Err(error(TOKEN, format!("set either {TOKEN} or {CREDENTIALS}"))),
+    }
+}
+
+/// The secret's ARN plus what signing the read needs, from the Lambda environment.
+fn secret_source(arn: &str, get: &impl Fn(&str) -> Option<String>) -> Result<SecretSource, ConfigError> {
+    const SECRET: &str = "RESOURCE_SERVER_CREDENTIALS_SECRET_ARN";
+    let parts: Vec<&str> = arn.split(':').collect();
+    let region = match parts.as_slice() {
+        ["arn", _, "secretsmanager", region, _, "secret", _name, ..] if !region.is_empty() => {
+            (*region).to_owned()
+        }
+        _ => {
+            return Err(error(
+                SECRET,
+                format!("{arn:?} is not a Secrets Manager secret ARN"),
+            ))
+        }
+    };
+    let partition_domain = if parts[1] == "aws-cn" {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    Ok(SecretSource {
+        arn: arn.to_owned(),
+        endpoint: get("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+            .unwrap_or_else(|| format!("https://secretsmanager.{region}.{partition_domain}")),
+        region,
+        access_key_id: get("AWS_ACCESS_KEY_ID")
+            .ok_or_else(|| error("AWS_ACCESS_KEY_ID", "is not set (needed to read the secret)"))?,
+        secret_access_key: get("AWS_SECRET_ACCESS_KEY")
+            .ok_or_else(|| error("AWS_SECRET_ACCESS_KEY", "is not set (needed to read the secret)"))?,
+        session_token: get("AWS_SESSION_TOKEN"),
+    })
+}
 
 fn error(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError::new(variable, problem)
@@ -85,28 +158,16 @@ impl AuthorizerConfig {
             return Err(error(URL, format!("{url:?} is not an http(s) URL")));
         }
 
-        const TOKEN: &str = "RESOURCE_SERVER_AUTH_TOKEN";
-        const CREDENTIALS: &str = "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS";
-        let auth = match (get(TOKEN), get(CREDENTIALS)) {
-            (Some(token), None) => IntrospectionAuth::Bearer(token.trim().to_owned()),
-            (None, Some(credentials)) => {
-                let (client_id, client_secret) = credentials
-                    .trim()
-                    .split_once(':')
-                    .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
-                    .ok_or_else(|| error(CREDENTIALS, "must be client_id:client_secret"))?;
-                IntrospectionAuth::Basic {
-                    client_id: client_id.to_owned(),
-                    client_secret: client_secret.to_owned(),
-                }
-            }
-            (Some(_), Some(_)) => {
+        const SECRET: &str = "RESOURCE_SERVER_CREDENTIALS_SECRET_ARN";
+        let auth = match get(SECRET) {
+            None => AuthSource::Direct(auth_from(get(TOKEN), get(CREDENTIALS))?),
+            Some(_) if get(TOKEN).is_some() || get(CREDENTIALS).is_some() => {
                 return Err(error(
-                    TOKEN,
-                    format!("set either {TOKEN} or {CREDENTIALS}, not both"),
+                    SECRET,
+                    format!("set {SECRET}, or {TOKEN} / {CREDENTIALS}, not both"),
                 ));
             }
-            (None, None) => return Err(error(TOKEN, format!("set either {TOKEN} or {CREDENTIALS}"))),
+            Some(arn) => AuthSource::Secret(secret_source(arn.trim(), &get)?),
         };
 
         const CACHING: &str = "RESOURCE_SERVER_TOKEN_CACHING_SECONDS";
@@ -205,7 +266,10 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_secs(5));
         assert!(c.rules.is_empty());
         assert_eq!(c.http_api_response, HttpApiResponse::Simple);
-        assert_eq!(c.auth, IntrospectionAuth::Bearer("tok".into()));
+        assert_eq!(
+            c.auth,
+            AuthSource::Direct(IntrospectionAuth::Bearer("tok".into()))
+        );
     }
 
     #[test]
@@ -218,15 +282,38 @@ mod tests {
         assert!(both.unwrap_err().to_string().contains("not both"));
         assert!(config(&[URL]).unwrap_err().to_string().contains("either"));
         let basic = config(&[URL, ("RESOURCE_SERVER_INTROSPECTION_CREDENTIALS", "id:se:cret")]).unwrap();
-        assert_eq!(
-            basic.auth,
-            IntrospectionAuth::Basic {
-                client_id: "id".into(),
-                client_secret: "se:cret".into()
-            }
-        );
+        let expected = IntrospectionAuth::Basic {
+            client_id: "id".into(),
+            client_secret: "se:cret".into(),
+        };
+        assert_eq!(basic.auth, AuthSource::Direct(expected));
         let bad = config(&[URL, ("RESOURCE_SERVER_INTROSPECTION_CREDENTIALS", "nocolon")]).unwrap_err();
         assert_eq!(bad.variable, "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS");
+    }
+
+    #[test]
+    fn credentials_may_come_from_a_secret_instead() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rs-creds-AbCdEf";
+        let keys = [("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "SECRET")];
+        let mut vars = vec![URL, ("RESOURCE_SERVER_CREDENTIALS_SECRET_ARN", arn)];
+        vars.extend_from_slice(&keys);
+        let AuthSource::Secret(source) = config(&vars).unwrap().auth else {
+            panic!("not a secret source")
+        };
+        assert_eq!(source.region, "eu-west-1");
+        assert_eq!(source.endpoint, "https://secretsmanager.eu-west-1.amazonaws.com");
+        vars.push(("RESOURCE_SERVER_AUTH_TOKEN", "t"));
+        assert!(config(&vars).unwrap_err().to_string().contains("not both"));
+        let bad = config(&[
+            URL,
+            ("RESOURCE_SERVER_CREDENTIALS_SECRET_ARN", "arn:aws:s3:::b"),
+            keys[0],
+            keys[1],
+        ]);
+        assert_eq!(
+            bad.unwrap_err().variable,
+            "RESOURCE_SERVER_CREDENTIALS_SECRET_ARN"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use shared::secret::sha256;
 use shared::SharedClock;
 
 use crate::cache::TokenCache;
-use crate::config::AuthorizerConfig;
-use crate::introspection::{IntrospectionError, Introspector};
+use crate::config::{AuthSource, AuthorizerConfig};
+use crate::introspection::{https_client, IntrospectionError, Introspector};
 
 /// What an active token is, from its introspection answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,9 +113,16 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
-    /// Builds the authorizer at cold start.
-    pub fn new(config: AuthorizerConfig, clock: SharedClock) -> Result<Self, String> {
-        let introspector = Introspector::new(config.introspection_url.clone(), &config.auth, config.timeout)?;
+    /// Builds the authorizer at cold start: the HTTP client, and the
+    /// introspection credentials (read from Secrets Manager if configured so).
+    pub async fn new(config: AuthorizerConfig, clock: SharedClock) -> Result<Self, String> {
+        let client = https_client()?;
+        let auth = match &config.auth {
+            AuthSource::Direct(auth) => auth.clone(),
+            AuthSource::Secret(source) => source.fetch(&client, config.timeout).await?,
+        };
+        let introspector =
+            Introspector::new(client, config.introspection_url.clone(), &auth, config.timeout)?;
         Ok(Self {
             introspector,
             cache: Mutex::new(TokenCache::default()),

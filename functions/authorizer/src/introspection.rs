@@ -47,29 +47,41 @@ impl std::fmt::Display for IntrospectionError {
     }
 }
 
+/// The one HTTP(S) client of the function, built at cold start and reused.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Builds the HTTP client: TLS through rustls with the system's root
+/// certificates, so a private CA in the trust store works too.
+pub fn https_client() -> Result<HttpClient, String> {
+    // ring, named explicitly: a build that also links aws-lc-rs (a workspace
+    // build with the AWS SDK) would otherwise have no default provider.
+    let connector = HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| format!("no TLS root certificates: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector))
+}
+
 /// A client for one introspection endpoint.
 pub struct Introspector {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpClient,
     url: Uri,
     authorization: HeaderValue,
     timeout: Duration,
 }
 
 impl Introspector {
-    /// Builds the client (TLS through rustls with the system's root
-    /// certificates, so a private CA in the trust store works too).
-    pub fn new(url: Uri, auth: &IntrospectionAuth, timeout: Duration) -> Result<Self, String> {
-        // ring, named explicitly: a build that also links aws-lc-rs (a
-        // workspace build with the AWS SDK) would otherwise have no default.
-        let connector = HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("no TLS root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+    /// An introspector for `url`, authenticating with `auth`, over `client`.
+    pub fn new(
+        client: HttpClient,
+        url: Uri,
+        auth: &IntrospectionAuth,
+        timeout: Duration,
+    ) -> Result<Self, String> {
         let value = match auth {
             IntrospectionAuth::Bearer(token) => format!("Bearer {token}"),
             IntrospectionAuth::Basic {

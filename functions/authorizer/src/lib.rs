@@ -12,6 +12,7 @@ pub mod handler;
 pub mod introspection;
 pub mod policy;
 pub mod rules;
+pub mod secret;
 
 pub use config::AuthorizerConfig;
 pub use decision::Authorizer;

@@ -21,7 +21,11 @@ async fn main() -> Result<(), Error> {
 
     let config = AuthorizerConfig::from_env().inspect_err(|e| eprintln!("authorizer: {e}"))?;
     let clock: SharedClock = Arc::new(SystemClock);
-    let authorizer = Arc::new(Authorizer::new(config, clock).inspect_err(|e| eprintln!("authorizer: {e}"))?);
+    let authorizer = Arc::new(
+        Authorizer::new(config, clock)
+            .await
+            .inspect_err(|e| eprintln!("authorizer: {e}"))?,
+    );
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let authorizer = authorizer.clone();
