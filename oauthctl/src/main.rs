@@ -4,6 +4,7 @@
 //! Local through the SDK's own `AWS_ENDPOINT_URL_DYNAMODB`.
 
 use std::collections::BTreeSet;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,9 +13,11 @@ use serde_json::{json, Value};
 use shared::config::parse_lifetime;
 use shared::dynamo::DynamoClient;
 use shared::issue::{issue_access_token, TokenRequest};
+use shared::model::User;
+use shared::password::make_password;
 use shared::scope::{format_scope, parse_scope, ScopeSet};
 use shared::secret::{generate_client_id, generate_secret, sha256_hex};
-use shared::store::ClientChange;
+use shared::store::{ClientChange, UserChange};
 use shared::{Client, DynamoStore, GrantType, SharedClock, Store, StoreError, SystemClock};
 
 #[derive(Parser)]
@@ -42,6 +45,36 @@ enum Command {
     /// Access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Users (resource owners). Passwords are read from a prompt, or from
+    /// standard input when it is not a terminal: never from an argument.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create(UserPassword),
+    /// Replace a user's password.
+    SetPassword(UserPassword),
+    /// Show a user (without the password hash).
+    Show { username: String },
+    /// Disable a user: they cannot sign in and their tokens become inactive.
+    Disable { username: String },
+    /// Enable a disabled user again.
+    Enable { username: String },
+    /// Delete a user: their tokens become inactive.
+    Delete { username: String },
+}
+
+#[derive(Args)]
+struct UserPassword {
+    /// The username.
+    username: String,
+    /// PBKDF2 iterations for the new hash (Django's pbkdf2_sha256 format).
+    #[arg(long, env = "PASSWORD_HASH_ITERATIONS", default_value_t = shared::password::DEFAULT_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    iterations: u32,
 }
 
 #[derive(Subcommand)]
@@ -207,6 +240,60 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             let client = update(&store, &client_id, ClientChange::SecretHash(sha256_hex(&secret))).await?;
             Ok(Some(with_secret(&client, &secret)))
         }
+        Command::User(UserCommand::Create(args)) => {
+            let password = read_password()?;
+            let user = User {
+                username: args.username,
+                password_hash: make_password(&password, args.iterations).map_err(|e| e.to_string())?,
+                disabled: false,
+                created_at: clock.now(),
+            };
+            store.create_user(&user).await.map_err(|e| match e {
+                StoreError::AlreadyExists => format!("user {:?} already exists", user.username),
+                e => e.to_string(),
+            })?;
+            Ok(Some(user.to_public_json()))
+        }
+        Command::User(UserCommand::SetPassword(args)) => {
+            if store
+                .get_user(&args.username)
+                .await
+                .map_err(store_error)?
+                .is_none()
+            {
+                return Err(format!("no user {:?}", args.username));
+            }
+            let password = read_password()?;
+            let hash = make_password(&password, args.iterations).map_err(|e| e.to_string())?;
+            Ok(Some(
+                update_user(&store, &args.username, UserChange::PasswordHash(hash))
+                    .await?
+                    .to_public_json(),
+            ))
+        }
+        Command::User(UserCommand::Show { username }) => {
+            let user = store.get_user(&username).await.map_err(store_error)?;
+            Ok(Some(
+                user.ok_or_else(|| format!("no user {username:?}"))?
+                    .to_public_json(),
+            ))
+        }
+        Command::User(UserCommand::Disable { username }) => Ok(Some(
+            update_user(&store, &username, UserChange::Disabled(true))
+                .await?
+                .to_public_json(),
+        )),
+        Command::User(UserCommand::Enable { username }) => Ok(Some(
+            update_user(&store, &username, UserChange::Disabled(false))
+                .await?
+                .to_public_json(),
+        )),
+        Command::User(UserCommand::Delete { username }) => {
+            if !store.delete_user(&username).await.map_err(store_error)? {
+                return Err(format!("no user {username:?}"));
+            }
+            Ok(Some(json!({ "username": username, "deleted": true })))
+        }
         Command::Token(TokenCommand::Mint {
             client,
             scope,
@@ -244,6 +331,36 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             })))
         }
     }
+}
+
+/// The new password: from a prompt (twice) on a terminal, else one line of stdin.
+fn read_password() -> Result<String, String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("Password (again): ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        return Err("the password is empty".into());
+    }
+    Ok(password)
+}
+
+async fn update_user(store: &DynamoStore, username: &str, change: UserChange) -> Result<User, String> {
+    store
+        .update_user(username, change)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user {username:?}"))
 }
 
 fn with_secret(client: &Client, secret: &str) -> Value {

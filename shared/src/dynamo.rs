@@ -15,9 +15,9 @@ use aws_sdk_dynamodb::types::{
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 
 use crate::clock::SharedClock;
-use crate::model::{AccessToken, Client, GrantType};
+use crate::model::{AccessToken, Client, GrantType, User};
 use crate::scope::{format_scope, parse_scope};
-use crate::store::{ClientChange, Item, Key, Revocation, Store, StoreError};
+use crate::store::{ClientChange, Item, Key, Revocation, Store, StoreError, UserChange};
 
 /// The partition key attribute.
 pub const PARTITION_KEY: &str = "pk";
@@ -97,6 +97,7 @@ impl DynamoStore {
         match key {
             Key::Client(id) => format!("client#{id}"),
             Key::Token(hash) => format!("token#{hash}"),
+            Key::User(username) => format!("user#{username}"),
         }
     }
 
@@ -109,6 +110,7 @@ impl DynamoStore {
         let decoded = match key {
             Key::Client(_) => decode_client(item).map(Item::Client),
             Key::Token(hash) => decode_token(hash, item).map(Item::Token),
+            Key::User(_) => decode_user(item).map(Item::User),
         };
         if decoded.is_none() {
             tracing::error!(
@@ -127,6 +129,7 @@ fn key_kind(key: &Key) -> &'static str {
     match key {
         Key::Client(_) => "client",
         Key::Token(_) => "token",
+        Key::User(_) => "user",
     }
 }
 
@@ -199,6 +202,29 @@ fn encode_client(client: &Client) -> Attributes {
     }
     item.insert("disabled".into(), AttributeValue::Bool(client.disabled));
     item.insert("created_at".into(), num(client.created_at));
+    item
+}
+
+fn decode_user(item: &Attributes) -> Option<User> {
+    Some(User {
+        username: s(item, "username")?,
+        password_hash: s(item, "password")?,
+        disabled: item
+            .get("disabled")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        created_at: n(item, "created_at").unwrap_or(0),
+    })
+}
+
+fn encode_user(user: &User) -> Attributes {
+    let mut item = DynamoStore::key_attributes(&Key::User(user.username.clone()));
+    item.insert("kind".into(), AttributeValue::S("user".into()));
+    item.insert("username".into(), AttributeValue::S(user.username.clone()));
+    item.insert("password".into(), AttributeValue::S(user.password_hash.clone()));
+    item.insert("disabled".into(), AttributeValue::Bool(user.disabled));
+    item.insert("created_at".into(), num(user.created_at));
     item
 }
 
@@ -349,44 +375,37 @@ impl Store for DynamoStore {
         client_id: &str,
         change: ClientChange,
     ) -> Result<Option<Client>, StoreError> {
-        let (expression, value) = match change {
-            ClientChange::Disabled(disabled) => ("SET disabled = :v", AttributeValue::Bool(disabled)),
-            ClientChange::SecretHash(hash) => ("SET secret_hash = :v", AttributeValue::S(hash)),
+        let (attribute, value) = match change {
+            ClientChange::Disabled(disabled) => ("disabled", AttributeValue::Bool(disabled)),
+            ClientChange::SecretHash(hash) => ("secret_hash", AttributeValue::S(hash)),
         };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key_attributes(&Key::Client(client_id.to_owned()))))
-            .update_expression(expression)
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":v", value)
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(out.attributes().and_then(decode_client)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        let updated = self
+            .set_attribute(Key::Client(client_id.to_owned()), attribute, value)
+            .await?;
+        Ok(updated.as_ref().and_then(decode_client))
+    }
+
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.put_new(encode_user(user)).await
+    }
+
+    async fn update_user(&self, username: &str, change: UserChange) -> Result<Option<User>, StoreError> {
+        let (attribute, value) = match change {
+            UserChange::Disabled(disabled) => ("disabled", AttributeValue::Bool(disabled)),
+            UserChange::PasswordHash(hash) => ("password", AttributeValue::S(hash)),
+        };
+        let updated = self
+            .set_attribute(Key::User(username.to_owned()), attribute, value)
+            .await?;
+        Ok(updated.as_ref().and_then(decode_user))
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        self.delete(Key::User(username.to_owned())).await
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key_attributes(&Key::Client(client_id.to_owned()))))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
+        self.delete(Key::Client(client_id.to_owned())).await
     }
 
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
@@ -416,6 +435,51 @@ impl Store for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Sets one attribute of an existing item; the item after, or `None` if absent.
+    async fn set_attribute(
+        &self,
+        key: Key,
+        attribute: &str,
+        value: AttributeValue,
+    ) -> Result<Option<Attributes>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&key)))
+            .update_expression("SET #a = :v")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", value)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Deletes an item; whether there was one.
+    async fn delete(&self, key: Key) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&key)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
+    }
+
     async fn put_new(&self, item: Attributes) -> Result<(), StoreError> {
         let result = self
             .client

@@ -15,6 +15,7 @@ pub mod dynamo;
 pub mod form;
 pub mod issue;
 pub mod model;
+pub mod password;
 pub mod scope;
 pub mod secret;
 pub mod service;

@@ -85,3 +85,23 @@ pub struct AccessToken {
     /// The resource owner, for tokens issued to a user.
     pub username: Option<String>,
 }
+
+/// A resource owner who can be issued tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Unique name (as Django's `username`).
+    pub username: String,
+    /// Django-format password hash (`pbkdf2_sha256$...`); see [`crate::password`].
+    pub password_hash: String,
+    /// A disabled user cannot sign in and their tokens are inactive.
+    pub disabled: bool,
+    /// Creation time, epoch seconds.
+    pub created_at: u64,
+}
+
+impl User {
+    /// The user as shown to an administrator: everything but the password hash.
+    pub fn to_public_json(&self) -> Value {
+        json!({ "username": self.username, "disabled": self.disabled, "created_at": self.created_at })
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::model::{AccessToken, Client};
+use crate::model::{AccessToken, Client, User};
 
 /// The key of one stored item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -11,6 +11,8 @@ pub enum Key {
     Client(String),
     /// An access token, by the hex SHA-256 of its value.
     Token(String),
+    /// A user, by username.
+    User(String),
 }
 
 /// One stored item.
@@ -20,6 +22,8 @@ pub enum Item {
     Client(Client),
     /// An access token.
     Token(AccessToken),
+    /// A user.
+    User(User),
 }
 
 /// What a revocation request did.
@@ -40,6 +44,15 @@ pub enum ClientChange {
     Disabled(bool),
     /// Replace the secret's SHA-256.
     SecretHash(String),
+}
+
+/// One administrative change to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserChange {
+    /// Disable (`true`) or enable (`false`) the user.
+    Disabled(bool),
+    /// Replace the password hash.
+    PasswordHash(String),
 }
 
 /// A storage failure.
@@ -95,8 +108,33 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a client; `false` if there was none.
     fn delete_client(&self, client_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Stores a new user; fails with [`StoreError::AlreadyExists`] rather than overwrite.
+    fn create_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Changes one attribute of an existing user atomically; the updated user,
+    /// or `None` if there is none.
+    fn update_user(
+        &self,
+        username: &str,
+        change: UserChange,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// Deletes a user; `false` if there was none.
+    fn delete_user(&self, username: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Every client (an administrative listing, never used in a request path).
     fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>, StoreError>> + Send;
+
+    /// Reads one user.
+    fn get_user(&self, username: &str) -> impl Future<Output = Result<Option<User>, StoreError>> + Send {
+        async move {
+            let mut items = self.load(&[Key::User(username.to_owned())]).await?;
+            Ok(match items.pop().flatten() {
+                Some(Item::User(u)) => Some(u),
+                _ => None,
+            })
+        }
+    }
 
     /// Reads one client.
     fn get_client(&self, client_id: &str) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send {

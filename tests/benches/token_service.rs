@@ -13,10 +13,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use integration_tests::TestEnv;
-use shared::model::{AccessToken, Client, GrantType};
+use shared::model::{AccessToken, Client, GrantType, User};
 use shared::scope::parse_scope;
 use shared::secret::{generate_client_id, generate_secret, sha256_hex};
-use shared::store::{ClientChange, Item, Key, Revocation, Store, StoreError};
+use shared::store::{ClientChange, Item, Key, Revocation, Store, StoreError, UserChange};
 use shared::{HttpRequest, ServiceConfig, SharedClock, SystemClock, TokenService};
 
 /// A store in a HashMap: no I/O, so the handler's own CPU is what is measured.
@@ -62,6 +62,15 @@ impl Store for MemoryStore {
         unimplemented!("not used by the benchmark")
     }
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        unimplemented!("not used by the benchmark")
+    }
+    async fn create_user(&self, _: &User) -> Result<(), StoreError> {
+        unimplemented!("not used by the benchmark")
+    }
+    async fn update_user(&self, _: &str, _: UserChange) -> Result<Option<User>, StoreError> {
+        unimplemented!("not used by the benchmark")
+    }
+    async fn delete_user(&self, _: &str) -> Result<bool, StoreError> {
         unimplemented!("not used by the benchmark")
     }
 }

@@ -19,10 +19,10 @@ use http::HeaderMap;
 use lambda_http::Body;
 use serde_json::Value;
 use shared::dynamo::DynamoClient;
-use shared::model::{AccessToken, Client, GrantType};
+use shared::model::{AccessToken, Client, GrantType, User};
 use shared::scope::parse_scope;
 use shared::secret::{generate_client_id, generate_secret, sha256_hex};
-use shared::store::{ClientChange, Item, Key, Revocation, Store, StoreError};
+use shared::store::{ClientChange, Item, Key, Revocation, Store, StoreError, UserChange};
 use shared::{DynamoStore, ManualClock, ServiceConfig, SharedClock, TokenService};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -109,6 +109,15 @@ impl<S: Store> Store for Counting<S> {
     }
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
         self.inner.list_clients().await
+    }
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.inner.create_user(user).await
+    }
+    async fn update_user(&self, username: &str, change: UserChange) -> Result<Option<User>, StoreError> {
+        self.inner.update_user(username, change).await
+    }
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        self.inner.delete_user(username).await
     }
 }
 

@@ -6,8 +6,9 @@
 //!
 //! One round trip reads the caller's credential, the token, and the clients
 //! both name (known up front from the client hint in front of our tokens), so
-//! each client's `disabled` flag is honoured without a second read. Only a
-//! token without a usable hint costs a second read for its client.
+//! each client's `disabled` flag is honoured without a second read. A token
+//! issued to a user, or without a usable hint, costs a second read for its
+//! user and client: a disabled or deleted user's tokens are inactive.
 
 use http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -15,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::client_auth::{authenticate, caller, Caller};
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
-use crate::model::{AccessToken, Client};
+use crate::model::{AccessToken, Client, User};
 use crate::scope::{format_scope, INTROSPECTION_SCOPE};
 use crate::secret::{client_hint, sha256_hex};
 use crate::store::{Item, Key, Store};
@@ -25,6 +26,7 @@ use crate::store::{Item, Key, Store};
 struct Loaded {
     clients: Vec<Client>,
     tokens: Vec<AccessToken>,
+    users: Vec<User>,
 }
 
 impl Loaded {
@@ -33,6 +35,7 @@ impl Loaded {
             match item {
                 Item::Client(c) => self.clients.push(c),
                 Item::Token(t) => self.tokens.push(t),
+                Item::User(u) => self.users.push(u),
             }
         }
     }
@@ -45,9 +48,37 @@ impl Loaded {
         self.tokens.iter().find(|t| t.token_hash == token_hash)
     }
 
-    /// Whether the token's client exists and is enabled.
-    fn client_enabled(&self, token: &AccessToken) -> bool {
+    fn user(&self, username: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.username == username)
+    }
+
+    /// Whether the token's client, and its user if it has one, exist and are enabled.
+    fn owners_enabled(&self, token: &AccessToken) -> bool {
         self.client(&token.client_id).is_some_and(|c| !c.disabled)
+            && token
+                .username
+                .as_deref()
+                .is_none_or(|name| self.user(name).is_some_and(|u| !u.disabled))
+    }
+
+    /// The owners of `tokens` not read yet.
+    fn missing_owners<'a>(&self, tokens: impl Iterator<Item = &'a AccessToken>) -> Vec<Key> {
+        let mut keys = Vec::new();
+        for t in tokens {
+            let mut wanted = Vec::new();
+            if self.client(&t.client_id).is_none() {
+                wanted.push(Key::Client(t.client_id.clone()));
+            }
+            if let Some(name) = t.username.as_deref().filter(|name| self.user(name).is_none()) {
+                wanted.push(Key::User(name.to_owned()));
+            }
+            for key in wanted {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys
     }
 }
 
@@ -117,25 +148,20 @@ impl<S: Store> TokenService<S> {
         };
         let target = loaded.token(&token_hash).cloned();
 
-        // Clients not yet read (tokens without a usable hint): one more read.
-        let mut missing: Vec<Key> = Vec::new();
-        for t in caller_token.iter().chain(target.iter()) {
-            let key = Key::Client(t.client_id.clone());
-            if loaded.client(&t.client_id).is_none() && !missing.contains(&key) {
-                missing.push(key);
-            }
-        }
+        // Owners not yet read (users, clients of tokens without a usable hint):
+        // one more read.
+        let missing = loaded.missing_owners(caller_token.iter().chain(target.iter()));
         if !missing.is_empty() {
             loaded.add(self.store.load(&missing).await?);
         }
 
-        if caller_token.is_some_and(|t| !loaded.client_enabled(&t)) {
+        if caller_token.is_some_and(|t| !loaded.owners_enabled(&t)) {
             return Err(OAuthError::invalid_token(
                 "the bearer token is unknown, expired or revoked",
             ));
         }
         let answer = match target {
-            Some(t) if loaded.client_enabled(&t) => self.active_answer(&t),
+            Some(t) if loaded.owners_enabled(&t) => self.active_answer(&t),
             _ => json!({ "active": false }),
         };
         Ok(json_response(StatusCode::OK, &answer))

@@ -1,0 +1,219 @@
+//! Users: Django-compatible password hashes both ways, `oauthctl user`, and a
+//! disabled or deleted user's tokens going inactive.
+
+use std::process::Stdio;
+
+use integration_tests::{binary, TestEnv};
+use serde_json::{json, Value};
+use shared::issue::{issue_access_token, TokenRequest};
+use shared::password::check_password;
+use shared::scope::parse_scope;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// `oauthctl` with `stdin` piped in: (exit code, stdout JSON or Null, stderr).
+async fn oauthctl(table: &str, args: &[&str], stdin: &str) -> (i32, Value, String) {
+    let mut child = Command::new(binary("oauthctl"))
+        .env("TABLE_NAME", table)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .await
+        .unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (
+        output.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Django's own `check_password` (or `make_password` with `--make`), in the pinned venv.
+async fn django(args: &[&str]) -> String {
+    let python = std::env::var("DOT_PYTHON").expect("DOT_PYTHON is not set: run the tests with scripts/test");
+    let script = r#"
+import sys
+from django.conf import settings
+settings.configure()
+from django.contrib.auth.hashers import check_password, make_password
+if sys.argv[1] == "--make":
+    print(make_password(sys.argv[2]))
+else:
+    print(check_password(sys.argv[1], sys.argv[2]))
+"#;
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+async fn stored_hash(env: &TestEnv, username: &str) -> String {
+    let item = env
+        .raw_item(&format!("user#{username}"))
+        .await
+        .expect("user item");
+    item["password"].as_s().unwrap().clone()
+}
+
+#[tokio::test]
+async fn passwords_are_django_compatible_both_ways() {
+    let env = TestEnv::new().await;
+    // Made here at Django's default work factor, checked by Django.
+    let (code, user, stderr) = oauthctl(&env.table, &["user", "create", "jdoe"], "s3cret pässword\n").await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        user,
+        json!({ "username": "jdoe", "disabled": false, "created_at": user["created_at"] })
+    );
+    let hash = stored_hash(&env, "jdoe").await;
+    assert!(hash.starts_with("pbkdf2_sha256$1000000$"), "{hash}");
+    assert_eq!(django(&["s3cret pässword", &hash]).await, "True");
+    assert_eq!(django(&["s3cret password", &hash]).await, "False");
+
+    // Made by Django, checked here.
+    let made_by_django = django(&["--make", "correct horse battery"]).await;
+    assert!(check_password("correct horse battery", &made_by_django));
+    assert!(!check_password("correct horse", &made_by_django));
+
+    // A new password replaces the old one.
+    let (code, _, stderr) = oauthctl(
+        &env.table,
+        &["user", "set-password", "jdoe", "--iterations", "1000"],
+        "n3w\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let hash = stored_hash(&env, "jdoe").await;
+    assert_eq!(django(&["n3w", &hash]).await, "True");
+    assert_eq!(django(&["s3cret pässword", &hash]).await, "False");
+}
+
+#[tokio::test]
+async fn oauthctl_user_errors() {
+    let env = TestEnv::new().await;
+    let table = env.table.as_str();
+    assert_eq!(
+        oauthctl(table, &["user", "create", "ann", "--iterations", "1000"], "pw\n")
+            .await
+            .0,
+        0
+    );
+    for (args, stdin, message) in [
+        (
+            vec!["user", "create", "ann", "--iterations", "1000"],
+            "pw\n",
+            "already exists",
+        ),
+        (
+            vec!["user", "create", "bob", "--iterations", "1000"],
+            "\n",
+            "empty",
+        ),
+        (
+            vec!["user", "create", "bob", "--iterations", "0"],
+            "pw\n",
+            "iterations",
+        ),
+        (vec!["user", "show", "nobody"], "", "no user"),
+        (
+            vec!["user", "set-password", "nobody", "--iterations", "1000"],
+            "pw\n",
+            "no user",
+        ),
+        (vec!["user", "disable", "nobody"], "", "no user"),
+        (vec!["user", "delete", "nobody"], "", "no user"),
+    ] {
+        let (code, _, stderr) = oauthctl(table, &args, stdin).await;
+        assert_ne!(code, 0, "{args:?}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    // The password never reaches output.
+    let (_, shown, _) = oauthctl(table, &["user", "show", "ann"], "").await;
+    assert_eq!(shown["username"], "ann");
+    assert!(shown.get("password").is_none() && !shown.to_string().contains("pbkdf2"));
+}
+
+/// A token issued to a user introspects with its `username` while the user is
+/// enabled; disabled or deleted, the token is inactive.
+#[tokio::test]
+async fn a_users_tokens_follow_the_user() {
+    let env = TestEnv::new().await;
+    let app = env.client("read").await;
+    let rs = env.client("introspection").await;
+    assert_eq!(
+        oauthctl(
+            &env.table,
+            &["user", "create", "jdoe", "--iterations", "1000"],
+            "pw\n"
+        )
+        .await
+        .0,
+        0
+    );
+    let now = env.clock_now();
+    let issued = issue_access_token(
+        env.service.store(),
+        TokenRequest {
+            client_id: &app.id,
+            scope: parse_scope("read").unwrap(),
+            lifetime: 600,
+            username: Some("jdoe".into()),
+            now,
+        },
+    )
+    .await
+    .unwrap();
+    let token = issued.access_token;
+
+    env.calls.take();
+    let answer = env.introspect(&rs, &token).await.json();
+    assert_eq!(
+        (answer["active"].clone(), answer["username"].clone()),
+        (json!(true), json!("jdoe"))
+    );
+    assert_eq!(
+        env.calls.take().0,
+        2,
+        "a user token costs one more read, for its user"
+    );
+
+    assert_eq!(
+        oauthctl(&env.table, &["user", "disable", "jdoe"], "").await.1["disabled"],
+        true
+    );
+    assert_eq!(
+        env.introspect(&rs, &token).await.json(),
+        json!({ "active": false })
+    );
+    assert_eq!(
+        oauthctl(&env.table, &["user", "enable", "jdoe"], "").await.1["disabled"],
+        false
+    );
+    assert_eq!(env.introspect(&rs, &token).await.json()["active"], true);
+    assert_eq!(
+        oauthctl(&env.table, &["user", "delete", "jdoe"], "").await.1["deleted"],
+        true
+    );
+    assert_eq!(
+        env.introspect(&rs, &token).await.json(),
+        json!({ "active": false })
+    );
+}
