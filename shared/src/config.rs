@@ -6,6 +6,8 @@ use crate::scope::{parse_scope, ScopeSet, INTROSPECTION_SCOPE};
 
 /// Default access-token lifetime, as in django-oauth-toolkit.
 pub const DEFAULT_ACCESS_TOKEN_EXPIRE_SECONDS: u64 = 3600;
+/// Default refresh-token lifetime: 14 days.
+pub const DEFAULT_REFRESH_TOKEN_EXPIRE_SECONDS: u64 = 14 * 24 * 3600;
 /// Longest lifetime accepted anywhere (a year): bounds TTL arithmetic and
 /// stops a typo from minting near-eternal tokens.
 pub const MAX_TOKEN_LIFETIME_SECONDS: u64 = 366 * 24 * 3600;
@@ -24,6 +26,11 @@ pub struct ServiceConfig {
     /// Scopes granted when a request names none and its client has no defaults
     /// of its own (`DEFAULT_SCOPES`).
     pub default_scopes: ScopeSet,
+    /// Refresh-token lifetime (`REFRESH_TOKEN_EXPIRE_SECONDS`, default 14 days).
+    pub refresh_token_expire_seconds: u64,
+    /// PBKDF2 work factor spent on sign-ins of unknown users, so they take as
+    /// long as a wrong password (`PASSWORD_HASH_ITERATIONS`, default Django's).
+    pub password_hash_iterations: u32,
 }
 
 /// A configuration variable is missing or malformed.
@@ -105,12 +112,28 @@ impl ServiceConfig {
             }
         };
 
+        let refresh_token_expire_seconds = match get("REFRESH_TOKEN_EXPIRE_SECONDS") {
+            None => DEFAULT_REFRESH_TOKEN_EXPIRE_SECONDS,
+            Some(v) => parse_lifetime(&v).map_err(|p| error("REFRESH_TOKEN_EXPIRE_SECONDS", p))?,
+        };
+        let password_hash_iterations = match get("PASSWORD_HASH_ITERATIONS") {
+            None => crate::password::DEFAULT_ITERATIONS,
+            Some(v) => v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                error(
+                    "PASSWORD_HASH_ITERATIONS",
+                    format!("{v:?} is not a positive whole number"),
+                )
+            })?,
+        };
+
         Ok(Self {
             table_name,
             issuer,
             access_token_expire_seconds,
             scopes,
             default_scopes,
+            refresh_token_expire_seconds,
+            password_hash_iterations,
         })
     }
 

@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, Put,
+    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 
 use crate::clock::SharedClock;
-use crate::model::{AccessToken, Client, GrantType, User};
+use crate::model::{Client, Family, GrantType, Token, TokenKind, User};
 use crate::scope::{format_scope, parse_scope};
-use crate::store::{ClientChange, Item, Key, Revocation, Store, StoreError, UserChange};
+use crate::store::{ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange};
 
 /// The partition key attribute.
 pub const PARTITION_KEY: &str = "pk";
@@ -98,6 +98,7 @@ impl DynamoStore {
             Key::Client(id) => format!("client#{id}"),
             Key::Token(hash) => format!("token#{hash}"),
             Key::User(username) => format!("user#{username}"),
+            Key::Family(id) => format!("family#{id}"),
         }
     }
 
@@ -111,6 +112,7 @@ impl DynamoStore {
             Key::Client(_) => decode_client(item).map(Item::Client),
             Key::Token(hash) => decode_token(hash, item).map(Item::Token),
             Key::User(_) => decode_user(item).map(Item::User),
+            Key::Family(id) => decode_family(id, item).map(Item::Family),
         };
         if decoded.is_none() {
             tracing::error!(
@@ -120,6 +122,7 @@ impl DynamoStore {
         }
         match decoded {
             Some(Item::Token(t)) if t.expires_at <= self.clock.now() => None,
+            Some(Item::Family(f)) if f.expires_at <= self.clock.now() => None,
             other => other,
         }
     }
@@ -130,6 +133,7 @@ fn key_kind(key: &Key) -> &'static str {
         Key::Client(_) => "client",
         Key::Token(_) => "token",
         Key::User(_) => "user",
+        Key::Family(_) => "family",
     }
 }
 
@@ -228,20 +232,30 @@ fn encode_user(user: &User) -> Attributes {
     item
 }
 
-fn decode_token(hash: &str, item: &Attributes) -> Option<AccessToken> {
-    Some(AccessToken {
+fn decode_token(hash: &str, item: &Attributes) -> Option<Token> {
+    Some(Token {
         token_hash: hash.to_owned(),
         client_id: s(item, "client_id")?,
         scope: parse_scope(&s(item, "scope")?).ok()?,
         issued_at: n(item, "issued_at")?,
         expires_at: n(item, TTL_ATTRIBUTE)?,
         username: s(item, "username"),
+        kind: match s(item, "kind").as_deref() {
+            Some("refresh_token") => TokenKind::Refresh,
+            _ => TokenKind::Access,
+        },
+        family_id: s(item, "family_id"),
+        rotated_at: n(item, "rotated_at"),
     })
 }
 
-fn encode_token(token: &AccessToken) -> Attributes {
+fn encode_token(token: &Token) -> Attributes {
     let mut item = DynamoStore::key_attributes(&Key::Token(token.token_hash.clone()));
-    item.insert("kind".into(), AttributeValue::S("access_token".into()));
+    let kind = match token.kind {
+        TokenKind::Access => "access_token",
+        TokenKind::Refresh => "refresh_token",
+    };
+    item.insert("kind".into(), AttributeValue::S(kind.into()));
     item.insert("client_id".into(), AttributeValue::S(token.client_id.clone()));
     item.insert("scope".into(), AttributeValue::S(format_scope(&token.scope)));
     item.insert("issued_at".into(), num(token.issued_at));
@@ -249,7 +263,48 @@ fn encode_token(token: &AccessToken) -> Attributes {
     if let Some(username) = &token.username {
         item.insert("username".into(), AttributeValue::S(username.clone()));
     }
+    if let Some(family_id) = &token.family_id {
+        item.insert("family_id".into(), AttributeValue::S(family_id.clone()));
+    }
+    if let Some(rotated_at) = token.rotated_at {
+        item.insert("rotated_at".into(), num(rotated_at));
+    }
     item
+}
+
+fn decode_family(id: &str, item: &Attributes) -> Option<Family> {
+    Some(Family {
+        family_id: id.to_owned(),
+        client_id: s(item, "client_id")?,
+        username: s(item, "username")?,
+        revoked: item
+            .get("revoked")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        expires_at: n(item, TTL_ATTRIBUTE)?,
+    })
+}
+
+fn encode_family(family: &Family) -> Attributes {
+    let mut item = DynamoStore::key_attributes(&Key::Family(family.family_id.clone()));
+    item.insert("kind".into(), AttributeValue::S("family".into()));
+    item.insert("client_id".into(), AttributeValue::S(family.client_id.clone()));
+    item.insert("username".into(), AttributeValue::S(family.username.clone()));
+    item.insert("revoked".into(), AttributeValue::Bool(family.revoked));
+    item.insert(TTL_ATTRIBUTE.into(), num(family.expires_at));
+    item
+}
+
+/// A conditional put of a new item, as one step of a transaction.
+fn put_new_step(item: Attributes, table: &str) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 /// How often a batch read retries keys DynamoDB left unprocessed (throttling).
@@ -327,7 +382,7 @@ impl Store for DynamoStore {
             .collect())
     }
 
-    async fn put_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+    async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
         self.put_new(encode_token(token)).await
     }
 
@@ -346,12 +401,14 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(out) => {
-                let live = out
-                    .attributes()
+                let old = out.attributes();
+                let live = old
                     .and_then(|old| n(old, TTL_ATTRIBUTE))
                     .is_some_and(|exp| exp > self.clock.now());
                 Ok(if live {
-                    Revocation::Revoked
+                    Revocation::Revoked {
+                        family_id: old.and_then(|old| s(old, "family_id")),
+                    }
                 } else {
                     Revocation::NotFound
                 })
@@ -364,6 +421,105 @@ impl Store for DynamoStore {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn put_grant(&self, family: &Family, tokens: &[Token]) -> Result<(), StoreError> {
+        let mut steps = vec![put_new_step(encode_family(family), &self.table)?];
+        for token in tokens {
+            steps.push(put_new_step(encode_token(token), &self.table)?);
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(steps))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        family: &Family,
+        tokens: &[Token],
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        // Spend the old token: only if live and not spent yet. This condition
+        // is what lets exactly one of concurrent exchanges through.
+        let spend = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&Key::Token(old_hash.to_owned()))))
+            .update_expression("SET rotated_at = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(rotated_at) AND expires_at > :now",
+            )
+            .expression_attribute_values(":now", num(now))
+            .build()
+            .map_err(build_error)?;
+        // Keep the family alive as long as its newest refresh token, unless revoked.
+        let extend = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&Key::Family(family.family_id.clone()))))
+            .update_expression("SET expires_at = :exp")
+            .condition_expression("attribute_exists(pk) AND revoked = :no")
+            .expression_attribute_values(":exp", num(family.expires_at))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .build()
+            .map_err(build_error)?;
+        let mut steps = vec![
+            TransactWriteItem::builder().update(spend).build(),
+            TransactWriteItem::builder().update(extend).build(),
+        ];
+        for token in tokens {
+            steps.push(put_new_step(encode_token(token), &self.table)?);
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(steps))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Rotation::Rotated),
+            Err(e) => {
+                let failed = |index: usize| {
+                    e.as_service_error()
+                        .and_then(|s| match s {
+                            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                                c.cancellation_reasons().get(index).and_then(|r| r.code()).map(|c| c == "ConditionalCheckFailed")
+                            }
+                            _ => None,
+                        })
+                        .unwrap_or(false)
+                };
+                if failed(0) {
+                    Ok(Rotation::AlreadyRotated)
+                } else if failed(1) {
+                    Ok(Rotation::FamilyRevoked)
+                } else {
+                    Err(unavailable(e))
+                }
+            }
+        }
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
+        self.set_attribute(
+            Key::Family(family_id.to_owned()),
+            "revoked",
+            AttributeValue::Bool(true),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn create_client(&self, client: &Client) -> Result<(), StoreError> {

@@ -1,21 +1,25 @@
-//! Issuing access tokens: the one place a token is created, used by the token
-//! endpoint and by `oauthctl token mint`.
+//! Issuing tokens: the one place tokens are created, used by the token
+//! endpoint's grants and by `oauthctl token mint`.
 
-use crate::model::AccessToken;
+use crate::model::{Family, Token, TokenKind};
 use crate::scope::ScopeSet;
-use crate::secret::{generate_access_token, sha256_hex, RandomnessUnavailable};
-use crate::store::{Store, StoreError};
+use crate::secret::{
+    generate_access_token, generate_client_id, generate_secret, sha256_hex, RandomnessUnavailable,
+};
+use crate::store::{Rotation, Store, StoreError};
 
-/// A token just issued; the only moment its value exists outside the client.
+/// Tokens just issued; the only moment their values exist outside the client.
 #[derive(Clone)]
 pub struct IssuedToken {
     /// The bearer token value.
     pub access_token: String,
     /// What was stored for it.
-    pub record: AccessToken,
+    pub record: Token,
+    /// The refresh token value, for user grants.
+    pub refresh_token: Option<String>,
 }
 
-// The token value must never reach a log.
+// The token values must never reach a log.
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IssuedToken")
@@ -25,13 +29,13 @@ impl std::fmt::Debug for IssuedToken {
 }
 
 impl IssuedToken {
-    /// Seconds until expiry, as `expires_in`.
+    /// Seconds until the access token expires, as `expires_in`.
     pub fn expires_in(&self) -> u64 {
         self.record.expires_at - self.record.issued_at
     }
 }
 
-/// Why a token could not be issued.
+/// Why tokens could not be issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssueError {
     /// The OS random source failed.
@@ -51,6 +55,18 @@ impl std::fmt::Display for IssueError {
 
 impl std::error::Error for IssueError {}
 
+impl From<RandomnessUnavailable> for IssueError {
+    fn from(e: RandomnessUnavailable) -> Self {
+        IssueError::Randomness(e)
+    }
+}
+
+impl From<StoreError> for IssueError {
+    fn from(e: StoreError) -> Self {
+        IssueError::Store(e)
+    }
+}
+
 /// What to issue.
 #[derive(Debug, Clone)]
 pub struct TokenRequest<'a> {
@@ -58,7 +74,7 @@ pub struct TokenRequest<'a> {
     pub client_id: &'a str,
     /// Granted scopes (already checked against the client).
     pub scope: ScopeSet,
-    /// Lifetime in seconds.
+    /// Access-token lifetime in seconds.
     pub lifetime: u64,
     /// The user, for tokens issued to a user.
     pub username: Option<String>,
@@ -66,20 +82,130 @@ pub struct TokenRequest<'a> {
     pub now: u64,
 }
 
-/// Generates a token, stores its hash with one conditional write, and returns it.
+/// A new token value and its record.
+fn new_token(
+    request: &TokenRequest<'_>,
+    kind: TokenKind,
+    scope: &ScopeSet,
+    lifetime: u64,
+    family_id: Option<&str>,
+) -> Result<(String, Token), RandomnessUnavailable> {
+    let value = match kind {
+        TokenKind::Access => generate_access_token(request.client_id)?,
+        TokenKind::Refresh => generate_secret()?,
+    };
+    let record = Token {
+        token_hash: sha256_hex(&value),
+        client_id: request.client_id.to_owned(),
+        scope: scope.clone(),
+        issued_at: request.now,
+        expires_at: request.now + lifetime,
+        username: request.username.clone(),
+        kind,
+        family_id: family_id.map(str::to_owned),
+        rotated_at: None,
+    };
+    Ok((value, record))
+}
+
+/// Generates an access token, stores its hash with one conditional write, and
+/// returns it (client tokens: no refresh token, no family).
 pub async fn issue_access_token<S: Store>(
     store: &S,
     request: TokenRequest<'_>,
 ) -> Result<IssuedToken, IssueError> {
-    let access_token = generate_access_token(request.client_id).map_err(IssueError::Randomness)?;
-    let record = AccessToken {
-        token_hash: sha256_hex(&access_token),
+    let (access_token, record) = new_token(
+        &request,
+        TokenKind::Access,
+        &request.scope,
+        request.lifetime,
+        None,
+    )?;
+    store.put_token(&record).await?;
+    Ok(IssuedToken {
+        access_token,
+        record,
+        refresh_token: None,
+    })
+}
+
+/// A new grant to a user: a family, an access token and a refresh token,
+/// stored in one transaction.
+pub async fn issue_user_grant<S: Store>(
+    store: &S,
+    request: TokenRequest<'_>,
+    username: &str,
+    refresh_lifetime: u64,
+) -> Result<IssuedToken, IssueError> {
+    let family = Family {
+        family_id: generate_client_id()?,
         client_id: request.client_id.to_owned(),
-        scope: request.scope,
-        issued_at: request.now,
-        expires_at: request.now + request.lifetime,
-        username: request.username,
+        username: username.to_owned(),
+        revoked: false,
+        expires_at: request.now + refresh_lifetime,
     };
-    store.put_token(&record).await.map_err(IssueError::Store)?;
-    Ok(IssuedToken { access_token, record })
+    let family_id = Some(family.family_id.as_str());
+    let (access_token, access) = new_token(
+        &request,
+        TokenKind::Access,
+        &request.scope,
+        request.lifetime,
+        family_id,
+    )?;
+    let (refresh_token, refresh) = new_token(
+        &request,
+        TokenKind::Refresh,
+        &request.scope,
+        refresh_lifetime,
+        family_id,
+    )?;
+    store.put_grant(&family, &[access.clone(), refresh]).await?;
+    Ok(IssuedToken {
+        access_token,
+        record: access,
+        refresh_token: Some(refresh_token),
+    })
+}
+
+/// Exchanges refresh token `old` of `family` for a new pair, in one
+/// transaction; `Err(Rotation)` if it was already spent or the family revoked.
+/// The access token gets `request.scope` (perhaps narrower); the new refresh
+/// token keeps the old one's scope (RFC 6749 §6).
+pub async fn rotate_refresh_token<S: Store>(
+    store: &S,
+    old: &Token,
+    family: &Family,
+    request: TokenRequest<'_>,
+    refresh_lifetime: u64,
+) -> Result<Result<IssuedToken, Rotation>, IssueError> {
+    let family = Family {
+        expires_at: request.now + refresh_lifetime,
+        ..family.clone()
+    };
+    let family_id = Some(family.family_id.as_str());
+    let (access_token, access) = new_token(
+        &request,
+        TokenKind::Access,
+        &request.scope,
+        request.lifetime,
+        family_id,
+    )?;
+    let (refresh_token, refresh) = new_token(
+        &request,
+        TokenKind::Refresh,
+        &old.scope,
+        refresh_lifetime,
+        family_id,
+    )?;
+    match store
+        .rotate_refresh(&old.token_hash, &family, &[access.clone(), refresh], request.now)
+        .await?
+    {
+        Rotation::Rotated => Ok(Ok(IssuedToken {
+            access_token,
+            record: access,
+            refresh_token: Some(refresh_token),
+        })),
+        refused => Ok(Err(refused)),
+    }
 }

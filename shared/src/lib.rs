@@ -25,6 +25,6 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{ConfigError, ServiceConfig};
 #[cfg(feature = "dynamodb")]
 pub use dynamo::DynamoStore;
-pub use model::{AccessToken, Client, GrantType};
+pub use model::{Client, GrantType, Token};
 pub use service::{HttpRequest, HttpResponse, TokenService, MAX_BODY_BYTES};
 pub use store::{Store, StoreError};

@@ -11,16 +11,27 @@ use crate::scope::{format_scope, ScopeSet};
 pub enum GrantType {
     /// RFC 6749 §4.4: a client acting on its own behalf.
     ClientCredentials,
+    /// RFC 6749 §4.3: a user's password, exchanged by a client allowed it
+    /// explicitly (RFC 9700 §2.4 advises against it; DOT users have it).
+    Password,
+    /// RFC 6749 §6: a refresh token for a new pair.
+    RefreshToken,
 }
 
 impl GrantType {
     /// Every grant type the token endpoint implements.
-    pub const ALL: [GrantType; 1] = [GrantType::ClientCredentials];
+    pub const ALL: [GrantType; 3] = [
+        GrantType::ClientCredentials,
+        GrantType::Password,
+        GrantType::RefreshToken,
+    ];
 
     /// The `grant_type` parameter value.
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
         }
     }
 
@@ -54,6 +65,13 @@ pub struct Client {
 }
 
 impl Client {
+    /// Whether the client may use `grant`: a client whose grant issues refresh
+    /// tokens may also redeem them.
+    pub fn may_use(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+            || (grant == GrantType::RefreshToken && self.grant_types.contains(&GrantType::Password))
+    }
+
     /// The client as shown to an administrator: everything but the secret hash.
     pub fn to_public_json(&self) -> Value {
         json!({
@@ -69,9 +87,34 @@ impl Client {
     }
 }
 
-/// An issued access token, known only by the SHA-256 of its value.
+/// What a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A bearer access token.
+    Access,
+    /// A refresh token (RFC 6749 §1.5), for user grants only.
+    Refresh,
+}
+
+/// One grant to a user and everything issued from it: revoking the family
+/// revokes every access and refresh token descended from the grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessToken {
+pub struct Family {
+    /// Random id.
+    pub family_id: String,
+    /// The client the grant was made to.
+    pub client_id: String,
+    /// The user.
+    pub username: String,
+    /// Once revoked, every token of the family is inactive.
+    pub revoked: bool,
+    /// Expiry of the newest refresh token, epoch seconds (the item's TTL).
+    pub expires_at: u64,
+}
+
+/// An issued token, known only by the SHA-256 of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
     /// Lowercase hex SHA-256 of the token string.
     pub token_hash: String,
     /// The client the token was issued to.
@@ -84,6 +127,12 @@ pub struct AccessToken {
     pub expires_at: u64,
     /// The resource owner, for tokens issued to a user.
     pub username: Option<String>,
+    /// Access or refresh.
+    pub kind: TokenKind,
+    /// The grant this token descends from (user grants only).
+    pub family_id: Option<String>,
+    /// When a refresh token was exchanged (it then only serves reuse detection).
+    pub rotated_at: Option<u64>,
 }
 
 /// A resource owner who can be issued tokens.

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::model::{AccessToken, Client, User};
+use crate::model::{Client, Family, Token, User};
 
 /// The key of one stored item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -13,6 +13,8 @@ pub enum Key {
     Token(String),
     /// A user, by username.
     User(String),
+    /// A token family (one user grant), by id.
+    Family(String),
 }
 
 /// One stored item.
@@ -21,16 +23,22 @@ pub enum Item {
     /// A client.
     Client(Client),
     /// An access token.
-    Token(AccessToken),
+    Token(Token),
     /// A user.
     User(User),
+    /// A token family.
+    Family(Family),
 }
 
 /// What a revocation request did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
-    /// The token existed, belonged to the client and is gone.
-    Revoked,
+    /// The token existed, belonged to the client and is gone; with the family
+    /// it belongs to, which the caller must revoke too (RFC 7009 §2.1).
+    Revoked {
+        /// The token's family, for user grants.
+        family_id: Option<String>,
+    },
     /// No live token has that value (unknown, expired or already revoked).
     NotFound,
     /// The token is live but was issued to another client; it was kept.
@@ -44,6 +52,17 @@ pub enum ClientChange {
     Disabled(bool),
     /// Replace the secret's SHA-256.
     SecretHash(String),
+}
+
+/// What an attempt to exchange a refresh token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old refresh token is spent and the new tokens are stored.
+    Rotated,
+    /// The old refresh token was already spent (reuse, or a lost race): nothing was written.
+    AlreadyRotated,
+    /// The family was revoked: nothing was written.
+    FamilyRevoked,
 }
 
 /// One administrative change to a user.
@@ -85,7 +104,27 @@ pub trait Store: Send + Sync + 'static {
     fn load(&self, keys: &[Key]) -> impl Future<Output = Result<Vec<Option<Item>>, StoreError>> + Send;
 
     /// Stores a new token; fails with [`StoreError::AlreadyExists`] rather than overwrite.
-    fn put_token(&self, token: &AccessToken) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put_token(&self, token: &Token) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new user grant atomically: its family and its first tokens.
+    fn put_grant(
+        &self,
+        family: &Family,
+        tokens: &[Token],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Spends refresh token `old_hash` and stores `tokens` of `family` in one
+    /// transaction, so that of concurrent exchanges exactly one succeeds.
+    fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        family: &Family,
+        tokens: &[Token],
+        now: u64,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+
+    /// Revokes a family: every token descended from the grant is inactive at once.
+    fn revoke_family(&self, family_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes a token if it was issued to `client_id`.
     fn revoke_token(

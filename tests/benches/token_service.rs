@@ -13,10 +13,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use integration_tests::TestEnv;
-use shared::model::{AccessToken, Client, GrantType, User};
+use shared::model::{Client, Family, GrantType, Token, User};
 use shared::scope::parse_scope;
 use shared::secret::{generate_client_id, generate_secret, sha256_hex};
-use shared::store::{ClientChange, Item, Key, Revocation, Store, StoreError, UserChange};
+use shared::store::{ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange};
 use shared::{HttpRequest, ServiceConfig, SharedClock, SystemClock, TokenService};
 
 /// A store in a HashMap: no I/O, so the handler's own CPU is what is measured.
@@ -30,7 +30,7 @@ impl Store for MemoryStore {
         let items = self.items.lock().unwrap();
         Ok(keys.iter().map(|k| items.get(k).cloned()).collect())
     }
-    async fn put_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+    async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
         let key = Key::Token(token.token_hash.clone());
         self.items.lock().unwrap().insert(key, Item::Token(token.clone()));
         Ok(())
@@ -42,10 +42,19 @@ impl Store for MemoryStore {
             .unwrap()
             .remove(&Key::Token(token_hash.to_owned()));
         Ok(if removed.is_some() {
-            Revocation::Revoked
+            Revocation::Revoked { family_id: None }
         } else {
             Revocation::NotFound
         })
+    }
+    async fn put_grant(&self, _: &Family, _: &[Token]) -> Result<(), StoreError> {
+        unimplemented!("not used by the benchmark")
+    }
+    async fn rotate_refresh(&self, _: &str, _: &Family, _: &[Token], _: u64) -> Result<Rotation, StoreError> {
+        unimplemented!("not used by the benchmark")
+    }
+    async fn revoke_family(&self, _: &str) -> Result<(), StoreError> {
+        unimplemented!("not used by the benchmark")
     }
     async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
         let key = Key::Client(client.client_id.clone());

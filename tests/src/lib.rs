@@ -19,10 +19,10 @@ use http::HeaderMap;
 use lambda_http::Body;
 use serde_json::Value;
 use shared::dynamo::DynamoClient;
-use shared::model::{AccessToken, Client, GrantType, User};
+use shared::model::{Client, Family, GrantType, Token, User};
 use shared::scope::parse_scope;
 use shared::secret::{generate_client_id, generate_secret, sha256_hex};
-use shared::store::{ClientChange, Item, Key, Revocation, Store, StoreError, UserChange};
+use shared::store::{ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange};
 use shared::{DynamoStore, ManualClock, ServiceConfig, SharedClock, TokenService};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -60,8 +60,10 @@ pub struct Calls {
     pub reads: AtomicUsize,
     /// Conditional writes of new tokens (`PutItem`).
     pub token_writes: AtomicUsize,
-    /// Revocations (`DeleteItem`).
+    /// Revocations (`DeleteItem` of a token, or a family's update).
     pub revocations: AtomicUsize,
+    /// Transactions (`TransactWriteItems`: new user grants, refresh rotations).
+    pub transactions: AtomicUsize,
 }
 
 impl Calls {
@@ -86,13 +88,31 @@ impl<S: Store> Store for Counting<S> {
         self.calls.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.load(keys).await
     }
-    async fn put_token(&self, token: &AccessToken) -> Result<(), StoreError> {
+    async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
         self.calls.token_writes.fetch_add(1, Ordering::SeqCst);
         self.inner.put_token(token).await
     }
     async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Revocation, StoreError> {
         self.calls.revocations.fetch_add(1, Ordering::SeqCst);
         self.inner.revoke_token(token_hash, client_id).await
+    }
+    async fn put_grant(&self, family: &Family, tokens: &[Token]) -> Result<(), StoreError> {
+        self.calls.transactions.fetch_add(1, Ordering::SeqCst);
+        self.inner.put_grant(family, tokens).await
+    }
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        family: &Family,
+        tokens: &[Token],
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        self.calls.transactions.fetch_add(1, Ordering::SeqCst);
+        self.inner.rotate_refresh(old_hash, family, tokens, now).await
+    }
+    async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
+        self.calls.revocations.fetch_add(1, Ordering::SeqCst);
+        self.inner.revoke_family(family_id).await
     }
     async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
         self.inner.create_client(client).await

@@ -21,7 +21,10 @@ async fn metadata_describes_the_server() {
     assert_eq!(doc["token_endpoint"], format!("{ISSUER}/o/token/"));
     assert_eq!(doc["introspection_endpoint"], format!("{ISSUER}/o/introspect/"));
     assert_eq!(doc["revocation_endpoint"], format!("{ISSUER}/o/revoke_token/"));
-    assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        json!(["client_credentials", "password", "refresh_token"])
+    );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])

@@ -59,6 +59,11 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
     }
 
+    /// 400 `invalid_grant`: the password, or the refresh token, is not good.
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
     /// 400 `invalid_scope`.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
@@ -128,6 +133,15 @@ impl OAuthError {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+impl From<crate::issue::IssueError> for OAuthError {
+    fn from(e: crate::issue::IssueError) -> Self {
+        match e {
+            crate::issue::IssueError::Store(e) => OAuthError::from(e),
+            crate::issue::IssueError::Randomness(e) => OAuthError::unavailable(&e),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::client_auth::{authenticate, caller, Caller};
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
-use crate::model::{AccessToken, Client, User};
+use crate::model::{Client, Family, Token, TokenKind, User};
 use crate::scope::{format_scope, INTROSPECTION_SCOPE};
 use crate::secret::{client_hint, sha256_hex};
 use crate::store::{Item, Key, Store};
@@ -25,8 +25,9 @@ use crate::store::{Item, Key, Store};
 #[derive(Default)]
 struct Loaded {
     clients: Vec<Client>,
-    tokens: Vec<AccessToken>,
+    tokens: Vec<Token>,
     users: Vec<User>,
+    families: Vec<Family>,
 }
 
 impl Loaded {
@@ -36,6 +37,7 @@ impl Loaded {
                 Item::Client(c) => self.clients.push(c),
                 Item::Token(t) => self.tokens.push(t),
                 Item::User(u) => self.users.push(u),
+                Item::Family(f) => self.families.push(f),
             }
         }
     }
@@ -44,7 +46,7 @@ impl Loaded {
         self.clients.iter().find(|c| c.client_id == client_id)
     }
 
-    fn token(&self, token_hash: &str) -> Option<&AccessToken> {
+    fn token(&self, token_hash: &str) -> Option<&Token> {
         self.tokens.iter().find(|t| t.token_hash == token_hash)
     }
 
@@ -52,17 +54,26 @@ impl Loaded {
         self.users.iter().find(|u| u.username == username)
     }
 
-    /// Whether the token's client, and its user if it has one, exist and are enabled.
-    fn owners_enabled(&self, token: &AccessToken) -> bool {
+    fn family(&self, family_id: &str) -> Option<&Family> {
+        self.families.iter().find(|f| f.family_id == family_id)
+    }
+
+    /// Whether the token's client, its user and its family (when it has them)
+    /// exist and are neither disabled nor revoked.
+    fn owners_enabled(&self, token: &Token) -> bool {
         self.client(&token.client_id).is_some_and(|c| !c.disabled)
             && token
                 .username
                 .as_deref()
                 .is_none_or(|name| self.user(name).is_some_and(|u| !u.disabled))
+            && token
+                .family_id
+                .as_deref()
+                .is_none_or(|id| self.family(id).is_some_and(|f| !f.revoked))
     }
 
     /// The owners of `tokens` not read yet.
-    fn missing_owners<'a>(&self, tokens: impl Iterator<Item = &'a AccessToken>) -> Vec<Key> {
+    fn missing_owners<'a>(&self, tokens: impl Iterator<Item = &'a Token>) -> Vec<Key> {
         let mut keys = Vec::new();
         for t in tokens {
             let mut wanted = Vec::new();
@@ -71,6 +82,9 @@ impl Loaded {
             }
             if let Some(name) = t.username.as_deref().filter(|name| self.user(name).is_none()) {
                 wanted.push(Key::User(name.to_owned()));
+            }
+            if let Some(id) = t.family_id.as_deref().filter(|id| self.family(id).is_none()) {
+                wanted.push(Key::Family(id.to_owned()));
             }
             for key in wanted {
                 if !keys.contains(&key) {
@@ -130,9 +144,14 @@ impl<S: Store> TokenService<S> {
                 None
             }
             (_, Some(hash)) => {
-                let t = loaded.token(hash).cloned().ok_or_else(|| {
-                    OAuthError::invalid_token("the bearer token is unknown, expired or revoked")
-                })?;
+                // Only an access token is a bearer token; a refresh token is not.
+                let t = loaded
+                    .token(hash)
+                    .filter(|t| t.kind == TokenKind::Access)
+                    .cloned()
+                    .ok_or_else(|| {
+                        OAuthError::invalid_token("the bearer token is unknown, expired or revoked")
+                    })?;
                 if !t.scope.contains(INTROSPECTION_SCOPE) {
                     return Err(OAuthError::insufficient_scope(
                         INTROSPECTION_SCOPE,
@@ -146,7 +165,16 @@ impl<S: Store> TokenService<S> {
         let Some(token_hash) = token_hash else {
             return Err(OAuthError::invalid_request("token is missing"));
         };
-        let target = loaded.token(&token_hash).cloned();
+        // A refresh token is active only to the client it was issued to, so no
+        // resource server can mistake it for an access token.
+        let caller_client_id = match &caller {
+            Caller::Client(credentials) => Some(credentials.client_id.as_str()),
+            _ => None,
+        };
+        let target = loaded
+            .token(&token_hash)
+            .filter(|t| t.kind == TokenKind::Access || caller_client_id == Some(t.client_id.as_str()))
+            .cloned();
 
         // Owners not yet read (users, clients of tokens without a usable hint):
         // one more read.
@@ -167,14 +195,18 @@ impl<S: Store> TokenService<S> {
         Ok(json_response(StatusCode::OK, &answer))
     }
 
-    fn active_answer(&self, token: &AccessToken) -> Value {
+    fn active_answer(&self, token: &Token) -> Value {
         let mut answer = Map::new();
         answer.insert("active".into(), Value::Bool(true));
         answer.insert("scope".into(), format_scope(&token.scope).into());
         answer.insert("exp".into(), token.expires_at.into());
         answer.insert("iat".into(), token.issued_at.into());
         answer.insert("client_id".into(), token.client_id.clone().into());
-        answer.insert("token_type".into(), "Bearer".into());
+        let token_type = match token.kind {
+            TokenKind::Access => "Bearer",
+            TokenKind::Refresh => "refresh_token",
+        };
+        answer.insert("token_type".into(), token_type.into());
         answer.insert("iss".into(), self.config.issuer.clone().into());
         if let Some(username) = &token.username {
             answer.insert("username".into(), username.clone().into());

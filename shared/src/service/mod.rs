@@ -6,6 +6,8 @@ mod client_credentials;
 mod error;
 mod introspect;
 mod metadata;
+mod password;
+mod refresh_token;
 mod revoke;
 mod token;
 

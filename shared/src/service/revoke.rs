@@ -26,13 +26,20 @@ impl<S: Store> TokenService<S> {
             .get("token_type_hint")
             .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
 
-        match self
+        let outcome = self
             .store
             .revoke_token(&sha256_hex(token), &client.client_id)
-            .await?
+            .await?;
+        if let Revocation::Revoked {
+            family_id: Some(family_id),
+        } = &outcome
         {
+            // §2.1: a user grant's tokens go together, refresh and access alike.
+            self.store.revoke_family(family_id).await?;
+        }
+        match outcome {
             // An unknown token is not an error (§2.2): the client's aim is met.
-            Revocation::Revoked | Revocation::NotFound => {
+            Revocation::Revoked { .. } | Revocation::NotFound => {
                 let mut response = http::Response::new(String::new());
                 *response.status_mut() = StatusCode::OK;
                 response

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::client_auth::{authenticate, client_credentials};
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
-use crate::issue::{issue_access_token, IssueError, IssuedToken, TokenRequest};
+use crate::issue::{issue_access_token, IssuedToken, TokenRequest};
 use crate::model::GrantType;
 use crate::scope::format_scope;
 use crate::store::Store;
@@ -28,7 +28,7 @@ impl<S: Store> TokenService<S> {
 
         let credentials = client_credentials(request.headers(), params)?;
         let client = authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)?;
-        if !client.grant_types.contains(&grant) {
+        if !client.may_use(grant) {
             return Err(OAuthError::unauthorized_client(format!(
                 "this client may not use the {} grant",
                 grant.as_str()
@@ -37,30 +37,28 @@ impl<S: Store> TokenService<S> {
 
         let issued = match grant {
             GrantType::ClientCredentials => self.client_credentials_grant(&client, params).await?,
+            GrantType::Password => self.password_grant(&client, params).await?,
+            GrantType::RefreshToken => self.refresh_token_grant(&client, params).await?,
         };
         Ok(token_response(&issued))
     }
 
     /// Issues and stores an access token (one conditional write).
     pub(super) async fn issue(&self, request: TokenRequest<'_>) -> Result<IssuedToken, OAuthError> {
-        issue_access_token(&self.store, request)
-            .await
-            .map_err(|e| match e {
-                IssueError::Store(e) => OAuthError::from(e),
-                IssueError::Randomness(e) => OAuthError::unavailable(&e),
-            })
+        Ok(issue_access_token(&self.store, request).await?)
     }
 }
 
 /// RFC 6749 §5.1 successful answer.
 fn token_response(issued: &IssuedToken) -> HttpResponse {
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "access_token": issued.access_token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in(),
-            "scope": format_scope(&issued.record.scope),
-        }),
-    )
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in(),
+        "scope": format_scope(&issued.record.scope),
+    });
+    if let Some(refresh_token) = &issued.refresh_token {
+        body["refresh_token"] = refresh_token.clone().into();
+    }
+    json_response(StatusCode::OK, &body)
 }

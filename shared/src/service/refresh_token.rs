@@ -1,0 +1,109 @@
+//! The refresh token grant (RFC 6749 §6) with rotation and reuse detection:
+//! every exchange spends the refresh token and returns a new pair; presenting
+//! a spent refresh token again (a replay, or the loser of a race) revokes the
+//! whole family at once. A bounded number of store calls whatever the
+//! family's age: read the token, read its family and user, one transaction.
+
+use super::{OAuthError, TokenService};
+use crate::form::Form;
+use crate::issue::{rotate_refresh_token, IssuedToken, TokenRequest};
+use crate::model::{Client, TokenKind};
+use crate::scope::parse_scope;
+use crate::secret::sha256_hex;
+use crate::store::{Item, Key, Rotation, Store};
+
+fn invalid() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
+}
+
+impl<S: Store> TokenService<S> {
+    pub(super) async fn refresh_token_grant(
+        &self,
+        client: &Client,
+        params: &Form,
+    ) -> Result<IssuedToken, OAuthError> {
+        let get = |name: &str| {
+            params
+                .get(name)
+                .map_err(|e| OAuthError::invalid_request(e.to_string()))
+        };
+        let presented =
+            get("refresh_token")?.ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+        let requested = get("scope")?;
+
+        let old = match self
+            .store
+            .load(&[Key::Token(sha256_hex(presented))])
+            .await?
+            .pop()
+            .flatten()
+        {
+            Some(Item::Token(t)) if t.kind == TokenKind::Refresh && t.client_id == client.client_id => t,
+            _ => return Err(invalid()),
+        };
+        let (Some(family_id), Some(username)) = (old.family_id.clone(), old.username.clone()) else {
+            return Err(invalid());
+        };
+        if old.rotated_at.is_some() {
+            tracing::warn!(client_id = %client.client_id, "a spent refresh token was presented again; revoking its family");
+            self.store.revoke_family(&family_id).await?;
+            return Err(invalid());
+        }
+
+        let owners = self
+            .store
+            .load(&[Key::Family(family_id.clone()), Key::User(username.clone())])
+            .await?;
+        let (family, user_enabled) = match owners.as_slice() {
+            [Some(Item::Family(f)), user] => (f.clone(), matches!(user, Some(Item::User(u)) if !u.disabled)),
+            _ => return Err(invalid()),
+        };
+        if family.revoked || !user_enabled {
+            return Err(invalid());
+        }
+
+        // A narrower scope may be asked for, never a wider one (§6).
+        let scope = match requested {
+            None => old.scope.clone(),
+            Some(requested) => {
+                let requested = parse_scope(requested)
+                    .map_err(|bad| OAuthError::invalid_scope(format!("{bad:?} is not a valid scope")))?;
+                if requested.is_empty() || !requested.is_subset(&old.scope) {
+                    return Err(OAuthError::invalid_scope(
+                        "the scope may only narrow what was granted",
+                    ));
+                }
+                requested
+            }
+        };
+
+        let request = TokenRequest {
+            client_id: &client.client_id,
+            scope,
+            lifetime: client
+                .token_lifetime
+                .unwrap_or(self.config.access_token_expire_seconds),
+            username: Some(username),
+            now: self.clock.now(),
+        };
+        match rotate_refresh_token(
+            &self.store,
+            &old,
+            &family,
+            request,
+            self.config.refresh_token_expire_seconds,
+        )
+        .await?
+        {
+            Ok(issued) => Ok(issued),
+            // Spent between our read and our write: a concurrent exchange won,
+            // and this is the token's reuse.
+            Err(Rotation::AlreadyRotated) => {
+                tracing::warn!(client_id = %client.client_id, "a refresh token was exchanged twice; revoking its family");
+                self.store.revoke_family(&family.family_id).await?;
+                Err(invalid())
+            }
+            Err(_) => Err(invalid()),
+        }
+    }
+}
