@@ -3,6 +3,8 @@
 //! Works against AWS with the usual credential chain, and against DynamoDB
 //! Local through the SDK's own `AWS_ENDPOINT_URL_DYNAMODB`.
 
+mod import_dot;
+
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -45,6 +47,18 @@ enum Command {
     /// Access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Import users, applications and live tokens from django-oauth-toolkit
+    /// (the JSON of `manage.py dumpdata oauth2_provider auth.user`).
+    ImportDot {
+        /// The dumpdata JSON file.
+        file: std::path::PathBuf,
+        /// Scopes every imported application may have, besides those its tokens carry.
+        #[arg(long, default_value = "read write")]
+        scope: String,
+        /// Lifetime given to imported refresh tokens, seconds (DOT's do not expire by themselves).
+        #[arg(long, default_value_t = shared::config::DEFAULT_REFRESH_TOKEN_EXPIRE_SECONDS, value_parser = parse_lifetime)]
+        refresh_token_lifetime: u64,
+    },
     /// Users (resource owners). Passwords are read from a prompt, or from
     /// standard input when it is not a terminal: never from an argument.
     #[command(subcommand)]
@@ -293,6 +307,20 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
                 return Err(format!("no user {username:?}"));
             }
             Ok(Some(json!({ "username": username, "deleted": true })))
+        }
+        Command::ImportDot {
+            file,
+            scope,
+            refresh_token_lifetime,
+        } => {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let dump: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
+            let scopes = scope_arg("--scope", &scope)?;
+            import_dot::import(&store, &dump, &scopes, refresh_token_lifetime, clock.now())
+                .await
+                .map(Some)
         }
         Command::Token(TokenCommand::Mint {
             client,

@@ -1,11 +1,16 @@
 //! Client authentication (RFC 6749 §2.3.1): `client_secret_basic` and
 //! `client_secret_post`, exactly one of them per request.
 
-use super::OAuthError;
+use super::{OAuthError, TokenService};
 use crate::credentials::{parse_authorization, Authorization};
 use crate::form::Form;
 use crate::model::Client;
-use crate::secret::matches_hash;
+use crate::password::check_password;
+use crate::secret::{matches_hash, sha256_hex};
+use crate::store::{ClientChange, Store};
+
+/// How django-oauth-toolkit's hashed client secrets begin.
+const PBKDF2_PREFIX: &str = "pbkdf2_sha256$";
 
 /// Credentials a client presented.
 pub(super) struct ClientCredentials {
@@ -90,16 +95,37 @@ pub(super) fn client_credentials(
     }
 }
 
-/// Checks credentials against the stored client. Unknown client, wrong secret
-/// and disabled client all get the same answer.
-pub(super) fn authenticate(
-    credentials: &ClientCredentials,
-    stored: Option<Client>,
-) -> Result<Client, OAuthError> {
-    match stored {
-        Some(client) if matches_hash(&credentials.client_secret, &client.secret_hash) && !client.disabled => {
-            Ok(client)
+impl<S: Store> TokenService<S> {
+    /// Checks credentials against the stored client. Unknown client, wrong
+    /// secret and disabled client all get the same answer. A secret imported
+    /// from django-oauth-toolkit (PBKDF2) is checked once the slow way, then
+    /// stored as SHA-256 so the client pays that cost only once.
+    pub(super) async fn authenticate(
+        &self,
+        credentials: &ClientCredentials,
+        stored: Option<Client>,
+    ) -> Result<Client, OAuthError> {
+        let refused = || OAuthError::invalid_client("client authentication failed");
+        let client = stored.filter(|c| !c.disabled).ok_or_else(refused)?;
+        if !client.secret_hash.starts_with(PBKDF2_PREFIX) {
+            return if matches_hash(&credentials.client_secret, &client.secret_hash) {
+                Ok(client)
+            } else {
+                Err(refused())
+            };
         }
-        _ => Err(OAuthError::invalid_client("client authentication failed")),
+        let (secret, encoded) = (credentials.client_secret.clone(), client.secret_hash.clone());
+        let matches = tokio::task::spawn_blocking(move || check_password(&secret, &encoded))
+            .await
+            .unwrap_or(false);
+        if !matches {
+            return Err(refused());
+        }
+        let rehashed = ClientChange::SecretHash(sha256_hex(&credentials.client_secret));
+        if let Err(e) = self.store.update_client(&client.client_id, rehashed).await {
+            // The client is authenticated either way; the next check retries.
+            tracing::warn!(error = %e, "could not re-store an imported client secret as SHA-256");
+        }
+        Ok(client)
     }
 }

@@ -13,7 +13,7 @@
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use super::client_auth::{authenticate, caller, Caller};
+use super::client_auth::{caller, Caller};
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
 use crate::model::{Client, Family, Token, TokenKind, User};
@@ -134,7 +134,9 @@ impl<S: Store> TokenService<S> {
         // Authenticate the caller before anything about the token is used.
         let caller_token = match (&caller, &caller_token_hash) {
             (Caller::Client(credentials), _) => {
-                let client = authenticate(credentials, loaded.client(&credentials.client_id).cloned())?;
+                let client = self
+                    .authenticate(credentials, loaded.client(&credentials.client_id).cloned())
+                    .await?;
                 if !client.scopes.contains(INTROSPECTION_SCOPE) {
                     return Err(OAuthError::insufficient_scope(
                         INTROSPECTION_SCOPE,

@@ -3,7 +3,7 @@
 use http::header::{CACHE_CONTROL, PRAGMA};
 use http::{HeaderValue, StatusCode};
 
-use super::client_auth::{authenticate, client_credentials};
+use super::client_auth::client_credentials;
 use super::{HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
 use crate::secret::sha256_hex;
@@ -16,7 +16,9 @@ impl<S: Store> TokenService<S> {
         params: &Form,
     ) -> Result<HttpResponse, OAuthError> {
         let credentials = client_credentials(request.headers(), params)?;
-        let client = authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)?;
+        let client = self
+            .authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)
+            .await?;
         let token = params
             .get("token")
             .map_err(|e| OAuthError::invalid_request(e.to_string()))?

@@ -4,7 +4,7 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::client_auth::{authenticate, client_credentials};
+use super::client_auth::client_credentials;
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{issue_access_token, IssuedToken, TokenRequest};
@@ -27,7 +27,9 @@ impl<S: Store> TokenService<S> {
         })?;
 
         let credentials = client_credentials(request.headers(), params)?;
-        let client = authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)?;
+        let client = self
+            .authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)
+            .await?;
         if !client.may_use(grant) {
             return Err(OAuthError::unauthorized_client(format!(
                 "this client may not use the {} grant",

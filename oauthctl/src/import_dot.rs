@@ -1,0 +1,302 @@
+//! `oauthctl import-dot FILE`: users, applications and live tokens from the
+//! JSON of django-oauth-toolkit's `manage.py dumpdata oauth2_provider auth.user`.
+//!
+//! Users keep their Django password hashes; applications keep their
+//! `client_id` and hashed secret (checked the slow way once, then re-stored
+//! as SHA-256); unexpired access tokens and unrevoked refresh tokens keep
+//! their `token_checksum`, so the tokens in users' hands stay valid. Every
+//! item is written only if absent: running it again imports nothing twice.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{json, Value};
+use shared::model::{Client, Family, GrantType, Token, TokenKind, User};
+use shared::scope::{parse_scope, ScopeSet};
+use shared::secret::{generate_client_id, sha256_hex};
+use shared::{DynamoStore, Store, StoreError};
+
+/// What was imported and what was not, and why.
+#[derive(Default)]
+struct Report {
+    imported: HashMap<&'static str, u64>,
+    skipped: Vec<Value>,
+    notes: Vec<Value>,
+}
+
+impl Report {
+    fn count(&mut self, kind: &'static str) {
+        *self.imported.entry(kind).or_default() += 1;
+    }
+
+    fn skip(&mut self, model: &str, pk: &Value, reason: impl Into<String>) {
+        self.skipped
+            .push(json!({ "model": model, "pk": pk, "reason": reason.into() }));
+    }
+
+    /// Counts a write, or records why it did not happen.
+    fn outcome(
+        &mut self,
+        kind: &'static str,
+        model: &str,
+        pk: &Value,
+        result: Result<(), StoreError>,
+    ) -> Result<(), String> {
+        match result {
+            Ok(()) => {
+                self.count(kind);
+                Ok(())
+            }
+            Err(StoreError::AlreadyExists) => {
+                self.skip(model, pk, "already imported");
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn text<'a>(fields: &'a Value, name: &str) -> Option<&'a str> {
+    fields.get(name).and_then(Value::as_str)
+}
+
+/// Epoch seconds of a Django datetime (`2026-11-27T23:07:07.400Z`).
+fn epoch(value: &str) -> Option<u64> {
+    let time = humantime::parse_rfc3339(value).ok()?;
+    time.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// Imports `dump`; the report as JSON.
+pub async fn import(
+    store: &DynamoStore,
+    dump: &Value,
+    extra_scopes: &ScopeSet,
+    refresh_lifetime: u64,
+    now: u64,
+) -> Result<Value, String> {
+    let objects = dump
+        .as_array()
+        .ok_or("the file is not a JSON array of Django objects (dumpdata output)")?;
+    let of = |model: &'static str| {
+        objects
+            .iter()
+            .filter(move |o| o.get("model").and_then(Value::as_str) == Some(model))
+    };
+    let mut report = Report::default();
+
+    // Users, by primary key for the tokens below.
+    let mut usernames: HashMap<String, String> = HashMap::new();
+    for object in of("auth.user") {
+        let (pk, fields) = (&object["pk"], &object["fields"]);
+        let (Some(username), Some(password)) = (text(fields, "username"), text(fields, "password")) else {
+            report.skip("auth.user", pk, "no username or password field");
+            continue;
+        };
+        usernames.insert(pk.to_string(), username.to_owned());
+        let user = User {
+            username: username.to_owned(),
+            password_hash: password.to_owned(),
+            disabled: fields.get("is_active") == Some(&Value::Bool(false)),
+            created_at: text(fields, "date_joined").and_then(epoch).unwrap_or(now),
+        };
+        let result = store.create_user(&user).await;
+        report.outcome("users", "auth.user", pk, result)?;
+    }
+
+    // Scopes each application's tokens carry: it must be allowed them.
+    let mut token_scopes: HashMap<String, ScopeSet> = HashMap::new();
+    for model in ["oauth2_provider.accesstoken", "oauth2_provider.refreshtoken"] {
+        for object in of(model) {
+            let fields = &object["fields"];
+            let scope = parse_scope(text(fields, "scope").unwrap_or("")).unwrap_or_default();
+            token_scopes
+                .entry(fields["application"].to_string())
+                .or_default()
+                .extend(scope);
+        }
+    }
+
+    // Applications, by primary key.
+    let mut clients: HashMap<String, String> = HashMap::new();
+    for object in of("oauth2_provider.application") {
+        let (pk, fields) = (&object["pk"], &object["fields"]);
+        let Some(client_id) = text(fields, "client_id") else {
+            report.skip("oauth2_provider.application", pk, "no client_id");
+            continue;
+        };
+        let grant = text(fields, "authorization_grant_type").unwrap_or("");
+        let grant_types: BTreeSet<GrantType> = match grant {
+            "client-credentials" => [GrantType::ClientCredentials].into(),
+            "password" => [GrantType::Password].into(),
+            // Not served here, but its tokens are, and its refresh tokens may be redeemed.
+            _ => {
+                report.notes.push(json!({ "client_id": client_id, "note": format!("grant {grant:?} is not served here; its tokens and refresh tokens are") }));
+                [GrantType::RefreshToken].into()
+            }
+        };
+        let secret = text(fields, "client_secret").unwrap_or("");
+        let public = text(fields, "client_type") == Some("public");
+        let secret_hash = if public {
+            report.notes.push(json!({ "client_id": client_id, "note": "a public client cannot authenticate here (confidential clients only); its tokens stay active" }));
+            "!public client".to_owned()
+        } else if secret.starts_with("pbkdf2_sha256$") {
+            secret.to_owned()
+        } else if secret.is_empty() {
+            report.skip(
+                "oauth2_provider.application",
+                pk,
+                "a confidential client without a secret",
+            );
+            continue;
+        } else {
+            // DOT with hash_client_secret=False stores the secret itself.
+            sha256_hex(secret)
+        };
+        let mut scopes = extra_scopes.clone();
+        scopes.extend(token_scopes.get(&pk.to_string()).cloned().unwrap_or_default());
+        let client = Client {
+            client_id: client_id.to_owned(),
+            name: text(fields, "name")
+                .filter(|n| !n.is_empty())
+                .unwrap_or(client_id)
+                .to_owned(),
+            secret_hash,
+            grant_types,
+            scopes,
+            default_scopes: ScopeSet::new(),
+            token_lifetime: None,
+            disabled: false,
+            created_at: text(fields, "created").and_then(epoch).unwrap_or(now),
+        };
+        clients.insert(pk.to_string(), client_id.to_owned());
+        let result = store.create_client(&client).await;
+        report.outcome("clients", "oauth2_provider.application", pk, result)?;
+    }
+
+    // Access tokens, by primary key: live ones only.
+    let mut access_tokens: HashMap<String, Token> = HashMap::new();
+    for object in of("oauth2_provider.accesstoken") {
+        let (pk, fields) = (&object["pk"], &object["fields"]);
+        let Some(client_id) = clients.get(&fields["application"].to_string()) else {
+            report.skip("oauth2_provider.accesstoken", pk, "no imported application");
+            continue;
+        };
+        let Some(expires_at) = text(fields, "expires").and_then(epoch) else {
+            report.skip("oauth2_provider.accesstoken", pk, "unreadable expiry");
+            continue;
+        };
+        if expires_at <= now {
+            report.skip("oauth2_provider.accesstoken", pk, "expired");
+            continue;
+        }
+        let Some(token) = token_record(fields, client_id, &usernames, TokenKind::Access, expires_at, now)
+        else {
+            report.skip(
+                "oauth2_provider.accesstoken",
+                pk,
+                "no token or checksum, or an unknown user",
+            );
+            continue;
+        };
+        access_tokens.insert(pk.to_string(), token);
+    }
+
+    // Refresh tokens: each live one, with its access token, becomes a family.
+    for object in of("oauth2_provider.refreshtoken") {
+        let (pk, fields) = (&object["pk"], &object["fields"]);
+        if !fields["revoked"].is_null() {
+            report.skip("oauth2_provider.refreshtoken", pk, "revoked");
+            continue;
+        }
+        let Some(client_id) = clients.get(&fields["application"].to_string()) else {
+            report.skip("oauth2_provider.refreshtoken", pk, "no imported application");
+            continue;
+        };
+        let expires_at = now + refresh_lifetime;
+        let Some(mut refresh) =
+            token_record(fields, client_id, &usernames, TokenKind::Refresh, expires_at, now)
+        else {
+            report.skip(
+                "oauth2_provider.refreshtoken",
+                pk,
+                "no token or checksum, or an unknown user",
+            );
+            continue;
+        };
+        let Some(username) = refresh.username.clone() else {
+            report.skip("oauth2_provider.refreshtoken", pk, "no user");
+            continue;
+        };
+        let family_id = match text(fields, "token_family") {
+            Some(family) => family.replace('-', ""),
+            None => generate_client_id().map_err(|e| e.to_string())?,
+        };
+        refresh.family_id = Some(family_id.clone());
+        let family = Family {
+            family_id: family_id.clone(),
+            client_id: client_id.clone(),
+            username,
+            revoked: false,
+            expires_at,
+        };
+        let mut tokens = vec![refresh];
+        if let Some(mut access) = access_tokens.remove(&fields["access_token"].to_string()) {
+            access.family_id = Some(family_id);
+            tokens.push(access);
+        }
+        let result = store.put_grant(&family, &tokens).await;
+        if result.is_ok() && tokens.len() == 2 {
+            report.count("access_tokens");
+        }
+        report.outcome("refresh_tokens", "oauth2_provider.refreshtoken", pk, result)?;
+    }
+
+    // The access tokens no refresh token took along.
+    for (pk, token) in access_tokens {
+        let result = store.put_token(&token).await;
+        report.outcome(
+            "access_tokens",
+            "oauth2_provider.accesstoken",
+            &Value::String(pk),
+            result,
+        )?;
+    }
+
+    let imported: serde_json::Map<String, Value> = report
+        .imported
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into()))
+        .collect();
+    Ok(json!({ "imported": imported, "skipped": report.skipped, "notes": report.notes }))
+}
+
+fn token_record(
+    fields: &Value,
+    client_id: &str,
+    usernames: &HashMap<String, String>,
+    kind: TokenKind,
+    expires_at: u64,
+    now: u64,
+) -> Option<Token> {
+    let token_hash = match (text(fields, "token_checksum"), text(fields, "token")) {
+        (Some(checksum), _) if checksum.len() == 64 => checksum.to_ascii_lowercase(),
+        (_, Some(token)) if !token.is_empty() => sha256_hex(token),
+        _ => return None,
+    };
+    let username = match &fields["user"] {
+        Value::Null => None,
+        pk => Some(usernames.get(&pk.to_string())?.clone()),
+    };
+    Some(Token {
+        token_hash,
+        client_id: client_id.to_owned(),
+        scope: parse_scope(text(fields, "scope").unwrap_or("")).ok()?,
+        issued_at: text(fields, "created").and_then(epoch).unwrap_or(now),
+        expires_at,
+        username,
+        kind,
+        family_id: None,
+        rotated_at: None,
+    })
+}

@@ -1,0 +1,66 @@
+"""A real django-oauth-toolkit database, dumped the way a DOT deployment would
+migrate: `manage.py dumpdata oauth2_provider auth.user`.
+
+Prints one JSON object: {"dump": <the dumpdata output>, "secrets": <the raw
+passwords, client secrets and tokens the test presents afterwards>}.
+"""
+
+import io
+import json
+import os
+import tempfile
+from datetime import timedelta
+
+import django
+from django.conf import settings
+
+settings.configure(
+    SECRET_KEY="throwaway",
+    USE_TZ=True,
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "oauth2_provider"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3",
+                           "NAME": os.path.join(tempfile.mkdtemp(prefix="dot-dump-"), "db.sqlite3")}},
+    OAUTH2_PROVIDER={"SCOPES": {"read": "Reading scope", "write": "Writing scope"}},
+)
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from oauth2_provider.models import AccessToken, Application, RefreshToken  # noqa: E402
+
+call_command("migrate", verbosity=0)
+User = get_user_model()
+jdoe = User.objects.create_user("jdoe", password="jdoe-password")
+gone = User.objects.create_user("gone", password="gone-password", is_active=False)
+
+cc = Application.objects.create(name="Billing", client_type=Application.CLIENT_CONFIDENTIAL,
+                                authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS, client_secret="cc-secret")
+pw = Application.objects.create(name="Mobile", client_type=Application.CLIENT_CONFIDENTIAL,
+                                authorization_grant_type=Application.GRANT_PASSWORD, client_secret="pw-secret")
+web = Application.objects.create(name="SPA", client_type=Application.CLIENT_PUBLIC,
+                                 authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+                                 redirect_uris="https://spa.example/cb", client_secret="")
+
+now = timezone.now()
+hour = timedelta(hours=1)
+AccessToken.objects.create(token="dot-client-token", application=cc, scope="read", expires=now + hour)
+AccessToken.objects.create(token="dot-expired-token", application=cc, scope="read", expires=now - hour)
+user_access = AccessToken.objects.create(token="dot-user-access", application=pw, user=jdoe, scope="read write",
+                                         expires=now + hour)
+RefreshToken.objects.create(token="dot-user-refresh", application=pw, user=jdoe, access_token=user_access)
+RefreshToken.objects.create(token="dot-revoked-refresh", application=pw, user=jdoe, revoked=now)
+AccessToken.objects.create(token="dot-spa-token", application=web, user=jdoe, scope="read", expires=now + hour)
+AccessToken.objects.create(token="dot-gone-token", application=pw, user=gone, scope="read", expires=now + hour)
+
+out = io.StringIO()
+call_command("dumpdata", "oauth2_provider", "auth.user", stdout=out)
+print(json.dumps({
+    "dump": json.loads(out.getvalue()),
+    "secrets": {
+        "cc": {"client_id": cc.client_id, "client_secret": "cc-secret"},
+        "pw": {"client_id": pw.client_id, "client_secret": "pw-secret"},
+        "spa": {"client_id": web.client_id},
+        "jdoe_password": "jdoe-password",
+    },
+}))

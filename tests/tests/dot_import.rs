@@ -1,0 +1,171 @@
+//! `oauthctl import-dot` with a real dump made by django-oauth-toolkit itself
+//! (a throwaway Django project, tests/dot/make_dump.py): the users, clients
+//! and tokens a DOT deployment has keep working here.
+
+use integration_tests::{binary, TestClient, TestEnv};
+use serde_json::{json, Value};
+use tokio::process::Command;
+
+async fn dot_dump() -> Value {
+    let python = std::env::var("DOT_PYTHON").expect("DOT_PYTHON is not set: run the tests with scripts/test");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/dot/make_dump.py");
+    let output = Command::new(python).arg(script).output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+async fn import(table: &str, file: &std::path::Path) -> Value {
+    let output = Command::new(binary("oauthctl"))
+        .env("TABLE_NAME", table)
+        .arg("import-dot")
+        .arg(file)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_dot_deployment_moves_over_with_its_live_tokens() {
+    let dot = dot_dump().await;
+    let env = TestEnv::new().await;
+    let rs = env.client("introspection").await;
+    let file = std::env::temp_dir().join(format!("dot-dump-{}.json", std::process::id()));
+    std::fs::write(&file, dot["dump"].to_string()).unwrap();
+
+    let report = import(&env.table, &file).await;
+    assert_eq!(
+        report["imported"],
+        json!({ "users": 2, "clients": 3, "access_tokens": 4, "refresh_tokens": 1 }),
+        "{report}"
+    );
+    let reasons: Vec<&str> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["expired", "revoked"], "{report}");
+
+    // Tokens in users' hands stay valid; the inactive user's and the expired one do not.
+    let secrets = &dot["secrets"];
+    let cc_id = secrets["cc"]["client_id"].as_str().unwrap();
+    let client = env.introspect(&rs, "dot-client-token").await.json();
+    assert_eq!(
+        (client["active"].clone(), client["client_id"].clone()),
+        (json!(true), json!(cc_id))
+    );
+    let user = env.introspect(&rs, "dot-user-access").await.json();
+    assert_eq!(
+        (
+            user["active"].clone(),
+            user["username"].clone(),
+            user["scope"].clone()
+        ),
+        (json!(true), json!("jdoe"), json!("read write"))
+    );
+    assert_eq!(env.introspect(&rs, "dot-spa-token").await.json()["active"], true);
+    assert_eq!(
+        env.introspect(&rs, "dot-gone-token").await.json(),
+        json!({ "active": false })
+    );
+    assert_eq!(
+        env.introspect(&rs, "dot-expired-token").await.json(),
+        json!({ "active": false })
+    );
+
+    // A DOT client secret (PBKDF2) works, and is re-stored as SHA-256 after its first use.
+    let cc = TestClient {
+        id: cc_id.to_owned(),
+        secret: secrets["cc"]["client_secret"].as_str().unwrap().to_owned(),
+    };
+    assert!(
+        env.raw_item(&format!("client#{cc_id}")).await.unwrap()["secret_hash"]
+            .as_s()
+            .unwrap()
+            .starts_with("pbkdf2_sha256$")
+    );
+    env.token(&cc, Some("read")).await;
+    let rehashed = env.raw_item(&format!("client#{cc_id}")).await.unwrap()["secret_hash"]
+        .as_s()
+        .unwrap()
+        .clone();
+    assert_eq!(rehashed, shared::secret::sha256_hex(&cc.secret));
+    env.token(&cc, Some("read")).await;
+    let wrong = env
+        .post("/o/token/", "grant_type=client_credentials")
+        .basic(cc_id, "not-it")
+        .send()
+        .await;
+    assert_eq!(wrong.status, 401);
+
+    // DOT users sign in with their Django passwords; DOT refresh tokens rotate.
+    let pw = TestClient {
+        id: secrets["pw"]["client_id"].as_str().unwrap().to_owned(),
+        secret: secrets["pw"]["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let form = format!(
+        "grant_type=password&username=jdoe&password={}",
+        secrets["jdoe_password"].as_str().unwrap()
+    );
+    let answer = env
+        .post("/o/token/", &form)
+        .basic(&pw.id, &pw.secret)
+        .send()
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let refresh = |token: &'static str| {
+        let env = &env;
+        let pw = pw.clone();
+        async move {
+            env.post(
+                "/o/token/",
+                &format!("grant_type=refresh_token&refresh_token={token}"),
+            )
+            .basic(&pw.id, &pw.secret)
+            .send()
+            .await
+        }
+    };
+    let answer = refresh("dot-user-refresh").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.json()["refresh_token"].is_string());
+    assert_eq!(refresh("dot-user-refresh").await.error(), "invalid_grant");
+    assert_eq!(
+        env.introspect(&rs, "dot-user-access").await.json(),
+        json!({ "active": false }),
+        "reuse revoked the family"
+    );
+
+    // A public client cannot authenticate here.
+    let spa = secrets["spa"]["client_id"].as_str().unwrap();
+    let answer = env
+        .post("/o/token/", "grant_type=refresh_token&refresh_token=x")
+        .basic(spa, "")
+        .send()
+        .await;
+    assert_eq!(answer.status, 401);
+
+    // Importing again changes nothing.
+    let again = import(&env.table, &file).await;
+    assert_eq!(again["imported"], json!({}), "{again}");
+    assert!(
+        again["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["reason"] == "already imported")
+            .count()
+            >= 7
+    );
+    std::fs::remove_file(&file).ok();
+}
