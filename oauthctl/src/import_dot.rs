@@ -298,5 +298,6 @@ fn token_record(
         kind,
         family_id: None,
         rotated_at: None,
+        successor: None,
     })
 }

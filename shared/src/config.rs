@@ -28,6 +28,10 @@ pub struct ServiceConfig {
     pub default_scopes: ScopeSet,
     /// Refresh-token lifetime (`REFRESH_TOKEN_EXPIRE_SECONDS`, default 14 days).
     pub refresh_token_expire_seconds: u64,
+    /// How long a spent refresh token still returns the pair it was exchanged
+    /// for instead of revoking its family (`REFRESH_TOKEN_GRACE_PERIOD_SECONDS`,
+    /// default 0 as in DOT).
+    pub refresh_token_grace_period_seconds: u64,
     /// PBKDF2 work factor spent on sign-ins of unknown users, so they take as
     /// long as a wrong password (`PASSWORD_HASH_ITERATIONS`, default Django's).
     pub password_hash_iterations: u32,
@@ -116,6 +120,20 @@ impl ServiceConfig {
             None => DEFAULT_REFRESH_TOKEN_EXPIRE_SECONDS,
             Some(v) => parse_lifetime(&v).map_err(|p| error("REFRESH_TOKEN_EXPIRE_SECONDS", p))?,
         };
+        let refresh_token_grace_period_seconds = match get("REFRESH_TOKEN_GRACE_PERIOD_SECONDS") {
+            None => 0,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 3600)
+                .ok_or_else(|| {
+                    error(
+                        "REFRESH_TOKEN_GRACE_PERIOD_SECONDS",
+                        format!("{v:?} is not a whole number of seconds from 0 to 3600"),
+                    )
+                })?,
+        };
         let password_hash_iterations = match get("PASSWORD_HASH_ITERATIONS") {
             None => crate::password::DEFAULT_ITERATIONS,
             Some(v) => v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -133,6 +151,7 @@ impl ServiceConfig {
             scopes,
             default_scopes,
             refresh_token_expire_seconds,
+            refresh_token_grace_period_seconds,
             password_hash_iterations,
         })
     }

@@ -246,6 +246,7 @@ fn decode_token(hash: &str, item: &Attributes) -> Option<Token> {
         },
         family_id: s(item, "family_id"),
         rotated_at: n(item, "rotated_at"),
+        successor: s(item, "successor"),
     })
 }
 
@@ -268,6 +269,9 @@ fn encode_token(token: &Token) -> Attributes {
     }
     if let Some(rotated_at) = token.rotated_at {
         item.insert("rotated_at".into(), num(rotated_at));
+    }
+    if let Some(successor) = &token.successor {
+        item.insert("successor".into(), AttributeValue::S(successor.clone()));
     }
     item
 }
@@ -449,6 +453,7 @@ impl Store for DynamoStore {
     async fn rotate_refresh(
         &self,
         old_hash: &str,
+        successor: &str,
         family: &Family,
         tokens: &[Token],
         now: u64,
@@ -458,11 +463,12 @@ impl Store for DynamoStore {
         let spend = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key_attributes(&Key::Token(old_hash.to_owned()))))
-            .update_expression("SET rotated_at = :now")
+            .update_expression("SET rotated_at = :now, successor = :successor")
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(rotated_at) AND expires_at > :now",
             )
             .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":successor", AttributeValue::S(successor.to_owned()))
             .build()
             .map_err(build_error)?;
         // Keep the family alive as long as its newest refresh token, unless revoked.

@@ -7,6 +7,7 @@ use crate::secret::{
     generate_access_token, generate_client_id, generate_secret, sha256_hex, RandomnessUnavailable,
 };
 use crate::store::{Rotation, Store, StoreError};
+use crate::successor::seal;
 
 /// Tokens just issued; the only moment their values exist outside the client.
 #[derive(Clone)]
@@ -104,6 +105,7 @@ fn new_token(
         kind,
         family_id: family_id.map(str::to_owned),
         rotated_at: None,
+        successor: None,
     };
     Ok((value, record))
 }
@@ -167,12 +169,15 @@ pub async fn issue_user_grant<S: Store>(
     })
 }
 
-/// Exchanges refresh token `old` of `family` for a new pair, in one
-/// transaction; `Err(Rotation)` if it was already spent or the family revoked.
-/// The access token gets `request.scope` (perhaps narrower); the new refresh
-/// token keeps the old one's scope (RFC 6749 §6).
+/// Exchanges refresh token `old` (whose value is `presented`) of `family`
+/// for a new pair, in one transaction; `Err(Rotation)` if it was already
+/// spent or the family revoked. The access token gets `request.scope`
+/// (perhaps narrower); the new refresh token keeps the old one's scope
+/// (RFC 6749 §6). The new pair is kept sealed under `presented`, for the
+/// grace period.
 pub async fn rotate_refresh_token<S: Store>(
     store: &S,
+    presented: &str,
     old: &Token,
     family: &Family,
     request: TokenRequest<'_>,
@@ -197,8 +202,10 @@ pub async fn rotate_refresh_token<S: Store>(
         refresh_lifetime,
         family_id,
     )?;
+    let successor = seal(presented, &access_token, &refresh_token)?;
+    let tokens = [access.clone(), refresh];
     match store
-        .rotate_refresh(&old.token_hash, &family, &[access.clone(), refresh], request.now)
+        .rotate_refresh(&old.token_hash, &successor, &family, &tokens, request.now)
         .await?
     {
         Rotation::Rotated => Ok(Ok(IssuedToken {

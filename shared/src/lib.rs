@@ -20,6 +20,7 @@ pub mod scope;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod successor;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{ConfigError, ServiceConfig};

@@ -133,6 +133,9 @@ pub struct Token {
     pub family_id: Option<String>,
     /// When a refresh token was exchanged (it then only serves reuse detection).
     pub rotated_at: Option<u64>,
+    /// The pair a spent refresh token was exchanged for, sealed with the
+    /// refresh token itself (see [`crate::successor`]), for the grace period.
+    pub successor: Option<String>,
 }
 
 /// A resource owner who can be issued tokens.

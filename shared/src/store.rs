@@ -113,11 +113,13 @@ pub trait Store: Send + Sync + 'static {
         tokens: &[Token],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Spends refresh token `old_hash` and stores `tokens` of `family` in one
-    /// transaction, so that of concurrent exchanges exactly one succeeds.
+    /// Spends refresh token `old_hash` (keeping `successor`, the sealed new
+    /// pair, on it) and stores `tokens` of `family` in one transaction, so that
+    /// of concurrent exchanges exactly one succeeds.
     fn rotate_refresh(
         &self,
         old_hash: &str,
+        successor: &str,
         family: &Family,
         tokens: &[Token],
         now: u64,

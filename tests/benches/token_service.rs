@@ -50,7 +50,14 @@ impl Store for MemoryStore {
     async fn put_grant(&self, _: &Family, _: &[Token]) -> Result<(), StoreError> {
         unimplemented!("not used by the benchmark")
     }
-    async fn rotate_refresh(&self, _: &str, _: &Family, _: &[Token], _: u64) -> Result<Rotation, StoreError> {
+    async fn rotate_refresh(
+        &self,
+        _: &str,
+        _: &str,
+        _: &Family,
+        _: &[Token],
+        _: u64,
+    ) -> Result<Rotation, StoreError> {
         unimplemented!("not used by the benchmark")
     }
     async fn revoke_family(&self, _: &str) -> Result<(), StoreError> {

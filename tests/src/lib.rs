@@ -103,12 +103,15 @@ impl<S: Store> Store for Counting<S> {
     async fn rotate_refresh(
         &self,
         old_hash: &str,
+        successor: &str,
         family: &Family,
         tokens: &[Token],
         now: u64,
     ) -> Result<Rotation, StoreError> {
         self.calls.transactions.fetch_add(1, Ordering::SeqCst);
-        self.inner.rotate_refresh(old_hash, family, tokens, now).await
+        self.inner
+            .rotate_refresh(old_hash, successor, family, tokens, now)
+            .await
     }
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
         self.calls.revocations.fetch_add(1, Ordering::SeqCst);

@@ -334,3 +334,42 @@ async fn a_rotation_costs_the_same_at_any_age() {
         );
     }
 }
+
+/// Within REFRESH_TOKEN_GRACE_PERIOD_SECONDS a spent refresh token returns the
+/// pair it was already exchanged for (a client that lost the answer retries);
+/// after it, it is reuse.
+#[tokio::test]
+async fn the_grace_period_returns_the_same_pair() {
+    let f = Fixture::with(&[("REFRESH_TOKEN_GRACE_PERIOD_SECONDS", "30")]).await;
+    let (_, refresh1) = Fixture::pair(&f.password("jdoe", "s3cret").await);
+    let first = Fixture::pair(&f.refresh(&refresh1, None).await);
+    f.env.clock.advance(30);
+    let again = Fixture::pair(&f.refresh(&refresh1, None).await);
+    assert_eq!(first, again, "the retry got another pair");
+    assert!(f.active(&first.0).await, "the retry revoked the family");
+    // The pair is kept only sealed: neither token is stored in clear.
+    let scan = f.env.dynamo.scan().table_name(&f.env.table).send().await.unwrap();
+    let dump = format!("{:?}", scan.items());
+    assert!(!dump.contains(&first.0) && !dump.contains(&first.1));
+
+    // Past the grace period: reuse.
+    f.env.clock.advance(1);
+    assert_eq!(f.refresh(&refresh1, None).await.error(), "invalid_grant");
+    assert!(!f.active(&first.0).await);
+}
+
+/// With a grace period, concurrent exchanges of one token all get the one
+/// pair that was issued, and the family lives on.
+#[tokio::test]
+async fn with_a_grace_period_concurrent_exchanges_share_one_pair() {
+    let f = Fixture::with(&[("REFRESH_TOKEN_GRACE_PERIOD_SECONDS", "30")]).await;
+    let (_, refresh) = Fixture::pair(&f.password("jdoe", "s3cret").await);
+    let answers = join_all((0..16).map(|_| f.refresh(&refresh, None))).await;
+    let pairs: Vec<(String, String)> = answers.iter().map(Fixture::pair).collect();
+    assert!(
+        pairs.windows(2).all(|w| w[0] == w[1]),
+        "more than one pair was issued"
+    );
+    assert!(f.active(&pairs[0].0).await);
+    Fixture::pair(&f.refresh(&pairs[0].1, None).await);
+}

@@ -1,16 +1,19 @@
 //! The refresh token grant (RFC 6749 §6) with rotation and reuse detection:
 //! every exchange spends the refresh token and returns a new pair; presenting
 //! a spent refresh token again (a replay, or the loser of a race) revokes the
-//! whole family at once. A bounded number of store calls whatever the
-//! family's age: read the token, read its family and user, one transaction.
+//! whole family at once, unless it comes within
+//! `REFRESH_TOKEN_GRACE_PERIOD_SECONDS`, when the pair already issued is
+//! returned again. A bounded number of store calls whatever the family's age:
+//! read the token, read its family and user, one transaction.
 
 use super::{OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{rotate_refresh_token, IssuedToken, TokenRequest};
-use crate::model::{Client, TokenKind};
+use crate::model::{Client, Token, TokenKind};
 use crate::scope::parse_scope;
 use crate::secret::sha256_hex;
 use crate::store::{Item, Key, Rotation, Store};
+use crate::successor;
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
@@ -30,29 +33,19 @@ impl<S: Store> TokenService<S> {
         let presented =
             get("refresh_token")?.ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
         let requested = get("scope")?;
+        let now = self.clock.now();
 
-        let old = match self
-            .store
-            .load(&[Key::Token(sha256_hex(presented))])
-            .await?
-            .pop()
-            .flatten()
-        {
-            Some(Item::Token(t)) if t.kind == TokenKind::Refresh && t.client_id == client.client_id => t,
-            _ => return Err(invalid()),
-        };
+        let old = self.refresh_token(client, presented).await?;
         let (Some(family_id), Some(username)) = (old.family_id.clone(), old.username.clone()) else {
             return Err(invalid());
         };
         if old.rotated_at.is_some() {
-            tracing::warn!(client_id = %client.client_id, "a spent refresh token was presented again; revoking its family");
-            self.store.revoke_family(&family_id).await?;
-            return Err(invalid());
+            return self.spent(client, &old, presented, now).await;
         }
 
         let owners = self
             .store
-            .load(&[Key::Family(family_id.clone()), Key::User(username.clone())])
+            .load(&[Key::Family(family_id), Key::User(username.clone())])
             .await?;
         let (family, user_enabled) = match owners.as_slice() {
             [Some(Item::Family(f)), user] => (f.clone(), matches!(user, Some(Item::User(u)) if !u.disabled)),
@@ -84,26 +77,66 @@ impl<S: Store> TokenService<S> {
                 .token_lifetime
                 .unwrap_or(self.config.access_token_expire_seconds),
             username: Some(username),
-            now: self.clock.now(),
+            now,
         };
-        match rotate_refresh_token(
-            &self.store,
-            &old,
-            &family,
-            request,
-            self.config.refresh_token_expire_seconds,
-        )
-        .await?
-        {
+        let lifetime = self.config.refresh_token_expire_seconds;
+        match rotate_refresh_token(&self.store, presented, &old, &family, request, lifetime).await? {
             Ok(issued) => Ok(issued),
-            // Spent between our read and our write: a concurrent exchange won,
-            // and this is the token's reuse.
+            // Spent between our read and our write: a concurrent exchange won.
             Err(Rotation::AlreadyRotated) => {
-                tracing::warn!(client_id = %client.client_id, "a refresh token was exchanged twice; revoking its family");
-                self.store.revoke_family(&family.family_id).await?;
-                Err(invalid())
+                let spent = self.refresh_token(client, presented).await?;
+                self.spent(client, &spent, presented, now).await
             }
             Err(_) => Err(invalid()),
         }
+    }
+
+    /// The live refresh token `presented`, issued to `client`.
+    async fn refresh_token(&self, client: &Client, presented: &str) -> Result<Token, OAuthError> {
+        match self
+            .store
+            .load(&[Key::Token(sha256_hex(presented))])
+            .await?
+            .pop()
+            .flatten()
+        {
+            Some(Item::Token(t)) if t.kind == TokenKind::Refresh && t.client_id == client.client_id => Ok(t),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// A spent refresh token presented again: within the grace period, the
+    /// pair it was exchanged for; after it, reuse, and the family is revoked.
+    async fn spent(
+        &self,
+        client: &Client,
+        old: &Token,
+        presented: &str,
+        now: u64,
+    ) -> Result<IssuedToken, OAuthError> {
+        let grace = self.config.refresh_token_grace_period_seconds;
+        let family_id = old.family_id.clone().ok_or_else(invalid)?;
+        let within_grace = grace > 0 && old.rotated_at.is_some_and(|at| now.saturating_sub(at) <= grace);
+        if within_grace {
+            let pair = old
+                .successor
+                .as_deref()
+                .and_then(|sealed| successor::open(presented, sealed));
+            let Some((access_token, refresh_token)) = pair else {
+                return Err(invalid());
+            };
+            let keys = [Key::Token(sha256_hex(&access_token)), Key::Family(family_id)];
+            return match self.store.load(&keys).await?.as_slice() {
+                [Some(Item::Token(record)), Some(Item::Family(f))] if !f.revoked => Ok(IssuedToken {
+                    access_token,
+                    record: record.clone(),
+                    refresh_token: Some(refresh_token),
+                }),
+                _ => Err(invalid()),
+            };
+        }
+        tracing::warn!(client_id = %client.client_id, "a spent refresh token was presented again; revoking its family");
+        self.store.revoke_family(&family_id).await?;
+        Err(invalid())
     }
 }
