@@ -14,6 +14,7 @@ use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use integration_tests::TestEnv;
 use shared::model::{Client, Family, GrantType, Token, User};
+use shared::password::make_password;
 use shared::scope::parse_scope;
 use shared::secret::{generate_client_id, generate_secret, sha256_hex};
 use shared::store::{ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange};
@@ -194,7 +195,43 @@ fn dynamodb_local(c: &mut Criterion) {
             assert!(answer.body().starts_with(r#"{"active":true"#));
         })
     });
+    // A refresh rotation: each iteration exchanges the newest refresh token
+    // of one family that grows all along (its age must not matter).
+    let user_app = runtime.block_on(env.client_with("read write", "", None, &[GrantType::Password]));
+    let user = User {
+        username: "bench".into(),
+        password_hash: make_password("pw", 1000).unwrap(),
+        disabled: false,
+        created_at: 0,
+    };
+    runtime.block_on(env.service.store().create_user(&user)).unwrap();
+    let user_basic = basic(&user_app.id, &user_app.secret);
+    let first = runtime.block_on(env.service.handle(form(
+        "/o/token/",
+        &user_basic,
+        "grant_type=password&username=bench&password=pw",
+    )));
+    let first: serde_json::Value = serde_json::from_str(first.body()).unwrap();
+    let newest = std::cell::RefCell::new(first["refresh_token"].as_str().unwrap().to_owned());
+    let rotate = || async {
+        let body = format!("grant_type=refresh_token&refresh_token={}", newest.borrow());
+        let answer = env.service.handle(form("/o/token/", &user_basic, &body)).await;
+        let answer: serde_json::Value = serde_json::from_str(answer.body()).unwrap();
+        *newest.borrow_mut() = answer["refresh_token"].as_str().expect("rotated").to_owned();
+    };
+    group.bench_function("refresh_rotation", |b| b.to_async(&runtime).iter(rotate));
     group.finish();
+    env.calls.take();
+    env.calls
+        .transactions
+        .swap(0, std::sync::atomic::Ordering::SeqCst);
+    runtime.block_on(rotate());
+    let (reads, writes, _) = env.calls.take();
+    let transactions = env
+        .calls
+        .transactions
+        .swap(0, std::sync::atomic::Ordering::SeqCst);
+    eprintln!("refresh rotation: {reads} read round trip(s), {writes} single write(s), {transactions} transaction(s)");
 
     // The DynamoDB calls per request, counted over the whole run.
     env.calls.take();
