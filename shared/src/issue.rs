@@ -110,6 +110,31 @@ fn new_token(
     Ok((value, record))
 }
 
+/// A new access token (scope `request.scope`) and refresh token (scope
+/// `refresh_scope`) of family `family_id`.
+fn new_pair(
+    request: &TokenRequest<'_>,
+    refresh_scope: &ScopeSet,
+    refresh_lifetime: u64,
+    family_id: &str,
+) -> Result<((String, Token), (String, Token)), RandomnessUnavailable> {
+    let access = new_token(
+        request,
+        TokenKind::Access,
+        &request.scope,
+        request.lifetime,
+        Some(family_id),
+    )?;
+    let refresh = new_token(
+        request,
+        TokenKind::Refresh,
+        refresh_scope,
+        refresh_lifetime,
+        Some(family_id),
+    )?;
+    Ok((access, refresh))
+}
+
 /// Generates an access token, stores its hash with one conditional write, and
 /// returns it (client tokens: no refresh token, no family).
 pub async fn issue_access_token<S: Store>(
@@ -146,21 +171,8 @@ pub async fn issue_user_grant<S: Store>(
         revoked: false,
         expires_at: request.now + refresh_lifetime,
     };
-    let family_id = Some(family.family_id.as_str());
-    let (access_token, access) = new_token(
-        &request,
-        TokenKind::Access,
-        &request.scope,
-        request.lifetime,
-        family_id,
-    )?;
-    let (refresh_token, refresh) = new_token(
-        &request,
-        TokenKind::Refresh,
-        &request.scope,
-        refresh_lifetime,
-        family_id,
-    )?;
+    let ((access_token, access), (refresh_token, refresh)) =
+        new_pair(&request, &request.scope, refresh_lifetime, &family.family_id)?;
     store.put_grant(&family, &[access.clone(), refresh]).await?;
     Ok(IssuedToken {
         access_token,
@@ -187,21 +199,8 @@ pub async fn rotate_refresh_token<S: Store>(
         expires_at: request.now + refresh_lifetime,
         ..family.clone()
     };
-    let family_id = Some(family.family_id.as_str());
-    let (access_token, access) = new_token(
-        &request,
-        TokenKind::Access,
-        &request.scope,
-        request.lifetime,
-        family_id,
-    )?;
-    let (refresh_token, refresh) = new_token(
-        &request,
-        TokenKind::Refresh,
-        &old.scope,
-        refresh_lifetime,
-        family_id,
-    )?;
+    let ((access_token, access), (refresh_token, refresh)) =
+        new_pair(&request, &old.scope, refresh_lifetime, &family.family_id)?;
     let successor = seal(presented, &access_token, &refresh_token)?;
     let tokens = [access.clone(), refresh];
     match store
