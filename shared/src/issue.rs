@@ -90,7 +90,7 @@ fn new_token(
     scope: &ScopeSet,
     lifetime: u64,
     family_id: Option<&str>,
-) -> Result<(String, Token), RandomnessUnavailable> {
+) -> Result<Minted, RandomnessUnavailable> {
     let value = match kind {
         TokenKind::Access => generate_access_token(request.client_id)?,
         TokenKind::Refresh => generate_secret()?,
@@ -110,6 +110,9 @@ fn new_token(
     Ok((value, record))
 }
 
+/// A token's value and its record.
+type Minted = (String, Token);
+
 /// A new access token (scope `request.scope`) and refresh token (scope
 /// `refresh_scope`) of family `family_id`.
 fn new_pair(
@@ -117,7 +120,7 @@ fn new_pair(
     refresh_scope: &ScopeSet,
     refresh_lifetime: u64,
     family_id: &str,
-) -> Result<((String, Token), (String, Token)), RandomnessUnavailable> {
+) -> Result<(Minted, Minted), RandomnessUnavailable> {
     let access = new_token(
         request,
         TokenKind::Access,
