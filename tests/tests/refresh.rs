@@ -352,6 +352,18 @@ async fn the_grace_period_returns_the_same_pair() {
     let dump = format!("{:?}", scan.items());
     assert!(!dump.contains(&first.0) && !dump.contains(&first.1));
 
+    // Not for a user disabled meanwhile.
+    let store = f.env.service.store();
+    store
+        .update_user("jdoe", UserChange::Disabled(true))
+        .await
+        .unwrap();
+    assert_eq!(f.refresh(&refresh1, None).await.error(), "invalid_grant");
+    store
+        .update_user("jdoe", UserChange::Disabled(false))
+        .await
+        .unwrap();
+
     // Past the grace period: reuse.
     f.env.clock.advance(1);
     assert_eq!(f.refresh(&refresh1, None).await.error(), "invalid_grant");

@@ -125,13 +125,23 @@ impl<S: Store> TokenService<S> {
             let Some((access_token, refresh_token)) = pair else {
                 return Err(invalid());
             };
-            let keys = [Key::Token(sha256_hex(&access_token)), Key::Family(family_id)];
+            // The pair still stands: not revoked, not expired, its user enabled.
+            let username = old.username.clone().ok_or_else(invalid)?;
+            let keys = [
+                Key::Token(sha256_hex(&access_token)),
+                Key::Family(family_id),
+                Key::User(username),
+            ];
             return match self.store.load(&keys).await?.as_slice() {
-                [Some(Item::Token(record)), Some(Item::Family(f))] if !f.revoked => Ok(IssuedToken {
-                    access_token,
-                    record: record.clone(),
-                    refresh_token: Some(refresh_token),
-                }),
+                [Some(Item::Token(record)), Some(Item::Family(f)), Some(Item::User(u))]
+                    if !f.revoked && !u.disabled =>
+                {
+                    Ok(IssuedToken {
+                        access_token,
+                        record: record.clone(),
+                        refresh_token: Some(refresh_token),
+                    })
+                }
                 _ => Err(invalid()),
             };
         }
