@@ -28,12 +28,8 @@ pub(super) enum Caller {
 /// Reads the caller's credentials from the `Authorization` header or the body.
 pub(super) fn caller(headers: &http::HeaderMap, params: &Form) -> Result<Caller, OAuthError> {
     let authorization = parse_authorization(headers).map_err(OAuthError::invalid_request)?;
-    let body_id = params
-        .get("client_id")
-        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
-    let body_secret = params
-        .get("client_secret")
-        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let body_id = params.get("client_id")?;
+    let body_secret = params.get("client_secret")?;
     match authorization {
         Authorization::Basic {
             client_id,

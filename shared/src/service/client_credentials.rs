@@ -14,9 +14,7 @@ impl<S: Store> TokenService<S> {
         client: &Client,
         params: &Form,
     ) -> Result<IssuedToken, OAuthError> {
-        let requested = params
-            .get("scope")
-            .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        let requested = params.get("scope")?;
         let scope = self.granted_scope(client, requested)?;
         self.issue(TokenRequest {
             client_id: &client.client_id,

@@ -145,6 +145,13 @@ impl From<crate::issue::IssueError> for OAuthError {
     }
 }
 
+/// Malformed parameters (not UTF-8, repeated) are `invalid_request`.
+impl From<crate::form::FormError> for OAuthError {
+    fn from(e: crate::form::FormError) -> Self {
+        Self::invalid_request(e.to_string())
+    }
+}
+
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         Self::unavailable(&e)

@@ -113,9 +113,7 @@ impl<S: Store> TokenService<S> {
         params: &Form,
     ) -> Result<HttpResponse, OAuthError> {
         let caller = caller(request.headers(), params)?;
-        let token = params
-            .get("token")
-            .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        let token = params.get("token")?;
 
         let mut keys = Vec::new();
         let caller_token_hash = match &caller {

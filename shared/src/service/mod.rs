@@ -174,7 +174,7 @@ fn read_params(request: &HttpRequest) -> Result<Form, OAuthError> {
         }
         Form::parse(body)
     };
-    form.map_err(|e| OAuthError::invalid_request(e.to_string()))
+    Ok(form?)
 }
 
 /// A JSON response that no cache may keep (RFC 6749 §5.1).

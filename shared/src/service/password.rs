@@ -15,14 +15,13 @@ impl<S: Store> TokenService<S> {
         client: &Client,
         params: &Form,
     ) -> Result<IssuedToken, OAuthError> {
-        let get = |name: &str| {
-            params
-                .get(name)
-                .map_err(|e| OAuthError::invalid_request(e.to_string()))
-        };
-        let username = get("username")?.ok_or_else(|| OAuthError::invalid_request("username is missing"))?;
-        let password = get("password")?.ok_or_else(|| OAuthError::invalid_request("password is missing"))?;
-        let scope = self.granted_scope(client, get("scope")?)?;
+        let username = params
+            .get("username")?
+            .ok_or_else(|| OAuthError::invalid_request("username is missing"))?;
+        let password = params
+            .get("password")?
+            .ok_or_else(|| OAuthError::invalid_request("password is missing"))?;
+        let scope = self.granted_scope(client, params.get("scope")?)?;
 
         let user = self.store.get_user(username).await?;
         // PBKDF2 runs whether or not the user exists, so timing does not tell.

@@ -25,14 +25,10 @@ impl<S: Store> TokenService<S> {
         client: &Client,
         params: &Form,
     ) -> Result<IssuedToken, OAuthError> {
-        let get = |name: &str| {
-            params
-                .get(name)
-                .map_err(|e| OAuthError::invalid_request(e.to_string()))
-        };
-        let presented =
-            get("refresh_token")?.ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
-        let requested = get("scope")?;
+        let presented = params
+            .get("refresh_token")?
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+        let requested = params.get("scope")?;
         let now = self.clock.now();
 
         let old = self.refresh_token(client, presented).await?;

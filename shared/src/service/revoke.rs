@@ -20,13 +20,10 @@ impl<S: Store> TokenService<S> {
             .authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)
             .await?;
         let token = params
-            .get("token")
-            .map_err(|e| OAuthError::invalid_request(e.to_string()))?
+            .get("token")?
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
         // token_type_hint is only a hint (§2.1), and all tokens share one key space.
-        params
-            .get("token_type_hint")
-            .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        params.get("token_type_hint")?;
 
         let outcome = self
             .store

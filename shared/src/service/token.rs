@@ -19,8 +19,7 @@ impl<S: Store> TokenService<S> {
         params: &Form,
     ) -> Result<HttpResponse, OAuthError> {
         let grant_type = params
-            .get("grant_type")
-            .map_err(|e| OAuthError::invalid_request(e.to_string()))?
+            .get("grant_type")?
             .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
         let grant = GrantType::parse(grant_type).ok_or_else(|| {
             OAuthError::unsupported_grant_type(format!("grant_type {grant_type:?} is not supported"))
