@@ -19,6 +19,8 @@ pub enum FormError {
     InvalidUtf8,
     /// A parameter this request uses appears more than once (RFC 6749 §3.2).
     Repeated(String),
+    /// A parameter this request needs is absent or empty.
+    Missing(String),
 }
 
 impl std::fmt::Display for FormError {
@@ -26,6 +28,7 @@ impl std::fmt::Display for FormError {
         match self {
             FormError::InvalidUtf8 => f.write_str("request parameters must be UTF-8"),
             FormError::Repeated(name) => write!(f, "parameter {name:?} is included more than once"),
+            FormError::Missing(name) => write!(f, "{name} is missing"),
         }
     }
 }
@@ -67,6 +70,11 @@ impl Form {
             _ => Ok(None),
         }
     }
+
+    /// The value of `name`, which the request must have.
+    pub fn require(&self, name: &str) -> Result<&str, FormError> {
+        self.get(name)?.ok_or_else(|| FormError::Missing(name.to_owned()))
+    }
 }
 
 /// Form-urldecodes one name or value: `+` is a space, `%XX` a byte, and the
@@ -102,6 +110,8 @@ mod tests {
         assert_eq!(form.get("c"), Ok(None));
         assert_eq!(form.get("d"), Ok(Some("é")));
         assert_eq!(form.get("missing"), Ok(None));
+        assert_eq!(form.require("a"), Ok("x y+z"));
+        assert_eq!(form.require("b"), Err(FormError::Missing("b".into())));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::client_auth::{caller, Caller};
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
-use crate::form::Form;
+use crate::form::{Form, FormError};
 use crate::model::{Client, Family, Token, TokenKind, User};
 use crate::scope::{format_scope, INTROSPECTION_SCOPE};
 use crate::secret::{client_hint, sha256_hex};
@@ -163,7 +163,7 @@ impl<S: Store> TokenService<S> {
             _ => return Err(OAuthError::credentials_required()),
         };
         let Some(token_hash) = token_hash else {
-            return Err(OAuthError::invalid_request("token is missing"));
+            return Err(FormError::Missing("token".into()).into());
         };
         // A refresh token is active only to the client it was issued to, so no
         // resource server can mistake it for an access token.

@@ -15,12 +15,8 @@ impl<S: Store> TokenService<S> {
         client: &Client,
         params: &Form,
     ) -> Result<IssuedToken, OAuthError> {
-        let username = params
-            .get("username")?
-            .ok_or_else(|| OAuthError::invalid_request("username is missing"))?;
-        let password = params
-            .get("password")?
-            .ok_or_else(|| OAuthError::invalid_request("password is missing"))?;
+        let username = params.require("username")?;
+        let password = params.require("password")?;
         let scope = self.granted_scope(client, params.get("scope")?)?;
 
         let user = self.store.get_user(username).await?;

@@ -25,9 +25,7 @@ impl<S: Store> TokenService<S> {
         client: &Client,
         params: &Form,
     ) -> Result<IssuedToken, OAuthError> {
-        let presented = params
-            .get("refresh_token")?
-            .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+        let presented = params.require("refresh_token")?;
         let requested = params.get("scope")?;
         let now = self.clock.now();
 

@@ -19,9 +19,7 @@ impl<S: Store> TokenService<S> {
         let client = self
             .authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)
             .await?;
-        let token = params
-            .get("token")?
-            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        let token = params.require("token")?;
         // token_type_hint is only a hint (§2.1), and all tokens share one key space.
         params.get("token_type_hint")?;
 

@@ -18,9 +18,7 @@ impl<S: Store> TokenService<S> {
         request: &HttpRequest,
         params: &Form,
     ) -> Result<HttpResponse, OAuthError> {
-        let grant_type = params
-            .get("grant_type")?
-            .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+        let grant_type = params.require("grant_type")?;
         let grant = GrantType::parse(grant_type).ok_or_else(|| {
             OAuthError::unsupported_grant_type(format!("grant_type {grant_type:?} is not supported"))
         })?;
