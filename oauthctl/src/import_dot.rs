@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{json, Value};
 use shared::model::{Client, Family, GrantType, Token, TokenKind, User};
 use shared::scope::{parse_scope, ScopeSet};
-use shared::secret::{generate_client_id, sha256_hex};
+use shared::secret::{generate_id, sha256_hex};
 use shared::{DynamoStore, Store, StoreError};
 
 /// What was imported and what was not, and why.
@@ -230,7 +230,7 @@ pub async fn import(
         };
         let family_id = match text(fields, "token_family") {
             Some(family) => family.replace('-', ""),
-            None => generate_client_id().map_err(|e| e.to_string())?,
+            None => generate_id().map_err(|e| e.to_string())?,
         };
         refresh.family_id = Some(family_id.clone());
         let family = Family {

@@ -18,7 +18,7 @@ use shared::issue::{issue_access_token, TokenRequest};
 use shared::model::User;
 use shared::password::make_password;
 use shared::scope::{format_scope, parse_scope, ScopeSet};
-use shared::secret::{generate_client_id, generate_secret, sha256_hex};
+use shared::secret::{generate_id, generate_secret, sha256_hex};
 use shared::store::{ClientChange, UserChange};
 use shared::{Client, DynamoStore, GrantType, SharedClock, Store, StoreError, SystemClock};
 
@@ -211,7 +211,7 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             }
             let secret = generate_secret().map_err(|e| e.to_string())?;
             let client = Client {
-                client_id: generate_client_id().map_err(|e| e.to_string())?,
+                client_id: generate_id().map_err(|e| e.to_string())?,
                 name: args.name,
                 secret_hash: sha256_hex(&secret),
                 grant_types: args.grants.into_iter().collect::<BTreeSet<_>>(),

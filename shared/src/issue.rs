@@ -3,9 +3,7 @@
 
 use crate::model::{Family, Token, TokenKind};
 use crate::scope::ScopeSet;
-use crate::secret::{
-    generate_access_token, generate_client_id, generate_secret, sha256_hex, RandomnessUnavailable,
-};
+use crate::secret::{generate_access_token, generate_id, generate_secret, sha256_hex, RandomnessUnavailable};
 use crate::store::{Rotation, Store, StoreError};
 use crate::successor::seal;
 
@@ -168,7 +166,7 @@ pub async fn issue_user_grant<S: Store>(
     refresh_lifetime: u64,
 ) -> Result<IssuedToken, IssueError> {
     let family = Family {
-        family_id: generate_client_id()?,
+        family_id: generate_id()?,
         client_id: request.client_id.to_owned(),
         username: username.to_owned(),
         revoked: false,

@@ -11,9 +11,9 @@ const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 /// Length of access tokens and client secrets: 44 × log2(62) ≈ 262 bits.
 pub const TOKEN_LENGTH: usize = 44;
-/// Length of client ids: 24 × log2(62) ≈ 143 bits; ids are public, so this only
-/// has to make collisions and guessing pointless.
-pub const CLIENT_ID_LENGTH: usize = 24;
+/// Length of generated ids (clients, token families): 24 × log2(62) ≈ 143
+/// bits; ids are public, so this only has to make collisions pointless.
+pub const ID_LENGTH: usize = 24;
 
 /// The OS random source failed; nothing can be issued safely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,9 +74,9 @@ fn is_hintable(client_id: &str) -> bool {
     (1..=64).contains(&client_id.len()) && client_id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// A new client id.
-pub fn generate_client_id() -> Result<String, RandomnessUnavailable> {
-    random_alphanumeric(CLIENT_ID_LENGTH)
+/// A new public identifier: a client id, or a token family's id.
+pub fn generate_id() -> Result<String, RandomnessUnavailable> {
+    random_alphanumeric(ID_LENGTH)
 }
 
 /// Lowercase hex SHA-256 of `value`: the only form in which tokens and client

@@ -16,7 +16,7 @@ use integration_tests::TestEnv;
 use shared::model::{Client, Family, GrantType, Token, User};
 use shared::password::make_password;
 use shared::scope::parse_scope;
-use shared::secret::{generate_client_id, generate_secret, sha256_hex};
+use shared::secret::{generate_id, generate_secret, sha256_hex};
 use shared::store::{ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange};
 use shared::{HttpRequest, ServiceConfig, SharedClock, SystemClock, TokenService};
 
@@ -120,7 +120,7 @@ fn handler_cpu(c: &mut Criterion) {
     let clock: SharedClock = Arc::new(SystemClock);
     let service = TokenService::new(config, MemoryStore::default(), clock);
     let register = |scope: &str| {
-        let (id, secret) = (generate_client_id().unwrap(), generate_secret().unwrap());
+        let (id, secret) = (generate_id().unwrap(), generate_secret().unwrap());
         let client = Client {
             client_id: id.clone(),
             name: "bench".into(),

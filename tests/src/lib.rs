@@ -21,7 +21,7 @@ use serde_json::Value;
 use shared::dynamo::DynamoClient;
 use shared::model::{Client, Family, GrantType, Token, User};
 use shared::scope::parse_scope;
-use shared::secret::{generate_client_id, generate_secret, sha256_hex};
+use shared::secret::{generate_id, generate_secret, sha256_hex};
 use shared::store::{ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange};
 use shared::{DynamoStore, ManualClock, ServiceConfig, SharedClock, TokenService};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -221,7 +221,7 @@ impl TestEnv {
         token_lifetime: Option<u64>,
         grants: &[GrantType],
     ) -> TestClient {
-        let id = generate_client_id().unwrap();
+        let id = generate_id().unwrap();
         let secret = generate_secret().unwrap();
         self.register(&id, &secret, scope, default_scope, token_lifetime, grants)
             .await;
