@@ -500,3 +500,11 @@ pub async fn start_standalone_with(vars: &[(&str, &str)]) -> Standalone {
     });
     Standalone { child, addr, logs }
 }
+
+/// The Python that has the pinned django-oauth-toolkit (scripts/test sets `DOT_PYTHON`).
+pub fn dot_python() -> Command {
+    let python = std::env::var("DOT_PYTHON").expect(
+        "DOT_PYTHON is not set: run the tests with scripts/test, which installs django-oauth-toolkit",
+    );
+    Command::new(python)
+}

@@ -11,7 +11,6 @@ use integration_tests::authorizer_support::{event, policy_allows, EventKind, API
 use serde_json::Value;
 use shared::{SharedClock, SystemClock};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 async fn authorizer(vars: &[(&str, &str)]) -> Authorizer {
     let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -22,11 +21,8 @@ async fn authorizer(vars: &[(&str, &str)]) -> Authorizer {
 
 #[tokio::test]
 async fn dot_as_the_introspection_server() {
-    let python = std::env::var("DOT_PYTHON").expect(
-        "DOT_PYTHON is not set: run the tests with scripts/test, which installs django-oauth-toolkit",
-    );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/dot/authorization_server.py");
-    let mut server = Command::new(python)
+    let mut server = integration_tests::dot_python()
         .arg(script)
         .stdout(Stdio::piped())
         .kill_on_drop(true)

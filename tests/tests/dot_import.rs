@@ -7,9 +7,12 @@ use serde_json::{json, Value};
 use tokio::process::Command;
 
 async fn dot_dump() -> Value {
-    let python = std::env::var("DOT_PYTHON").expect("DOT_PYTHON is not set: run the tests with scripts/test");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/dot/make_dump.py");
-    let output = Command::new(python).arg(script).output().await.unwrap();
+    let output = integration_tests::dot_python()
+        .arg(script)
+        .output()
+        .await
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",

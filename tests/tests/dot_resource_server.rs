@@ -4,14 +4,10 @@
 //! refuses the rest. scripts/test installs DOT (pinned) and sets DOT_PYTHON.
 
 use integration_tests::{start_standalone, TestEnv};
-use tokio::process::Command;
 
 async fn resource_server(env_vars: &[(&str, &str)], tokens: &[&str]) -> Vec<u16> {
-    let python = std::env::var("DOT_PYTHON").expect(
-        "DOT_PYTHON is not set: run the tests with scripts/test, which installs django-oauth-toolkit",
-    );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/dot/resource_server.py");
-    let output = Command::new(python)
+    let output = integration_tests::dot_python()
         .arg(script)
         .args(tokens)
         .envs(env_vars.iter().copied())

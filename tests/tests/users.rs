@@ -39,7 +39,6 @@ async fn oauthctl(table: &str, args: &[&str], stdin: &str) -> (i32, Value, Strin
 
 /// Django's own `check_password` (or `make_password` with `--make`), in the pinned venv.
 async fn django(args: &[&str]) -> String {
-    let python = std::env::var("DOT_PYTHON").expect("DOT_PYTHON is not set: run the tests with scripts/test");
     let script = r#"
 import sys
 from django.conf import settings
@@ -50,7 +49,7 @@ if sys.argv[1] == "--make":
 else:
     print(check_password(sys.argv[1], sys.argv[2]))
 "#;
-    let output = Command::new(python)
+    let output = integration_tests::dot_python()
         .arg("-c")
         .arg(script)
         .args(args)
