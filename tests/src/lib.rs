@@ -29,14 +29,32 @@ use tokio::process::{Child, Command};
 
 static TABLES: AtomicU32 = AtomicU32::new(0);
 
+/// The access key id the token service uses in the tests, as a deployed
+/// function uses its role: `scripts/test` records the DynamoDB actions each
+/// caller performs and checks the role in `template.yaml` against this one's.
+pub const TOKEN_SERVICE_PRINCIPAL: &str = "TokenService";
+
 /// A DynamoDB client for DynamoDB Local, configured the way the product is:
-/// the standard AWS chain plus `AWS_ENDPOINT_URL_DYNAMODB`.
+/// the standard AWS chain plus `AWS_ENDPOINT_URL_DYNAMODB`. Tests use it as
+/// an administrator would (`oauthctl`): setting up and looking at the table.
 pub async fn dynamo() -> DynamoClient {
     assert!(
         std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
         "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with scripts/test, which starts DynamoDB Local"
     );
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    DynamoClient::new(&aws)
+}
+
+/// A DynamoDB client that calls as the token service ([`TOKEN_SERVICE_PRINCIPAL`]).
+pub async fn dynamo_as_token_service() -> DynamoClient {
+    dynamo().await;
+    let credentials =
+        aws_sdk_dynamodb::config::Credentials::new(TOKEN_SERVICE_PRINCIPAL, "local", None, None, "tests");
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .credentials_provider(credentials)
+        .load()
+        .await;
     DynamoClient::new(&aws)
 }
 
@@ -155,6 +173,9 @@ pub struct TestEnv {
     pub clock: Arc<ManualClock>,
     /// Store calls made so far.
     pub calls: Arc<Calls>,
+    /// The store as an administrator sees it (`oauthctl`): for setting up
+    /// clients and users, never for what the service itself does.
+    pub admin: DynamoStore,
     /// The raw DynamoDB client, to look at what was stored.
     pub dynamo: DynamoClient,
     /// The table's name.
@@ -178,13 +199,13 @@ impl TestEnv {
 
     /// A service with extra configuration variables (`SCOPES`, `DEFAULT_SCOPES`, ...).
     pub async fn with_config(vars: &[(&str, &str)]) -> Self {
-        let dynamo = dynamo().await;
-        let table = fresh_table(&dynamo).await;
-        Self::on_table(dynamo, table, vars)
+        let table = fresh_table(&dynamo().await).await;
+        Self::on_table(table, vars).await
     }
 
     /// A service on a table that may not exist (to provoke storage failures).
-    pub fn on_table(dynamo: DynamoClient, table: String, vars: &[(&str, &str)]) -> Self {
+    pub async fn on_table(table: String, vars: &[(&str, &str)]) -> Self {
+        let dynamo = dynamo().await;
         let mut env: HashMap<String, String> = HashMap::from([
             ("TABLE_NAME".into(), table.clone()),
             ("ISSUER".into(), ISSUER.into()),
@@ -195,11 +216,16 @@ impl TestEnv {
         let shared_clock: SharedClock = clock.clone();
         let calls = Arc::new(Calls::default());
         let store = Counting {
-            inner: DynamoStore::new(dynamo.clone(), table.clone(), shared_clock.clone()),
+            inner: DynamoStore::new(
+                dynamo_as_token_service().await,
+                table.clone(),
+                shared_clock.clone(),
+            ),
             calls: calls.clone(),
         };
         Self {
-            service: TokenService::new(config, store, shared_clock),
+            service: TokenService::new(config, store, shared_clock.clone()),
+            admin: DynamoStore::new(dynamo.clone(), table.clone(), shared_clock),
             clock,
             calls,
             dynamo,
@@ -249,13 +275,12 @@ impl TestEnv {
             disabled: false,
             created_at: 0,
         };
-        self.service.store().create_client(&client).await.unwrap();
+        self.admin.create_client(&client).await.unwrap();
     }
 
     /// Disables or enables a client, as `oauthctl client disable` does.
     pub async fn set_disabled(&self, client: &TestClient, disabled: bool) {
-        self.service
-            .store()
+        self.admin
             .update_client(&client.id, ClientChange::Disabled(disabled))
             .await
             .unwrap();
@@ -467,6 +492,7 @@ pub async fn start_standalone(table: &str) -> Standalone {
 pub async fn start_standalone_with(vars: &[(&str, &str)]) -> Standalone {
     let mut child = Command::new(binary("token-service"))
         .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("AWS_ACCESS_KEY_ID", TOKEN_SERVICE_PRINCIPAL)
         .env("ISSUER", "http://127.0.0.1")
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "debug")

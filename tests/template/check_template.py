@@ -1,7 +1,13 @@
 """Translates template.yaml with the SAM translator (as `sam deploy` would) and
 checks what the deployed stack would be: least privilege, the authorizer wired
 to both example APIs, the table kept, the secret referenced and never inlined.
-Run by scripts/test with the pinned aws-sam-cli's Python."""
+Run by scripts/test with the pinned aws-sam-cli's Python.
+
+    check_template.py template.yaml [--dynamodb-actions ACTIONS.json]
+
+With --dynamodb-actions (written by dynamodb_recorder.py during the end-to-end
+tests), the token service's role must grant exactly the DynamoDB actions the
+tests saw the service perform: none missing, none unused."""
 
 import json
 import os
@@ -13,6 +19,10 @@ from samtranslator.yaml_helper import yaml_parse
 
 # The translator wants a region; it calls nothing.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+recorded_actions = None
+if "--dynamodb-actions" in sys.argv:
+    with open(sys.argv[sys.argv.index("--dynamodb-actions") + 1]) as f:
+        recorded_actions = json.load(f)
 with open(sys.argv[1]) as f:
     template = yaml_parse(f.read())
 # As `sam deploy` does after uploading the built code.
@@ -61,8 +71,18 @@ check(props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is
 check(props["SSESpecification"]["SSEEnabled"] is True, "encryption with a KMS key")
 
 actions, managed = role_actions("TokenServiceFunction")
-check(actions == ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"],
-      f"the token service may only GetItem/BatchGetItem/PutItem/DeleteItem (has {actions})")
+check(all("AWSLambdaBasicExecutionRole" in json.dumps(m) for m in managed), f"the token service's only managed policy is for its logs ({managed})")
+check(all(a.startswith("dynamodb:") and "*" not in a for a in actions), f"the token service may only use named DynamoDB actions (has {actions})")
+if recorded_actions is not None:
+    # Least privilege from behaviour: what the tests saw the service do (as the
+    # access key "TokenService", tests/src/lib.rs), against what its role grants.
+    used = set(recorded_actions.get("TokenService", []))
+    check(bool(used), "the end-to-end tests recorded the token service's DynamoDB actions")
+    for action in sorted(used - set(actions)):
+        check(False, f"the token service's role in template.yaml lacks {action}, which the service performs")
+    for action in sorted(set(actions) - used):
+        check(False, f"the token service's role in template.yaml grants {action}, which no test saw it perform")
+    check(used == set(actions), f"the token service's role grants exactly what it uses ({sorted(used)})")
 actions, managed = role_actions("AuthorizerFunction")
 check(not any(a.startswith("dynamodb:") for a in actions), "the authorizer has no DynamoDB access")
 check(actions == ["secretsmanager:GetSecretValue"], f"the authorizer may only read its secret (has {actions})")
@@ -73,7 +93,7 @@ for function in ("TokenServiceFunction", "AuthorizerFunction"):
 env = resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
 check("RESOURCE_SERVER_AUTH_TOKEN" not in env and "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS" not in env,
       "no introspection credentials in the authorizer's environment")
-check(env["RESOURCE_SERVER_CREDENTIALS_SECRET_ARN"] == {"Ref": "AuthorizerCredentials"}, "the authorizer is told its secret's ARN")
+check(env["RESOURCE_SERVER_CREDENTIALS_SECRET_ID"] == {"Ref": "AuthorizerCredentials"}, "the authorizer is told its secret")
 
 permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
 invokers = [json.dumps(p.get("SourceArn")) for p in permissions if json.dumps(p["FunctionName"]).find("AuthorizerFunction") >= 0]
@@ -81,7 +101,7 @@ check(any("ExampleApi" in s and "authorizers" in s for s in invokers), "the REST
 check(any("ExampleHttpApi" in s for s in invokers), "the HTTP API may invoke the authorizer")
 
 rest = resources["ExampleApi"]["Properties"]["Body"]
-auth = rest["securityDefinitions"]["OAuthAuthorizer"]
+auth = rest["components"]["securitySchemes"]["OAuthAuthorizer"]
 check(auth["x-amazon-apigateway-authorizer"]["type"] == "token", "the REST API's default authorizer is a TOKEN authorizer")
 check(auth["name"] == "Authorization", "on the Authorization header")
 check(auth["x-amazon-apigateway-authorizer"]["authorizerResultTtlInSeconds"] == 123,
@@ -89,10 +109,20 @@ check(auth["x-amazon-apigateway-authorizer"]["authorizerResultTtlInSeconds"] == 
 http = resources["ExampleHttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]["OAuthAuthorizer"]["x-amazon-apigateway-authorizer"]
 check(http["authorizerPayloadFormatVersion"] == "2.0", "the HTTP API's authorizer uses payload 2.0")
 
-settings = resources["TokenApi"]["Properties"]
-stage = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage" and r["Properties"]["RestApiId"] == {"Ref": "TokenApi"})
-method = stage["Properties"]["MethodSettings"][0]
-check("ThrottlingRateLimit" in method and "ThrottlingBurstLimit" in method, "the token API is throttled")
+stages = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+check(sorted(s["Properties"]["StageName"] for s in stages) == ["prod", "prod"],
+      f"each REST API has exactly one stage, prod (no unthrottled 'Stage'): {[s['Properties']['StageName'] for s in stages]}")
+stage = next(r for r in stages if r["Properties"]["RestApiId"] == {"Ref": "TokenApi"})
+settings = {(m["ResourcePath"], m["HttpMethod"]): m for m in stage["Properties"]["MethodSettings"]}
+limits = lambda key: (settings.get(key, {}).get("ThrottlingRateLimit"), settings.get(key, {}).get("ThrottlingBurstLimit"))
+check(limits(("/*", "*")) == ({"Ref": "TokenApiRateLimit"}, {"Ref": "TokenApiBurstLimit"}), "the token API is throttled")
+for verb in ("POST", "GET"):
+    check(limits(("/~1o~1introspect", verb)) == ({"Ref": "IntrospectionRateLimit"}, {"Ref": "IntrospectionBurstLimit"}),
+          f"{verb} /o/introspect has a throttle of its own")
+token_paths = resources["TokenApi"]["Properties"]["Body"]["paths"]
+routes = sorted(f"{verb.upper()} {path}" for path, verbs in token_paths.items() for verb in verbs)
+check(routes == ["GET /.well-known/oauth-authorization-server", "GET /o/introspect", "POST /o/introspect", "POST /o/revoke_token", "POST /o/token"],
+      f"the token API routes exactly the service's endpoints ({routes})")
 check(cfn["Outputs"]["AuthorizerFunctionArn"]["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-AuthorizerFunctionArn"},
       "the authorizer's ARN is exported")
 

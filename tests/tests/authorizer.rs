@@ -527,8 +527,9 @@ async fn credentials_from_secrets_manager() {
     let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:authorizer-creds-AbCdEf";
     let vars = [
         ("RESOURCE_SERVER_INTROSPECTION_URL", introspection.url.as_str()),
-        ("RESOURCE_SERVER_CREDENTIALS_SECRET_ARN", arn),
-        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint.as_str()),
+        ("RESOURCE_SERVER_CREDENTIALS_SECRET_ID", arn),
+        // The SDKs' general override, as emulators set it in a function's environment.
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
         (
             "AWS_SECRET_ACCESS_KEY",

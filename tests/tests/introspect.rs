@@ -126,7 +126,7 @@ async fn inactive_tokens_answer_exactly_active_false() {
     assert_eq!(env.introspect(&rs, &live).await.json()["active"], true);
 
     // A deleted client's tokens are inactive.
-    env.service.store().delete_client(&app.id).await.unwrap();
+    env.admin.delete_client(&app.id).await.unwrap();
     inactive(env.introspect(&rs, &live).await);
 }
 

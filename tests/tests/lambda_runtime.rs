@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use integration_tests::{start_standalone, TestEnv};
+use integration_tests::{start_standalone, TestEnv, TOKEN_SERVICE_PRINCIPAL};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -138,12 +138,9 @@ async fn every_sample_event_through_the_lambda_runtime_api() {
         ("RESOURCE_SERVER_TOKEN_CACHING_SECONDS", "0".into()),
         ("RUST_LOG", "warn".into()),
     ];
-    for name in [
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_REGION",
-    ] {
+    // The function runs as the token service, as it would with its role.
+    vars.push(("AWS_ACCESS_KEY_ID", TOKEN_SERVICE_PRINCIPAL.to_owned()));
+    for name in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
         vars.push((
             name,
             std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run through scripts/test")),

@@ -1,6 +1,6 @@
 //! `oauthctl` run as a person runs it, against DynamoDB Local.
 
-use integration_tests::{binary, dynamo, TestClient, TestEnv};
+use integration_tests::{binary, TestClient, TestEnv};
 use serde_json::{json, Value};
 use tokio::process::Command;
 
@@ -110,7 +110,7 @@ async fn client_lifecycle_end_to_end() {
     assert!(shown.get("client_secret").is_none());
 
     // The service on the same table accepts the client as created.
-    let env = TestEnv::on_table(dynamo().await, table.clone(), &[]);
+    let env = TestEnv::on_table(table.clone(), &[]).await;
     let token = env.token(&app, None).await;
 
     // A minted long-lived introspection token works as RESOURCE_SERVER_AUTH_TOKEN.

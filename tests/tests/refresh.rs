@@ -39,7 +39,7 @@ impl Fixture {
             disabled: false,
             created_at: 0,
         };
-        env.service.store().create_user(&user).await.unwrap();
+        env.admin.create_user(&user).await.unwrap();
         Self { env, app, rs }
     }
 
@@ -122,8 +122,7 @@ async fn wrong_credentials_are_invalid_grant_alike() {
     let f = Fixture::new().await;
     let mut descriptions = Vec::new();
     f.env
-        .service
-        .store()
+        .admin
         .create_user(&User {
             username: "off".into(),
             password_hash: make_password("pw", 1000).unwrap(),
@@ -277,7 +276,7 @@ async fn revocation_cascades_both_ways() {
 #[tokio::test]
 async fn users_clients_and_time_end_refreshes() {
     let f = Fixture::with(&[("REFRESH_TOKEN_EXPIRE_SECONDS", "600")]).await;
-    let store = f.env.service.store();
+    let store = &f.env.admin;
     let (access, refresh) = Fixture::pair(&f.password("jdoe", "s3cret").await);
     store
         .update_user("jdoe", UserChange::Disabled(true))
@@ -353,7 +352,7 @@ async fn the_grace_period_returns_the_same_pair() {
     assert!(!dump.contains(&first.0) && !dump.contains(&first.1));
 
     // Not for a user disabled meanwhile.
-    let store = f.env.service.store();
+    let store = &f.env.admin;
     store
         .update_user("jdoe", UserChange::Disabled(true))
         .await

@@ -1,6 +1,6 @@
 //! Routing, metadata, Lambda event shapes, storage and failure behaviour.
 
-use integration_tests::{dynamo, TestEnv, ISSUER};
+use integration_tests::{TestEnv, ISSUER};
 use serde_json::json;
 use shared::secret::sha256_hex;
 
@@ -144,7 +144,7 @@ async fn issuance_is_one_read_and_one_write() {
 /// never a 500 and never internals.
 #[tokio::test]
 async fn storage_failures_answer_503_with_retry_after() {
-    let env = TestEnv::on_table(dynamo().await, "no-such-table".into(), &[]);
+    let env = TestEnv::on_table("no-such-table".into(), &[]).await;
     let requests = [
         env.post("/o/token/", "grant_type=client_credentials")
             .basic("id", "secret"),

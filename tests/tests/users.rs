@@ -169,7 +169,7 @@ async fn a_users_tokens_follow_the_user() {
     );
     let now = env.clock_now();
     let issued = issue_access_token(
-        env.service.store(),
+        &env.admin,
         TokenRequest {
             client_id: &app.id,
             scope: parse_scope("read").unwrap(),

@@ -37,7 +37,7 @@ impl std::fmt::Debug for IntrospectionAuth {
 pub enum AuthSource {
     /// Straight from the environment.
     Direct(IntrospectionAuth),
-    /// From AWS Secrets Manager (`RESOURCE_SERVER_CREDENTIALS_SECRET_ARN`), read at cold start.
+    /// From AWS Secrets Manager (`RESOURCE_SERVER_CREDENTIALS_SECRET_ID`), read at cold start.
     Secret(SecretSource),
 }
 
@@ -56,7 +56,7 @@ pub struct AuthorizerConfig {
     /// `RESOURCE_SERVER_INTROSPECTION_URL`.
     pub introspection_url: Uri,
     /// `RESOURCE_SERVER_AUTH_TOKEN`, `RESOURCE_SERVER_INTROSPECTION_CREDENTIALS`,
-    /// or `RESOURCE_SERVER_CREDENTIALS_SECRET_ARN`.
+    /// or `RESOURCE_SERVER_CREDENTIALS_SECRET_ID`.
     pub auth: AuthSource,
     /// `RESOURCE_SERVER_TOKEN_CACHING_SECONDS` (default 60; 0 turns the cache off).
     pub caching_seconds: u64,
@@ -99,30 +99,59 @@ pub fn auth_from(
     }
 }
 
-/// The secret's ARN plus what signing the read needs, from the Lambda environment.
-fn secret_source(arn: &str, get: &impl Fn(&str) -> Option<String>) -> Result<SecretSource, ConfigError> {
-    const SECRET: &str = "RESOURCE_SERVER_CREDENTIALS_SECRET_ARN";
-    let parts: Vec<&str> = arn.split(':').collect();
-    let region = match parts.as_slice() {
-        ["arn", _, "secretsmanager", region, _, "secret", _name, ..] if !region.is_empty() => {
-            (*region).to_owned()
+/// The variable naming the secret: its name or ARN, as `GetSecretValue`'s `SecretId` takes.
+pub const SECRET_ID: &str = "RESOURCE_SERVER_CREDENTIALS_SECRET_ID";
+
+/// The secret plus what signing the read needs, from the Lambda environment.
+///
+/// The region is the ARN's, or for a bare name the function's own
+/// (`AWS_REGION`, which Lambda always sets). The endpoint follows the AWS SDKs'
+/// rules: `AWS_ENDPOINT_URL_SECRETS_MANAGER`, then `AWS_ENDPOINT_URL`, then the
+/// regional endpoint.
+fn secret_source(
+    secret_id: &str,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<SecretSource, ConfigError> {
+    let region = if secret_id.starts_with("arn:") {
+        match secret_id.split(':').collect::<Vec<_>>().as_slice() {
+            ["arn", _, "secretsmanager", region, _, "secret", name, ..]
+                if !region.is_empty() && !name.is_empty() =>
+            {
+                (*region).to_owned()
+            }
+            _ => {
+                return Err(error(
+                    SECRET_ID,
+                    format!("{secret_id:?} is not a Secrets Manager secret ARN"),
+                ))
+            }
         }
-        _ => {
-            return Err(error(
-                SECRET,
-                format!("{arn:?} is not a Secrets Manager secret ARN"),
-            ))
-        }
+    } else {
+        get("AWS_REGION")
+            .or_else(|| get("AWS_DEFAULT_REGION"))
+            .map(|r| r.trim().to_owned())
+            .ok_or_else(|| error("AWS_REGION", "is not set (needed to find the secret by name)"))?
     };
-    let partition_domain = if parts[1] == "aws-cn" {
+    // Names are letters, digits and /_+=.@- (at most 512): nothing else can name a secret.
+    let valid_name = |c: char| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c);
+    if !secret_id.starts_with("arn:") && (secret_id.len() > 512 || !secret_id.chars().all(valid_name)) {
+        return Err(error(
+            SECRET_ID,
+            format!("{secret_id:?} is neither a secret name nor an ARN"),
+        ));
+    }
+    let domain = if region.starts_with("cn-") {
         "amazonaws.com.cn"
     } else {
         "amazonaws.com"
     };
+    let endpoint = get("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+        .or_else(|| get("AWS_ENDPOINT_URL"))
+        .map(|e| e.trim().to_owned())
+        .unwrap_or_else(|| format!("https://secretsmanager.{region}.{domain}"));
     Ok(SecretSource {
-        arn: arn.to_owned(),
-        endpoint: get("AWS_ENDPOINT_URL_SECRETS_MANAGER")
-            .unwrap_or_else(|| format!("https://secretsmanager.{region}.{partition_domain}")),
+        secret_id: secret_id.to_owned(),
+        endpoint,
         region,
         access_key_id: get("AWS_ACCESS_KEY_ID")
             .ok_or_else(|| error("AWS_ACCESS_KEY_ID", "is not set (needed to read the secret)"))?,
@@ -158,16 +187,15 @@ impl AuthorizerConfig {
             return Err(error(URL, format!("{url:?} is not an http(s) URL")));
         }
 
-        const SECRET: &str = "RESOURCE_SERVER_CREDENTIALS_SECRET_ARN";
-        let auth = match get(SECRET) {
+        let auth = match get(SECRET_ID) {
             None => AuthSource::Direct(auth_from(get(TOKEN), get(CREDENTIALS))?),
             Some(_) if get(TOKEN).is_some() || get(CREDENTIALS).is_some() => {
                 return Err(error(
-                    SECRET,
-                    format!("set {SECRET}, or {TOKEN} / {CREDENTIALS}, not both"),
+                    SECRET_ID,
+                    format!("set {SECRET_ID}, or {TOKEN} / {CREDENTIALS}, not both"),
                 ));
             }
-            Some(arn) => AuthSource::Secret(secret_source(arn.trim(), &get)?),
+            Some(id) => AuthSource::Secret(secret_source(id.trim(), &get)?),
         };
 
         const CACHING: &str = "RESOURCE_SERVER_TOKEN_CACHING_SECONDS";
@@ -295,7 +323,7 @@ mod tests {
     fn credentials_may_come_from_a_secret_instead() {
         let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rs-creds-AbCdEf";
         let keys = [("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "SECRET")];
-        let mut vars = vec![URL, ("RESOURCE_SERVER_CREDENTIALS_SECRET_ARN", arn)];
+        let mut vars = vec![URL, ("RESOURCE_SERVER_CREDENTIALS_SECRET_ID", arn)];
         vars.extend_from_slice(&keys);
         let AuthSource::Secret(source) = config(&vars).unwrap().auth else {
             panic!("not a secret source")
@@ -306,14 +334,62 @@ mod tests {
         assert!(config(&vars).unwrap_err().to_string().contains("not both"));
         let bad = config(&[
             URL,
-            ("RESOURCE_SERVER_CREDENTIALS_SECRET_ARN", "arn:aws:s3:::b"),
+            ("RESOURCE_SERVER_CREDENTIALS_SECRET_ID", "arn:aws:s3:::b"),
             keys[0],
             keys[1],
         ]);
+        assert_eq!(bad.unwrap_err().variable, "RESOURCE_SERVER_CREDENTIALS_SECRET_ID");
+    }
+
+    /// `GetSecretValue` takes a name as well as an ARN, and the endpoint
+    /// follows the AWS SDKs' variables (which emulators and VPC setups set).
+    #[test]
+    fn secret_by_name_and_the_sdk_endpoint_variables() {
+        let keys = [("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "SECRET")];
+        let source = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = vec![URL, keys[0], keys[1]];
+            vars.extend_from_slice(extra);
+            match config(&vars).map(|c| c.auth) {
+                Ok(AuthSource::Secret(source)) => Ok(source),
+                Ok(_) => panic!("not a secret source"),
+                Err(e) => Err(e),
+            }
+        };
+        let by_name = source(&[
+            (SECRET_ID, "prod/authorizer-credentials"),
+            ("AWS_REGION", "cn-north-1"),
+        ])
+        .unwrap();
+        assert_eq!(by_name.secret_id, "prod/authorizer-credentials");
+        assert_eq!(by_name.region, "cn-north-1");
         assert_eq!(
-            bad.unwrap_err().variable,
-            "RESOURCE_SERVER_CREDENTIALS_SECRET_ARN"
+            by_name.endpoint,
+            "https://secretsmanager.cn-north-1.amazonaws.com.cn"
         );
+
+        let general = source(&[
+            (SECRET_ID, "creds"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        ])
+        .unwrap();
+        assert_eq!(general.endpoint, "http://127.0.0.1:4566");
+        let specific = source(&[
+            (SECRET_ID, "creds"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9999"),
+        ])
+        .unwrap();
+        assert_eq!(specific.endpoint, "http://127.0.0.1:9999");
+
+        // A name needs the function's region; a name with spaces names nothing.
+        assert_eq!(
+            source(&[(SECRET_ID, "creds")]).unwrap_err().variable,
+            "AWS_REGION"
+        );
+        let bad = source(&[(SECRET_ID, "no such name"), ("AWS_REGION", "us-east-1")]);
+        assert_eq!(bad.unwrap_err().variable, SECRET_ID);
     }
 
     #[test]

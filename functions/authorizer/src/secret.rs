@@ -22,9 +22,9 @@ use crate::introspection::HttpClient;
 /// Where and as whom to read the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretSource {
-    /// The secret's ARN (its region is the call's region).
-    pub arn: String,
-    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`, or the regional endpoint.
+    /// The secret's name or ARN (`SecretId`).
+    pub secret_id: String,
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL`, or the regional endpoint.
     pub endpoint: String,
     /// The region to sign for.
     pub region: String,
@@ -40,7 +40,7 @@ pub struct SecretSource {
 impl std::fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretSource")
-            .field("arn", &self.arn)
+            .field("secret_id", &self.secret_id)
             .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
     }
@@ -49,7 +49,7 @@ impl std::fmt::Debug for SecretSource {
 impl SecretSource {
     /// Reads the secret and the credentials in it.
     pub async fn fetch(&self, client: &HttpClient, timeout: Duration) -> Result<IntrospectionAuth, String> {
-        let body = json!({ "SecretId": self.arn }).to_string();
+        let body = json!({ "SecretId": self.secret_id }).to_string();
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("{}/", self.endpoint.trim_end_matches('/')))

@@ -1,0 +1,201 @@
+"""The README's whole story, through API Gateway and the deployed roles of a
+stack that stack.py deployed onto the emulator (IAM enforced):
+
+    story.py URLS.json
+
+URLS.json is what `stack.py deploy` printed; the stack must have been
+deployed with both authorizer caches at 0 (ApiAuthorizerCacheSeconds=0,
+AuthorizerCachingSeconds=0) so that revocation reaches the edge at once.
+Clients and users are made with oauthctl (OAUTHCTL) as an administrator
+would, with the emulator's administrator credentials. Prints one line per
+check and exits non-zero when any fails; on failure, prints the emulator's
+functions' log lines that say which action IAM refused.
+"""
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import boto3
+
+with open(sys.argv[1]) as f:
+    URLS = json.load(f)
+TOKEN_API = URLS["TokenApi"].rstrip("/")
+REST = URLS["ExampleApi"].rstrip("/")
+HTTP = URLS["ExampleHttpApi"].rstrip("/")
+failures = []
+passed = 0
+
+
+def check(condition, what, detail=""):
+    global passed
+    print(("ok      " if condition else "FAILED  ") + what + ("" if condition or not detail else f": {detail}"))
+    if condition:
+        passed += 1
+    else:
+        failures.append(what)
+
+
+class Answer:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return {}
+
+    def __repr__(self):
+        return f"HTTP {self.status} {self.body[:300]!r}"
+
+
+def request(method, url, form=None, basic=None, bearer=None):
+    headers = {}
+    data = None
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if basic:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return Answer(response.status, response.headers, response.read().decode())
+    except urllib.error.HTTPError as e:
+        return Answer(e.code, e.headers, e.read().decode())
+
+
+def oauthctl(*args, stdin=""):
+    result = subprocess.run([os.environ["OAUTHCTL"], "--table", URLS["TableName"], *args],
+                            input=stdin, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"oauthctl {' '.join(args)} failed: {result.stderr}")
+    return json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def client(name, grant, scope):
+    made = oauthctl("client", "create", "--name", name, "--grant", grant, "--scope", scope)
+    return made["client_id"], made["client_secret"]
+
+
+def token(app, **form):
+    return request("POST", f"{TOKEN_API}/o/token/", form, basic=app)
+
+
+def refused(answer):
+    """API Gateway refused the request without reaching the backend."""
+    return answer.status in (401, 403) and "authorizer" not in answer.body
+
+
+# --- Set-up, as the README tells an administrator.
+app = client("demo app", "client_credentials", "read write")
+resource_server = client("API Gateway authorizer", "client_credentials", "introspection")
+password_app = client("first-party app", "password", "read write")
+# A new user each run, so the story can run again on the same stack.
+USER = f"jdoe-{os.urandom(4).hex()}"
+oauthctl("user", "create", USER, "--iterations", "1000", stdin="correct horse\n")
+boto3.client("secretsmanager").put_secret_value(
+    SecretId=URLS["AuthorizerCredentialsSecret"],
+    SecretString=json.dumps({"RESOURCE_SERVER_INTROSPECTION_CREDENTIALS": ":".join(resource_server)}))
+
+# --- The token API: only the service's routes, one stage.
+metadata = request("GET", f"{TOKEN_API}/.well-known/oauth-authorization-server")
+check(metadata.status == 200 and metadata.json().get("issuer") == URLS["Issuer"], "RFC 8414 metadata names the stack's issuer", metadata)
+for method, path in (("GET", "/o/token/"), ("DELETE", "/o/introspect/"), ("POST", "/o/anything/"), ("GET", "/")):
+    answer = request(method, f"{TOKEN_API}{path}")
+    check(answer.status in (403, 404) and "error" not in answer.json(), f"API Gateway refuses {method} {path} without invoking the service", answer)
+token_api_id = TOKEN_API.split("/_aws/execute-api/", 1)[1].split("/", 1)[0]
+stages = [s["stageName"] for s in boto3.client("apigateway").get_stages(restApiId=token_api_id)["item"]]
+check(stages == ["prod"], "the token API has one stage, prod (no unthrottled 'Stage')", stages)
+other_stage = request("POST", TOKEN_API.replace("/prod", "/Stage") + "/o/token/", {"grant_type": "client_credentials"}, basic=app)
+check(other_stage.status in (403, 404) and "error" not in other_stage.json(), "/Stage/o/token/ does not reach the service", other_stage)
+
+# --- client_credentials, introspection by the resource server.
+issued = token(app, grant_type="client_credentials", scope="read")
+check(issued.status == 200 and issued.json().get("scope") == "read", "client_credentials issues a read token", issued)
+access = issued.json().get("access_token", "")
+introspected = request("POST", f"{TOKEN_API}/o/introspect/", {"token": access}, basic=resource_server)
+check(introspected.json().get("active") is True and introspected.json().get("client_id") == app[0],
+      "the resource server introspects it as active", introspected)
+check(request("POST", f"{TOKEN_API}/o/introspect/", {"token": access}, basic=app).status == 403,
+      "a client without the introspection scope may not introspect")
+
+# --- The REST example API (TOKEN authorizer, credentials from Secrets Manager).
+allowed = request("GET", f"{REST}/1", bearer=access)
+context = allowed.json().get("authorizer", {})
+check(allowed.status == 200 and context.get("client_id") == app[0] and context.get("scope") == "read",
+      "REST: GET /items/1 is allowed, and the authorizer's context reaches the backend", allowed)
+check(request("GET", f"{REST}/1").status == 401, "REST: no token is 401")
+check(request("GET", f"{REST}/1", bearer="not-a-token").status == 401, "REST: an unknown token is 401")
+check(request("POST", REST, bearer=access).status == 403, "REST: POST /items needs write: 403")
+
+# --- The HTTP API example (payload 2.0, IAM policies).
+allowed = request("GET", f"{HTTP}/1", bearer=access)
+context = allowed.json().get("authorizer", {}).get("lambda", {})
+check(allowed.status == 200 and context.get("client_id") == app[0], "HTTP API: GET /items/1 is allowed, with the context", allowed)
+check(request("GET", f"{HTTP}/1").status == 401, "HTTP API: no token is 401")
+unknown = request("GET", f"{HTTP}/1", bearer="not-a-token")
+check(unknown.status in (401, 403, 500) and "authorizer" not in unknown.body, "HTTP API: an unknown token is refused", unknown)
+check(request("POST", HTTP, bearer=access).status == 403, "HTTP API: POST /items needs write: 403")
+
+# --- Revocation reaches the edge (both caches at 0).
+revoked = request("POST", f"{TOKEN_API}/o/revoke_token/", {"token": access}, basic=app)
+check(revoked.status == 200, "the client revokes its token", revoked)
+check(request("GET", f"{REST}/1", bearer=access).status == 401, "REST: the revoked token is 401 at once")
+check(refused(request("GET", f"{HTTP}/1", bearer=access)) or request("GET", f"{HTTP}/1", bearer=access).status == 500,
+      "HTTP API: the revoked token is refused at once")
+
+# --- A user's grant: password, refresh rotation, reuse, revocation.
+pair = token(password_app, grant_type="password", username=USER, password="correct horse", scope="read")
+check(pair.status == 200 and "refresh_token" in pair.json(), "the password grant issues an access and a refresh token", pair)
+first = pair.json()
+allowed = request("GET", f"{REST}/1", bearer=first.get("access_token"))
+check(allowed.status == 200 and allowed.json().get("authorizer", {}).get("username") == USER,
+      "REST: the user's token is allowed, with the username in the context", allowed)
+rotated = token(password_app, grant_type="refresh_token", refresh_token=first.get("refresh_token"))
+check(rotated.status == 200 and rotated.json().get("refresh_token") not in (None, first.get("refresh_token")),
+      "refresh rotation issues a new pair (UpdateItem inside TransactWriteItems)", rotated)
+second = rotated.json()
+check(request("GET", f"{REST}/1", bearer=second.get("access_token")).status == 200, "REST: the rotated access token is allowed")
+reuse = token(password_app, grant_type="refresh_token", refresh_token=first.get("refresh_token"))
+check(reuse.status == 400 and reuse.json().get("error") == "invalid_grant", "replaying the spent refresh token is invalid_grant", reuse)
+check(token(password_app, grant_type="refresh_token", refresh_token=second.get("refresh_token")).status == 400,
+      "the reuse revoked the family: its live refresh token is refused")
+check(request("GET", f"{REST}/1", bearer=second.get("access_token")).status == 401,
+      "the reuse revoked the family: its live access token is 401 at the edge")
+
+third = token(password_app, grant_type="password", username=USER, password="correct horse").json()
+revoked = request("POST", f"{TOKEN_API}/o/revoke_token/", {"token": third.get("access_token")}, basic=password_app)
+check(revoked.status == 200, "the app revokes the user's access token", revoked)
+check(request("GET", f"{REST}/1", bearer=third.get("access_token")).status == 401, "REST: the user's revoked token is 401")
+after = token(password_app, grant_type="refresh_token", refresh_token=third.get("refresh_token"))
+check(after.status == 400, "revoking the access token revoked its grant: the refresh token is refused", after)
+
+if failures:
+    # What IAM refused, as the functions logged it: the action a role lacks.
+    logs = boto3.client("logs")
+    refused_actions = set()
+    prefix = f"/aws/lambda/{URLS['Stack']}-"
+    for group in logs.describe_log_groups(logGroupNamePrefix=prefix).get("logGroups", []):
+        events = logs.filter_log_events(logGroupName=group["logGroupName"], filterPattern="not authorized")
+        for event in events.get("events", []):
+            for action in re.findall(r"not authorized to perform: ([\w:*-]+)", event["message"]):
+                refused_actions.add(f"{group['logGroupName'][len('/aws/lambda/'):]} was refused {action}")
+    log = os.environ.get("EMULATOR_LOG")
+    if log and os.path.exists(log):
+        for line in open(log, errors="replace"):
+            if URLS["Stack"] in line and ("not authorized" in line or "AccessDenied" in line):
+                refused_actions.add(line.strip())
+    for line in sorted(refused_actions):
+        print(f"IAM: {line}")
+print(f"deployed stack: {passed} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
