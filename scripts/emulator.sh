@@ -7,7 +7,7 @@
 
 EMULATOR_PACKAGES="ministack==1.5.33 aws-sam-translator==1.115.0"
 EMULATOR_VENV="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.local/emulator-venv"
-EMULATOR_SERVICES="cloudformation,s3,iam,sts,lambda,apigateway,dynamodb,secretsmanager,logs"
+EMULATOR_SERVICES="cloudformation,s3,iam,sts,lambda,apigateway,dynamodb,secretsmanager,logs,cloudwatch"
 
 emulator_install() {
   if [ "$(cat "$EMULATOR_VENV/installed" 2>/dev/null)" != "$EMULATOR_PACKAGES" ]; then
@@ -37,6 +37,8 @@ emulator_start() {
   for _ in $(seq 1 150); do
     if curl -fs "http://127.0.0.1:$port/_ministack/health" >/dev/null 2>&1; then
       export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+      # A service's own endpoint variable would win over the emulator's.
+      unset $(compgen -v AWS_ENDPOINT_URL_ || true)
       # The emulator's administrator (its root account); functions get their roles'.
       export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
       unset AWS_SESSION_TOKEN AWS_PROFILE

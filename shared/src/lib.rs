@@ -5,7 +5,7 @@
 //! implementation (`dynamo`, behind the default `dynamodb` feature). Nothing
 //! here knows about Lambda; the binaries in `functions/` adapt their events to
 //! [`service::TokenService::handle`] (the token service) or use the scope and
-//! hashing rules directly (the authorizer).
+//! hashing rules directly (the authorizer). Both log the same way ([`logging`]).
 
 pub mod clock;
 pub mod config;
@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod dynamo;
 pub mod form;
 pub mod issue;
+pub mod logging;
 pub mod model;
 pub mod password;
 pub mod scope;

@@ -15,6 +15,7 @@ and SAM translator), with AWS_ENDPOINT_URL pointing at the emulator.
 import argparse
 import copy
 import json
+import logging
 import os
 import re
 import shutil
@@ -25,6 +26,9 @@ import tempfile
 import boto3
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+
+# The translator warns of feature toggles it was not given: noise, not findings.
+logging.getLogger("samtranslator").setLevel(logging.ERROR)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FUNCTIONS = {"TokenServiceFunction": "token-service", "AuthorizerFunction": "authorizer"}
@@ -160,8 +164,8 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
 
     # Gap 1: a REST API body's `x-amazon-apigateway-any-method` is not imported
     # (the example API's ANY /items and ANY /items/{proxy+} have no method), and
-    # gap 2: the SAM transform runs on the parameters' defaults, so the
-    # authorizer's cache time (ReauthorizeEvery) is not the deployed value.
+    # the SAM transform runs on the parameters' defaults, so the authorizer's
+    # cache time (ReauthorizeEvery) is not the deployed value.
     api_id = ids["ExampleApi"]
     body = cfn["ExampleApi"]["Properties"]["Body"]
     scheme = body["components"]["securitySchemes"]["OAuthAuthorizer"]["x-amazon-apigateway-authorizer"]
@@ -179,6 +183,12 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
         apigw.put_integration(restApiId=api_id, resourceId=resources[path]["id"], httpMethod="ANY",
                               type=integration["type"].upper(), integrationHttpMethod=integration["httpMethod"],
                               uri=resolve(integration["uri"]))
+    # Gap 2: nor is its `x-amazon-apigateway-gateway-responses` (the RFC 6750
+    # WWW-Authenticate headers), which PutGatewayResponse sets as AWS would.
+    for response_type, response in body.get("x-amazon-apigateway-gateway-responses", {}).items():
+        apigw.put_gateway_response(restApiId=api_id, responseType=response_type, statusCode=response["statusCode"],
+                                   responseParameters=response.get("responseParameters", {}),
+                                   responseTemplates=response.get("responseTemplates", {}))
     apigw.create_deployment(restApiId=api_id, stageName="prod")
 
     # Gap 3: an HTTP API's OpenAPI body is not imported at all: no routes, no
@@ -223,7 +233,21 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
             iam.put_role_policy(RoleName=role, PolicyName=policy,
                                 PolicyDocument=document.replace(json.dumps(secret_name), json.dumps(secret_arn)))
 
-    # Gap 5: `*.execute-api` host names do not resolve here, so the authorizer
+    # Gap 5: Lambda tells a function its LoggingConfig through
+    # AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL; the emulator does not.
+    for logical_id in FUNCTIONS:
+        configuration = aws_lambda.get_function_configuration(FunctionName=ids[logical_id])
+        logging_config = configuration.get("LoggingConfig", {})
+        variables = configuration.get("Environment", {}).get("Variables", {})
+        wanted = {"AWS_LAMBDA_LOG_FORMAT": logging_config.get("LogFormat", "Text")}
+        if logging_config.get("LogFormat") == "JSON":
+            wanted["AWS_LAMBDA_LOG_LEVEL"] = logging_config.get("ApplicationLogLevel", "INFO")
+        if any(variables.get(k) != v for k, v in wanted.items()):
+            aws_lambda.update_function_configuration(FunctionName=ids[logical_id],
+                                                     Environment={"Variables": {**variables, **wanted}})
+            aws_lambda.get_waiter("function_updated_v2").wait(FunctionName=ids[logical_id])
+
+    # Gap 6: `*.execute-api` host names do not resolve here, so the authorizer
     # reaches this stack's introspection endpoint at the emulator's own address.
     function = ids["AuthorizerFunction"]
     variables = aws_lambda.get_function_configuration(FunctionName=function)["Environment"]["Variables"]

@@ -5,7 +5,8 @@ stack that stack.py deployed onto the emulator (IAM enforced):
 
 URLS.json is what `stack.py deploy` printed; the stack must have been
 deployed with both authorizer caches at 0 (ApiAuthorizerCacheSeconds=0,
-AuthorizerCachingSeconds=0) so that revocation reaches the edge at once.
+AuthorizerCachingSeconds=0) so that revocation reaches the edge at once, and
+with LogLevel=WARN, so that the functions are seen to honour it.
 Clients and users are made with oauthctl (OAUTHCTL) as an administrator
 would, with the emulator's administrator credentials. Prints one line per
 check and exits non-zero when any fails; on failure, prints the emulator's
@@ -134,9 +135,15 @@ allowed = request("GET", f"{REST}/1", bearer=access)
 context = allowed.json().get("authorizer", {})
 check(allowed.status == 200 and context.get("client_id") == app[0] and context.get("scope") == "read",
       "REST: GET /items/1 is allowed, and the authorizer's context reaches the backend", allowed)
-check(request("GET", f"{REST}/1").status == 401, "REST: no token is 401")
+missing = request("GET", f"{REST}/1")
+check(missing.status == 401 and missing.headers.get("WWW-Authenticate") == "Bearer",
+      "REST: no token is 401 with WWW-Authenticate: Bearer (RFC 6750 §3)", (missing, dict(missing.headers)))
 check(request("GET", f"{REST}/1", bearer="not-a-token").status == 401, "REST: an unknown token is 401")
-check(request("POST", REST, bearer=access).status == 403, "REST: POST /items needs write: 403")
+malformed = request("GET", f"{REST}/1", basic=app)
+check(malformed.status == 401, "REST: a non-Bearer Authorization header is 401 (the authorizer's validation expression)", malformed)
+forbidden = request("POST", REST, bearer=access)
+check(forbidden.status == 403 and forbidden.headers.get("WWW-Authenticate") == 'Bearer error="insufficient_scope"',
+      "REST: POST /items needs write: 403 with error=\"insufficient_scope\"", (forbidden, dict(forbidden.headers)))
 
 # --- The HTTP API example (payload 2.0, IAM policies).
 allowed = request("GET", f"{HTTP}/1", bearer=access)
@@ -180,9 +187,33 @@ check(request("GET", f"{REST}/1", bearer=third.get("access_token")).status == 40
 after = token(password_app, grant_type="refresh_token", refresh_token=third.get("refresh_token"))
 check(after.status == 400, "revoking the access token revoked its grant: the refresh token is refused", after)
 
+# --- What operators get: kept logs in JSON at the chosen level, alarms.
+logs = boto3.client("logs")
+groups = {g["logGroupName"]: g for g in logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{URLS['Stack']}-")["logGroups"]}
+service_group = f"/aws/lambda/{URLS['Stack']}-token-service"
+check(groups.get(service_group, {}).get("retentionInDays") == 30, "the token service's log group is the stack's, kept 30 days",
+      {k: v.get("retentionInDays") for k, v in groups.items()})
+lines = []
+for event in logs.filter_log_events(logGroupName=service_group).get("events", []) if service_group in groups else []:
+    try:
+        lines.append(json.loads(event["message"]))
+    except ValueError:
+        pass  # The runtime's own lines (START, END...) are not the function's.
+levels = sorted({line.get("level") for line in lines})
+check(any(line.get("message", "").startswith("a spent refresh token was presented again") and line.get("level") == "WARN"
+          and line.get("timestamp") for line in lines),
+      "the token service logs JSON lines with timestamp and level (the refresh token replay, at WARN)", lines[-3:])
+check(levels and "INFO" not in levels and "DEBUG" not in levels, "at LogLevel WARN, no INFO or DEBUG line is logged", levels)
+alarms = {a["AlarmName"] for a in boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=URLS["Stack"])["MetricAlarms"]}
+for alarm in ("TokenServiceErrorsAlarm", "TokenServiceThrottlesAlarm", "AuthorizerThrottlesAlarm", "IntrospectionFailuresAlarm",
+              "TokenApi5xxAlarm", "TokenApiLatencyAlarm", "TableReadThrottlesAlarm", "TableWriteThrottlesAlarm"):
+    check(any(alarm in name for name in alarms), f"the stack has its {alarm}", sorted(alarms))
+filters = logs.describe_metric_filters(logGroupName=f"/aws/lambda/{URLS['Stack']}-authorizer").get("metricFilters", [])
+check(any(f["metricTransformations"][0]["metricName"] == "IntrospectionFailures" for f in filters),
+      "the authorizer's log feeds the IntrospectionFailures metric", filters)
+
 if failures:
     # What IAM refused, as the functions logged it: the action a role lacks.
-    logs = boto3.client("logs")
     refused_actions = set()
     prefix = f"/aws/lambda/{URLS['Stack']}-"
     for group in logs.describe_log_groups(logGroupNamePrefix=prefix).get("logGroups", []):

@@ -6,18 +6,10 @@ use authorizer::{handle, Authorizer, AuthorizerConfig};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use shared::{SharedClock, SystemClock};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // CloudWatch stamps each line itself.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .json()
-        .without_time()
-        .with_ansi(false)
-        .init();
+    shared::logging::init_json_lines();
 
     let config = AuthorizerConfig::from_env().inspect_err(|e| eprintln!("authorizer: {e}"))?;
     let clock: SharedClock = Arc::new(SystemClock);

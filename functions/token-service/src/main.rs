@@ -11,16 +11,10 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     if in_lambda {
-        // CloudWatch stamps each line itself.
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .json()
-            .without_time()
-            .with_ansi(false)
-            .init();
+        shared::logging::init_json_lines();
     } else {
+        let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(std::io::stderr().is_terminal())
