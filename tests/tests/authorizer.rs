@@ -92,6 +92,28 @@ async fn decide(
     Ok((allowed, answer))
 }
 
+/// A token that is no good: the REST authorizers answer the error
+/// `Unauthorized` (API Gateway's 401); HTTP APIs have no such error (any error
+/// is a 500 there), so the answer there refuses every route of the API (403).
+fn assert_refused(outcome: Result<(bool, Value), Refusal>, kind: EventKind, why: &str) {
+    match kind {
+        EventKind::HttpApi => {
+            let (allowed, answer) =
+                outcome.unwrap_or_else(|e| panic!("{why}: HTTP API refusal as an error {e:?}"));
+            assert!(!allowed, "{why}: {answer}");
+            if answer.get("policyDocument").is_some() {
+                for route in ["GET/items/42", "POST/items", "DELETE/anything/at/all"] {
+                    assert!(
+                        !policy_allows(&answer, &format!("{API_STAGE}/{route}")),
+                        "{why}: {route} {answer}"
+                    );
+                }
+            }
+        }
+        _ => assert_eq!(outcome.unwrap_err(), Refusal::Unauthorized, "{why} {kind:?}"),
+    }
+}
+
 #[tokio::test]
 async fn active_tokens_are_allowed_where_their_scopes_reach_in_every_event_kind() {
     let f = Fixture::new().await;
@@ -205,16 +227,17 @@ async fn unknown_revoked_and_expired_tokens_are_unauthorized() {
     assert_eq!(answer.status, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
-    let a = f.with_credentials(&[]).await;
-    for kind in EventKind::ALL {
-        for token in ["neverIssued", revoked.as_str(), expiring.as_str()] {
-            let refusal = decide(&a, kind, Some(&format!("Bearer {token}")), "GET", "/items/42")
-                .await
-                .unwrap_err();
-            assert_eq!(refusal, Refusal::Unauthorized, "{kind:?}");
+    let simple = f.with_credentials(&[]).await;
+    let iam = f.with_credentials(&[("HTTP_API_RESPONSE", "iam")]).await;
+    for a in [&simple, &iam] {
+        for kind in EventKind::ALL {
+            for token in ["neverIssued", revoked.as_str(), expiring.as_str()] {
+                let outcome = decide(a, kind, Some(&format!("Bearer {token}")), "GET", "/items/42").await;
+                assert_refused(outcome, kind, token);
+            }
         }
+        assert_eq!(a.cached(), 0, "inactive answers are not cached");
     }
-    assert_eq!(a.cached(), 0, "inactive answers are not cached");
 }
 
 #[tokio::test]
@@ -233,8 +256,11 @@ async fn missing_or_malformed_authorization_is_unauthorized_without_a_call() {
             Some("Bearer two tokens"),
             Some("tokenwithoutscheme"),
         ] {
-            let refusal = decide(&a, kind, header, "GET", "/items/42").await.unwrap_err();
-            assert_eq!(refusal, Refusal::Unauthorized, "{kind:?} {header:?}");
+            if kind == EventKind::HttpApi && header.is_none() {
+                continue; // API Gateway answers 401 itself: the authorizer is never invoked.
+            }
+            let outcome = decide(&a, kind, header, "GET", "/items/42").await;
+            assert_refused(outcome, kind, header.unwrap_or("no header"));
         }
     }
     // A token in the query string is never used (RFC 9700 §4.3.2).

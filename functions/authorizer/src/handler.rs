@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::HttpApiResponse;
 use crate::decision::{Authorizer, Denial, TokenInfo};
-use crate::policy::{policy_document, ApiArn};
+use crate::policy::{deny_all, policy_document, ApiArn};
 
 /// Why the authorizer answers with a Lambda error instead of a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +121,17 @@ pub async fn handle(authorizer: &Authorizer, event: Value) -> Result<Value, Refu
         Ok(info) => info,
         Err(Denial::Unauthorized(why)) => {
             tracing::info!(reason = why, "unauthorized");
-            return Err(Refusal::Unauthorized);
+            // HTTP APIs have no "Unauthorized" error: any error is a 500 there.
+            // A token that is no good is refused on every route (403) instead;
+            // a missing header never reaches the authorizer (API Gateway's 401).
+            return match (kind, authorizer.config.http_api_response) {
+                (Kind::HttpApi, HttpApiResponse::Simple) => Ok(json!({ "isAuthorized": false })),
+                (Kind::HttpApi, HttpApiResponse::Iam) => Ok(json!({
+                    "principalId": "anonymous",
+                    "policyDocument": deny_all(&arn),
+                })),
+                _ => Err(Refusal::Unauthorized),
+            };
         }
         Err(Denial::Failed(why)) => {
             // Fail closed, and say why (never with the token).

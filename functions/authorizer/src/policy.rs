@@ -80,6 +80,19 @@ pub fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> Value 
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
+/// The policy refusing every method and path of this API and stage: the
+/// answer for a token that is no good anywhere.
+pub fn deny_all(arn: &ApiArn) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Action": "execute-api:Invoke",
+            "Effect": "Deny",
+            "Resource": [format!("{}/*/*", arn.api_stage)],
+        }],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
