@@ -14,6 +14,7 @@ functions' log lines that say which action IAM refused.
 """
 
 import base64
+import concurrent.futures
 import json
 import os
 import re
@@ -180,6 +181,26 @@ check(revoked.status == 200, "the app revokes the user's access token", revoked)
 check(request("GET", f"{REST}/1", bearer=third.get("access_token")).status == 401, "REST: the user's revoked token is 401")
 after = token(password_app, grant_type="refresh_token", refresh_token=third.get("refresh_token"))
 check(after.status == 400, "revoking the access token revoked its grant: the refresh token is refused", after)
+
+# --- Introspection has a throttle of its own: a flood of junk at /o/token
+# (credential guessing) must not starve the authorizers' introspections.
+survivor = token(app, grant_type="client_credentials", scope="read").json().get("access_token")
+
+
+def junk(_):
+    return request("POST", f"{TOKEN_API}/o/token/", {"grant_type": "client_credentials"}, basic=("guess", "guess")).status
+
+
+throttled = False
+with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+    for _ in range(10):  # At most 10 rounds of 64 requests, stopping at the first 429.
+        if 429 in pool.map(junk, range(64)):
+            throttled = True
+            break
+check(throttled, "a flood of junk at /o/token is throttled (429)")
+introspected = request("POST", f"{TOKEN_API}/o/introspect/", {"token": survivor}, basic=resource_server)
+check(introspected.status == 200 and introspected.json().get("active") is True, "meanwhile introspection still answers", introspected)
+check(request("GET", f"{REST}/1", bearer=survivor).status == 200, "meanwhile the protected API still allows a good token")
 
 # --- What operators get: kept logs in JSON at the chosen level, alarms.
 logs = boto3.client("logs")
