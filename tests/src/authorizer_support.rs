@@ -68,6 +68,33 @@ pub fn event(kind: EventKind, authorization: Option<&str>, method: &str, path: &
     event
 }
 
+/// A token that is no good: the REST authorizers answer the error
+/// `Unauthorized` (API Gateway's 401); HTTP APIs have no such error (any error
+/// is a 500 there), so the answer there refuses every route of the API (403).
+pub fn assert_refused(outcome: Result<Value, authorizer::Refusal>, kind: EventKind, why: &str) {
+    match kind {
+        EventKind::HttpApi => {
+            let answer = outcome.unwrap_or_else(|e| panic!("{why}: HTTP API refusal as an error {e:?}"));
+            match answer.get("isAuthorized") {
+                Some(allowed) => assert_eq!(allowed, false, "{why}: {answer}"),
+                None => {
+                    for route in ["GET/items/42", "POST/items", "DELETE/anything/at/all"] {
+                        assert!(
+                            !policy_allows(&answer, &format!("{API_STAGE}/{route}")),
+                            "{why}: {route} {answer}"
+                        );
+                    }
+                }
+            }
+        }
+        _ => assert_eq!(
+            outcome.unwrap_err(),
+            authorizer::Refusal::Unauthorized,
+            "{why} {kind:?}"
+        ),
+    }
+}
+
 /// What API Gateway does with an IAM policy answer for `method_arn`: any
 /// matching Deny wins, else any matching Allow allows.
 pub fn policy_allows(answer: &Value, method_arn: &str) -> bool {
