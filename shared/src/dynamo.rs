@@ -314,8 +314,17 @@ fn put_new_step(item: Attributes, table: &str) -> Result<TransactWriteItem, Stor
 /// How often a batch read retries keys DynamoDB left unprocessed (throttling).
 const BATCH_ATTEMPTS: u32 = 4;
 
+/// DynamoDB refuses a partition key over 2,048 bytes (and the whole batch
+/// holding one). No item can have such a key, so it reads as absent: an
+/// oversized client id or username is unknown, not a storage failure.
+const MAX_PARTITION_KEY_BYTES: usize = 2048;
+
 impl Store for DynamoStore {
     async fn load(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let storable = |key: &Key| Self::key_value(key).len() <= MAX_PARTITION_KEY_BYTES;
+        if !keys.iter().any(storable) {
+            return Ok(vec![None; keys.len()]);
+        }
         if let [key] = keys {
             let out = self
                 .client
@@ -331,7 +340,7 @@ impl Store for DynamoStore {
 
         // BatchGetItem rejects duplicate keys, so ask for each once.
         let mut pending: Vec<Attributes> = Vec::new();
-        for key in keys {
+        for key in keys.iter().filter(|key| storable(key)) {
             let attrs = Self::key_attributes(key);
             if !pending.contains(&attrs) {
                 pending.push(attrs);
@@ -453,7 +462,7 @@ impl Store for DynamoStore {
     async fn rotate_refresh(
         &self,
         old_hash: &str,
-        successor: &str,
+        successor: Option<&str>,
         family: &Family,
         tokens: &[Token],
         now: u64,
@@ -463,14 +472,18 @@ impl Store for DynamoStore {
         let spend = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key_attributes(&Key::Token(old_hash.to_owned()))))
-            .update_expression("SET rotated_at = :now, successor = :successor")
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(rotated_at) AND expires_at > :now",
             )
-            .expression_attribute_values(":now", num(now))
-            .expression_attribute_values(":successor", AttributeValue::S(successor.to_owned()))
-            .build()
-            .map_err(build_error)?;
+            .expression_attribute_values(":now", num(now));
+        let spend = match successor {
+            Some(sealed) => spend
+                .update_expression("SET rotated_at = :now, successor = :successor")
+                .expression_attribute_values(":successor", AttributeValue::S(sealed.to_owned())),
+            None => spend.update_expression("SET rotated_at = :now"),
+        }
+        .build()
+        .map_err(build_error)?;
         // Keep the family alive as long as its newest refresh token, unless revoked.
         let extend = Update::builder()
             .table_name(&self.table)

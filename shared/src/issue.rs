@@ -186,8 +186,8 @@ pub async fn issue_user_grant<S: Store>(
 /// for a new pair, in one transaction; `Err(Rotation)` if it was already
 /// spent or the family revoked. The access token gets `request.scope`
 /// (perhaps narrower); the new refresh token keeps the old one's scope
-/// (RFC 6749 §6). The new pair is kept sealed under `presented`, for the
-/// grace period.
+/// (RFC 6749 §6). With a grace period (`keep_successor`), the new pair is
+/// kept sealed under `presented`; without one, nothing but hashes is stored.
 pub async fn rotate_refresh_token<S: Store>(
     store: &S,
     presented: &str,
@@ -195,6 +195,7 @@ pub async fn rotate_refresh_token<S: Store>(
     family: &Family,
     request: TokenRequest<'_>,
     refresh_lifetime: u64,
+    keep_successor: bool,
 ) -> Result<Result<IssuedToken, Rotation>, IssueError> {
     let family = Family {
         expires_at: request.now + refresh_lifetime,
@@ -202,10 +203,20 @@ pub async fn rotate_refresh_token<S: Store>(
     };
     let ((access_token, access), (refresh_token, refresh)) =
         new_pair(&request, &old.scope, refresh_lifetime, &family.family_id)?;
-    let successor = seal(presented, &access_token, &refresh_token)?;
+    let successor = if keep_successor {
+        Some(seal(presented, &access_token, &refresh_token)?)
+    } else {
+        None
+    };
     let tokens = [access.clone(), refresh];
     match store
-        .rotate_refresh(&old.token_hash, &successor, &family, &tokens, request.now)
+        .rotate_refresh(
+            &old.token_hash,
+            successor.as_deref(),
+            &family,
+            &tokens,
+            request.now,
+        )
         .await?
     {
         Rotation::Rotated => Ok(Ok(IssuedToken {

@@ -54,7 +54,7 @@ impl Store for MemoryStore {
     async fn rotate_refresh(
         &self,
         _: &str,
-        _: &str,
+        _: Option<&str>,
         _: &Family,
         _: &[Token],
         _: u64,

@@ -82,6 +82,19 @@ pub struct Calls {
     pub revocations: AtomicUsize,
     /// Transactions (`TransactWriteItems`: new user grants, refresh rotations).
     pub transactions: AtomicUsize,
+    /// Fault injection: the upcoming revocation write (of a token or a
+    /// family) with this 1-based number fails as if DynamoDB were
+    /// unavailable; 0 for none.
+    pub failing_revocation: AtomicUsize,
+}
+
+impl Calls {
+    /// Whether this revocation write is the one to fail.
+    fn revocation_fails(&self) -> bool {
+        self.failing_revocation
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            == Ok(1)
+    }
 }
 
 impl Calls {
@@ -112,6 +125,9 @@ impl<S: Store> Store for Counting<S> {
     }
     async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Revocation, StoreError> {
         self.calls.revocations.fetch_add(1, Ordering::SeqCst);
+        if self.calls.revocation_fails() {
+            return Err(StoreError::Unavailable("injected fault".into()));
+        }
         self.inner.revoke_token(token_hash, client_id).await
     }
     async fn put_grant(&self, family: &Family, tokens: &[Token]) -> Result<(), StoreError> {
@@ -121,7 +137,7 @@ impl<S: Store> Store for Counting<S> {
     async fn rotate_refresh(
         &self,
         old_hash: &str,
-        successor: &str,
+        successor: Option<&str>,
         family: &Family,
         tokens: &[Token],
         now: u64,
@@ -133,6 +149,9 @@ impl<S: Store> Store for Counting<S> {
     }
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
         self.calls.revocations.fetch_add(1, Ordering::SeqCst);
+        if self.calls.revocation_fails() {
+            return Err(StoreError::Unavailable("injected fault".into()));
+        }
         self.inner.revoke_family(family_id).await
     }
     async fn create_client(&self, client: &Client) -> Result<(), StoreError> {

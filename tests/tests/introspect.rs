@@ -94,6 +94,16 @@ async fn get_with_query_and_client_secret_post_also_work() {
     let form = format!("token={token}&client_id={}&client_secret={}", rs.id, rs.secret);
     let answer = env.post("/o/introspect", &form).send().await;
     assert_eq!(answer.json()["active"], true, "{}", answer.body);
+
+    // Never credentials in the URL (RFC 6749 §2.3.1): refused, and nothing introspected.
+    let answer = env.request("GET", &format!("/o/introspect/?{form}")).send().await;
+    assert_eq!(
+        (answer.status, answer.error().as_str()),
+        (400, "invalid_request"),
+        "{}",
+        answer.body
+    );
+    assert!(answer.json().get("active").is_none());
 }
 
 #[tokio::test]

@@ -166,14 +166,18 @@ impl<S: Store> TokenService<S> {
             return Err(FormError::Missing("token".into()).into());
         };
         // A refresh token is active only to the client it was issued to, so no
-        // resource server can mistake it for an access token.
+        // resource server can mistake it for an access token, and only until
+        // it is spent (a spent one only serves reuse detection).
         let caller_client_id = match &caller {
             Caller::Client(credentials) => Some(credentials.client_id.as_str()),
             _ => None,
         };
         let target = loaded
             .token(&token_hash)
-            .filter(|t| t.kind == TokenKind::Access || caller_client_id == Some(t.client_id.as_str()))
+            .filter(|t| {
+                t.kind == TokenKind::Access
+                    || (caller_client_id == Some(t.client_id.as_str()) && t.rotated_at.is_none())
+            })
             .cloned();
 
         // Owners not yet read (users, clients of tokens without a usable hint):

@@ -157,7 +157,15 @@ fn read_params(request: &HttpRequest) -> Result<Form, OAuthError> {
         return Err(OAuthError::payload_too_large());
     }
     let form = if request.method() == Method::GET {
-        Form::parse(request.uri().query().unwrap_or("").as_bytes())
+        let form = Form::parse(request.uri().query().unwrap_or("").as_bytes())?;
+        // RFC 6749 §2.3.1: client credentials MUST NOT be in the request URI,
+        // where logs, proxies and browser histories keep them.
+        if form.get("client_secret").map_or(true, |secret| secret.is_some()) {
+            return Err(OAuthError::invalid_request(
+                "client_secret must not be sent in the URL; use HTTP Basic or a POST body",
+            ));
+        }
+        return Ok(form);
     } else {
         let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let is_form = content_type.is_some_and(|ct| {

@@ -74,7 +74,18 @@ impl<S: Store> TokenService<S> {
             now,
         };
         let lifetime = self.config.refresh_token_expire_seconds;
-        match rotate_refresh_token(&self.store, presented, &old, &family, request, lifetime).await? {
+        let keep_successor = self.config.refresh_token_grace_period_seconds > 0;
+        match rotate_refresh_token(
+            &self.store,
+            presented,
+            &old,
+            &family,
+            request,
+            lifetime,
+            keep_successor,
+        )
+        .await?
+        {
             Ok(issued) => Ok(issued),
             // Spent between our read and our write: a concurrent exchange won.
             Err(Rotation::AlreadyRotated) => {

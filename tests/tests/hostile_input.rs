@@ -1,0 +1,241 @@
+//! What an attacker can send to the token service: each finding of the
+//! security review, through the same HTTP entry point a client uses.
+
+use integration_tests::TestEnv;
+use shared::model::{GrantType, User};
+use shared::password::make_password;
+use shared::store::Store;
+
+/// Identifiers longer than DynamoDB's key limit are unknown, not a storage
+/// failure: 401 / 400 / inactive, never 503 with Retry-After.
+#[tokio::test]
+async fn oversized_identifiers_are_refused_not_unavailable() {
+    let env = TestEnv::new().await;
+    let app = env
+        .client_with(
+            "read",
+            "",
+            None,
+            &[GrantType::ClientCredentials, GrantType::Password],
+        )
+        .await;
+    let rs = env.client("introspection").await;
+    env.admin
+        .create_user(&User {
+            username: "jdoe".into(),
+            password_hash: make_password("pw", 1000).unwrap(),
+            disabled: false,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let huge = "a".repeat(3000);
+
+    let answer = env
+        .post("/o/token/", "grant_type=client_credentials")
+        .basic(&huge, "secret")
+        .send()
+        .await;
+    assert_eq!(
+        (answer.status, answer.error().as_str()),
+        (401, "invalid_client"),
+        "{}",
+        answer.body
+    );
+    let answer = env
+        .post(
+            "/o/token/",
+            &format!("grant_type=client_credentials&client_id={huge}&client_secret=x"),
+        )
+        .send()
+        .await;
+    assert_eq!(
+        (answer.status, answer.error().as_str()),
+        (401, "invalid_client"),
+        "{}",
+        answer.body
+    );
+
+    let answer = env
+        .post(
+            "/o/token/",
+            &format!("grant_type=password&username={huge}&password=pw"),
+        )
+        .basic(&app.id, &app.secret)
+        .send()
+        .await;
+    assert_eq!(
+        (answer.status, answer.error().as_str()),
+        (400, "invalid_grant"),
+        "{}",
+        answer.body
+    );
+
+    // A token whose client hint is oversized, and an oversized caller.
+    let answer = env.introspect(&rs, &format!("{huge}.abc")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json(), serde_json::json!({"active": false}));
+    let answer = env
+        .post("/o/introspect/", "token=abc")
+        .basic(&huge, "secret")
+        .send()
+        .await;
+    assert_eq!(
+        (answer.status, answer.error().as_str()),
+        (401, "invalid_client"),
+        "{}",
+        answer.body
+    );
+    let answer = env
+        .post("/o/revoke_token/", &format!("token={huge}"))
+        .basic(&app.id, &app.secret)
+        .send()
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+/// A spent refresh token is inactive, even to its own client.
+#[tokio::test]
+async fn a_spent_refresh_token_introspects_inactive() {
+    let env = TestEnv::new().await;
+    // A client that may introspect its own refresh tokens.
+    let app = env
+        .client_with("read introspection", "", None, &[GrantType::Password])
+        .await;
+    env.admin
+        .create_user(&User {
+            username: "jdoe".into(),
+            password_hash: make_password("pw", 1000).unwrap(),
+            disabled: false,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let pair = env
+        .post(
+            "/o/token/",
+            "grant_type=password&username=jdoe&password=pw&scope=read",
+        )
+        .basic(&app.id, &app.secret)
+        .send()
+        .await
+        .json();
+    let first = pair["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(env.introspect(&app, &first).await.json()["active"], true);
+    let rotated = env
+        .post(
+            "/o/token/",
+            &format!("grant_type=refresh_token&refresh_token={first}"),
+        )
+        .basic(&app.id, &app.secret)
+        .send()
+        .await
+        .json();
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        env.introspect(&app, &first).await.json(),
+        serde_json::json!({"active": false})
+    );
+    let live = env.introspect(&app, &second).await.json();
+    assert_eq!(
+        (live["active"].as_bool(), live["token_type"].as_str()),
+        (Some(true), Some("refresh_token"))
+    );
+}
+
+/// Revoking a user's token is retry-safe (RFC 7009 §2.1): whichever write
+/// fails, the client's retry ends the whole grant, never leaving its other
+/// token live behind a deleted one.
+#[tokio::test]
+async fn revoking_a_users_token_is_retry_safe() {
+    use std::sync::atomic::Ordering;
+    let env = TestEnv::new().await;
+    let app = env
+        .client_with("read introspection", "", None, &[GrantType::Password])
+        .await;
+    env.admin
+        .create_user(&User {
+            username: "jdoe".into(),
+            password_hash: make_password("pw", 1000).unwrap(),
+            disabled: false,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    // The first write of the revocation fails, then the second.
+    for failing_write in [1, 2] {
+        let pair = env
+            .post(
+                "/o/token/",
+                "grant_type=password&username=jdoe&password=pw&scope=read",
+            )
+            .basic(&app.id, &app.secret)
+            .send()
+            .await
+            .json();
+        let access = pair["access_token"].as_str().unwrap().to_owned();
+        let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+        env.calls
+            .failing_revocation
+            .store(failing_write, Ordering::SeqCst);
+        let revoke = || async {
+            env.post("/o/revoke_token/", &format!("token={access}"))
+                .basic(&app.id, &app.secret)
+                .send()
+                .await
+        };
+        let first = revoke().await;
+        assert_eq!(first.status, 503, "{}", first.body);
+        assert!(first.header("retry-after").is_some());
+        env.calls.failing_revocation.store(0, Ordering::SeqCst);
+        assert_eq!(revoke().await.status, 200);
+        for token in [&access, &refresh] {
+            let answer = env.introspect(&app, token).await;
+            assert_eq!(
+                answer.json(),
+                serde_json::json!({"active": false}),
+                "fault {failing_write}"
+            );
+        }
+    }
+}
+
+/// Without a grace period (the default, as DOT's), a rotation stores nothing
+/// but hashes: the spent refresh token keeps no sealed successor pair that
+/// table read access and a stale refresh token could open.
+#[tokio::test]
+async fn without_a_grace_period_no_successor_is_kept() {
+    let env = TestEnv::new().await;
+    let app = env.client_with("read", "", None, &[GrantType::Password]).await;
+    env.admin
+        .create_user(&User {
+            username: "jdoe".into(),
+            password_hash: make_password("pw", 1000).unwrap(),
+            disabled: false,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let pair = env
+        .post("/o/token/", "grant_type=password&username=jdoe&password=pw")
+        .basic(&app.id, &app.secret)
+        .send()
+        .await
+        .json();
+    let spent = pair["refresh_token"].as_str().unwrap();
+    let answer = env
+        .post(
+            "/o/token/",
+            &format!("grant_type=refresh_token&refresh_token={spent}"),
+        )
+        .basic(&app.id, &app.secret)
+        .send()
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let item = env
+        .raw_item(&format!("token#{}", shared::secret::sha256_hex(spent)))
+        .await
+        .expect("the spent token is kept for reuse detection");
+    assert!(item.contains_key("rotated_at"));
+    assert!(!item.contains_key("successor"), "{item:?}");
+}
