@@ -202,6 +202,19 @@ pub async fn import(
         access_tokens.insert(pk.to_string(), token);
     }
 
+    // A DOT refresh token has no scope of its own: a refresh grants its access
+    // token's (DOT's get_original_scopes), the one it was issued with, or else
+    // the one it issued, expired or not.
+    let mut grant_scopes: HashMap<String, ScopeSet> = HashMap::new();
+    for object in of("oauth2_provider.accesstoken") {
+        let fields = &object["fields"];
+        let scope = parse_scope(text(fields, "scope").unwrap_or("")).unwrap_or_default();
+        grant_scopes.insert(format!("access {}", object["pk"]), scope.clone());
+        if !fields["source_refresh_token"].is_null() {
+            grant_scopes.insert(format!("source {}", fields["source_refresh_token"]), scope);
+        }
+    }
+
     // Refresh tokens: each live one, with its access token, becomes a family.
     for object in of("oauth2_provider.refreshtoken") {
         let (pk, fields) = (&object["pk"], &object["fields"]);
@@ -233,6 +246,11 @@ pub async fn import(
             None => generate_id().map_err(|e| e.to_string())?,
         };
         refresh.family_id = Some(family_id.clone());
+        refresh.scope = grant_scopes
+            .get(&format!("access {}", fields["access_token"]))
+            .or_else(|| grant_scopes.get(&format!("source {pk}")))
+            .cloned()
+            .unwrap_or_default();
         let family = Family {
             family_id: family_id.clone(),
             client_id: client_id.clone(),

@@ -353,7 +353,7 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             Ok(Some(json!({
                 "access_token": issued.access_token,
                 "token_type": "Bearer",
-                "expires_in": issued.expires_in(),
+                "expires_in": issued.expires_in(issued.record.issued_at),
                 "scope": format_scope(&issued.record.scope),
                 "client_id": client.client_id,
             })))

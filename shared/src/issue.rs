@@ -28,9 +28,10 @@ impl std::fmt::Debug for IssuedToken {
 }
 
 impl IssuedToken {
-    /// Seconds until the access token expires, as `expires_in`.
-    pub fn expires_in(&self) -> u64 {
-        self.record.expires_at - self.record.issued_at
+    /// Seconds from `now` until the access token expires, as `expires_in`
+    /// (less than its lifetime when a grace-period retry returns it again).
+    pub fn expires_in(&self, now: u64) -> u64 {
+        self.record.expires_at.saturating_sub(now)
     }
 }
 

@@ -142,6 +142,8 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
     let answer = refresh("dot-user-refresh").await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.json()["refresh_token"].is_string());
+    // The scope of the access token DOT issued with it (a DOT refresh token has none).
+    assert_eq!(answer.json()["scope"], "read write");
     assert_eq!(refresh("dot-user-refresh").await.error(), "invalid_grant");
     assert_eq!(
         env.introspect(&rs, "dot-user-access").await.json(),

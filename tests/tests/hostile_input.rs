@@ -239,3 +239,106 @@ async fn without_a_grace_period_no_successor_is_kept() {
     assert!(item.contains_key("rotated_at"));
     assert!(!item.contains_key("successor"), "{item:?}");
 }
+
+/// A refresh never yields a scope the client is no longer allowed, though
+/// its grant once had it.
+#[tokio::test]
+async fn a_refresh_rechecks_the_clients_allowed_scope() {
+    let env = TestEnv::new().await;
+    let app = env
+        .client_with("read write", "", None, &[GrantType::Password])
+        .await;
+    env.admin
+        .create_user(&User {
+            username: "jdoe".into(),
+            password_hash: make_password("pw", 1000).unwrap(),
+            disabled: false,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let pair = env
+        .post(
+            "/o/token/",
+            "grant_type=password&username=jdoe&password=pw&scope=read+write",
+        )
+        .basic(&app.id, &app.secret)
+        .send()
+        .await
+        .json();
+    // The administrator takes `write` away (the client re-registered with less).
+    env.admin.delete_client(&app.id).await.unwrap();
+    env.register(&app.id, &app.secret, "read", "", None, &[GrantType::Password])
+        .await;
+    let refresh = pair["refresh_token"].as_str().unwrap();
+    let wider = env
+        .post(
+            "/o/token/",
+            &format!("grant_type=refresh_token&refresh_token={refresh}&scope=read+write"),
+        )
+        .basic(&app.id, &app.secret)
+        .send()
+        .await;
+    assert_eq!(
+        (wider.status, wider.error().as_str()),
+        (400, "invalid_scope"),
+        "{}",
+        wider.body
+    );
+    let narrowed = env
+        .post(
+            "/o/token/",
+            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+        )
+        .basic(&app.id, &app.secret)
+        .send()
+        .await;
+    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    assert_eq!(narrowed.json()["scope"], "read");
+}
+
+/// A grace-period retry returns the same pair with the time it has left.
+#[tokio::test]
+async fn a_grace_period_retry_tells_the_time_left() {
+    let env = TestEnv::with_config(&[
+        ("REFRESH_TOKEN_GRACE_PERIOD_SECONDS", "30"),
+        ("ACCESS_TOKEN_EXPIRE_SECONDS", "600"),
+    ])
+    .await;
+    let app = env.client_with("read", "", None, &[GrantType::Password]).await;
+    env.admin
+        .create_user(&User {
+            username: "jdoe".into(),
+            password_hash: make_password("pw", 1000).unwrap(),
+            disabled: false,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let pair = env
+        .post("/o/token/", "grant_type=password&username=jdoe&password=pw")
+        .basic(&app.id, &app.secret)
+        .send()
+        .await
+        .json();
+    let refresh = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        pair["refresh_token"].as_str().unwrap()
+    );
+    let first = env
+        .post("/o/token/", &refresh)
+        .basic(&app.id, &app.secret)
+        .send()
+        .await
+        .json();
+    assert_eq!(first["expires_in"], 600);
+    env.clock.advance(20);
+    let again = env
+        .post("/o/token/", &refresh)
+        .basic(&app.id, &app.secret)
+        .send()
+        .await
+        .json();
+    assert_eq!(again["access_token"], first["access_token"]);
+    assert_eq!(again["expires_in"], 580);
+}

@@ -33,6 +33,13 @@ async fn metadata_describes_the_server() {
         doc["scopes_supported"],
         json!(["introspection", "items:read", "items:write"])
     );
+    // Only values the IANA registry of client authentication methods knows
+    // (RFC 8414 §2): a bearer token with the introspection scope is accepted
+    // too, but has no registered name to announce.
+    assert_eq!(
+        doc["introspection_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
 
     let head = env
         .request("HEAD", "/.well-known/oauth-authorization-server")

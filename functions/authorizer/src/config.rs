@@ -64,7 +64,8 @@ pub struct AuthorizerConfig {
     pub timeout: Duration,
     /// `SCOPE_RULES`, plus DOT's read/write rules when `READ_WRITE_SCOPES` is true.
     pub rules: Rules,
-    /// `HTTP_API_RESPONSE`: `simple` (default) or `iam`.
+    /// `HTTP_API_RESPONSE`: `simple` (the default without rules) or `iam`
+    /// (the default, and the only choice, with rules).
     pub http_api_response: HttpApiResponse,
 }
 
@@ -161,6 +162,13 @@ fn secret_source(
     })
 }
 
+/// `localhost`, or an IPv4 / IPv6 loopback address (`127.0.0.0/8`, `[::1]`).
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn error(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError::new(variable, problem)
 }
@@ -181,10 +189,21 @@ impl AuthorizerConfig {
             .trim()
             .parse()
             .map_err(|_| error(URL, format!("{url:?} is not a URL")))?;
-        if !matches!(introspection_url.scheme_str(), Some("https" | "http"))
-            || introspection_url.host().is_none()
-        {
+        let Some(host) = introspection_url.host() else {
             return Err(error(URL, format!("{url:?} is not an http(s) URL")));
+        };
+        match introspection_url.scheme_str() {
+            Some("https") => {}
+            // Plain HTTP would carry the credentials and every token in clear:
+            // only to this machine (a local peer, an emulator, a sidecar).
+            Some("http") if is_loopback(host) => {}
+            Some("http") => {
+                return Err(error(
+                    URL,
+                    format!("{url:?} is plain HTTP to another host: credentials and tokens would cross the network in clear; use https"),
+                ))
+            }
+            _ => return Err(error(URL, format!("{url:?} is not an http(s) URL"))),
         }
 
         let auth = match get(SECRET_ID) {
@@ -250,8 +269,21 @@ impl AuthorizerConfig {
             rules.extend(Rules::parse(&read_write_rules).map_err(|p| error("READ_SCOPE", p))?);
         }
 
-        let http_api_response = match get("HTTP_API_RESPONSE").as_deref().map(str::trim) {
-            None | Some("simple") => HttpApiResponse::Simple,
+        // API Gateway caches one answer per token and reuses it for every
+        // route: a simple answer is the first route's verdict, so with rules
+        // only a policy is right everywhere.
+        const HTTP_API_RESPONSE: &str = "HTTP_API_RESPONSE";
+        let http_api_response = match get(HTTP_API_RESPONSE).as_deref().map(str::trim) {
+            None if rules.is_empty() => HttpApiResponse::Simple,
+            None => HttpApiResponse::Iam,
+            Some("simple") if !rules.is_empty() => {
+                return Err(error(
+                    HTTP_API_RESPONSE,
+                    "simple answers cannot carry scope rules: API Gateway caches the answer for one route \
+                     and reuses it for every route; use iam with SCOPE_RULES or READ_WRITE_SCOPES",
+                ));
+            }
+            Some("simple") => HttpApiResponse::Simple,
             Some("iam") => HttpApiResponse::Iam,
             Some(other) => {
                 return Err(error(
@@ -390,6 +422,57 @@ mod tests {
         );
         let bad = source(&[(SECRET_ID, "no such name"), ("AWS_REGION", "us-east-1")]);
         assert_eq!(bad.unwrap_err().variable, SECRET_ID);
+    }
+
+    /// Plain HTTP only to this machine: elsewhere the credentials and every
+    /// token would cross the network in clear.
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let token = ("RESOURCE_SERVER_AUTH_TOKEN", "t");
+        for url in [
+            "http://127.0.0.1:3000/o/introspect/",
+            "http://127.9.9.9/o/introspect/",
+            "http://localhost/o/introspect/",
+            "http://[::1]:8000/o/introspect/",
+            "https://auth.example.com/o/introspect/",
+        ] {
+            assert!(
+                config(&[("RESOURCE_SERVER_INTROSPECTION_URL", url), token]).is_ok(),
+                "{url}"
+            );
+        }
+        for url in [
+            "http://auth.example.com/o/introspect/",
+            "http://10.0.0.5/o/introspect/",
+            "http://localhost.example.com/o/introspect/",
+        ] {
+            let err = config(&[("RESOURCE_SERVER_INTROSPECTION_URL", url), token]).unwrap_err();
+            assert_eq!(err.variable, "RESOURCE_SERVER_INTROSPECTION_URL", "{url}");
+            assert!(err.to_string().contains("https"), "{err}");
+        }
+    }
+
+    /// Simple answers with scope rules would let API Gateway's cache reuse
+    /// one route's verdict for every route: refused at cold start.
+    #[test]
+    fn simple_answers_and_scope_rules_do_not_mix() {
+        let token = ("RESOURCE_SERVER_AUTH_TOKEN", "t");
+        let rules = ("SCOPE_RULES", "POST /items = write");
+        assert_eq!(
+            config(&[URL, token, rules]).unwrap().http_api_response,
+            HttpApiResponse::Iam
+        );
+        let refused = config(&[URL, token, rules, ("HTTP_API_RESPONSE", "simple")]).unwrap_err();
+        assert_eq!(refused.variable, "HTTP_API_RESPONSE");
+        assert!(refused.to_string().contains("every route"), "{refused}");
+        let read_write = ("READ_WRITE_SCOPES", "true");
+        assert!(config(&[URL, token, read_write, ("HTTP_API_RESPONSE", "simple")]).is_err());
+        assert_eq!(
+            config(&[URL, token, ("HTTP_API_RESPONSE", "simple")])
+                .unwrap()
+                .http_api_response,
+            HttpApiResponse::Simple
+        );
     }
 
     #[test]

@@ -23,8 +23,9 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
         "token_endpoint_auth_methods_supported": client_auth,
         "revocation_endpoint_auth_methods_supported": client_auth,
         // A resource server may also present a bearer token with the
-        // `introspection` scope (django-oauth-toolkit's RESOURCE_SERVER_AUTH_TOKEN).
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
+        // `introspection` scope (django-oauth-toolkit's RESOURCE_SERVER_AUTH_TOKEN),
+        // but the registry of these values (RFC 8414 §2) has no name for it.
+        "introspection_endpoint_auth_methods_supported": client_auth,
         "scopes_supported": config.known_scopes().collect::<Vec<_>>(),
     })
 }

@@ -10,7 +10,7 @@ use super::{OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{rotate_refresh_token, IssuedToken, TokenRequest};
 use crate::model::{Client, Token, TokenKind};
-use crate::scope::parse_scope;
+use crate::scope::{parse_scope, ScopeSet};
 use crate::secret::sha256_hex;
 use crate::store::{Item, Key, Rotation, Store};
 use crate::successor;
@@ -49,9 +49,14 @@ impl<S: Store> TokenService<S> {
             return Err(invalid());
         }
 
-        // A narrower scope may be asked for, never a wider one (§6).
+        // A narrower scope may be asked for, never a wider one (§6), and
+        // never one the client is no longer allowed.
         let scope = match requested {
-            None => old.scope.clone(),
+            None => old
+                .scope
+                .intersection(&client.scopes)
+                .cloned()
+                .collect::<ScopeSet>(),
             Some(requested) => {
                 let requested = parse_scope(requested)
                     .map_err(|bad| OAuthError::invalid_scope(format!("{bad:?} is not a valid scope")))?;
@@ -60,9 +65,19 @@ impl<S: Store> TokenService<S> {
                         "the scope may only narrow what was granted",
                     ));
                 }
+                if !requested.is_subset(&client.scopes) {
+                    return Err(OAuthError::invalid_scope(
+                        "the client is no longer allowed all of that scope",
+                    ));
+                }
                 requested
             }
         };
+        if scope.is_empty() {
+            return Err(OAuthError::invalid_scope(
+                "the client is no longer allowed any of the granted scope",
+            ));
+        }
 
         let request = TokenRequest {
             client_id: &client.client_id,

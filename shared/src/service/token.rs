@@ -39,7 +39,7 @@ impl<S: Store> TokenService<S> {
             GrantType::Password => self.password_grant(&client, params).await?,
             GrantType::RefreshToken => self.refresh_token_grant(&client, params).await?,
         };
-        Ok(token_response(&issued))
+        Ok(token_response(&issued, self.clock.now()))
     }
 
     /// Issues and stores an access token (one conditional write).
@@ -49,11 +49,11 @@ impl<S: Store> TokenService<S> {
 }
 
 /// RFC 6749 §5.1 successful answer.
-fn token_response(issued: &IssuedToken) -> HttpResponse {
+fn token_response(issued: &IssuedToken, now: u64) -> HttpResponse {
     let mut body = json!({
         "access_token": issued.access_token,
         "token_type": "Bearer",
-        "expires_in": issued.expires_in(),
+        "expires_in": issued.expires_in(now),
         "scope": format_scope(&issued.record.scope),
     });
     if let Some(refresh_token) = &issued.refresh_token {
