@@ -85,8 +85,10 @@ pub async fn import(
     };
     let mut report = Report::default();
 
-    // Users, by primary key for the tokens below.
+    // Users, by primary key for the tokens below, and the grants key each
+    // user's imported grants carry.
     let mut usernames: HashMap<String, String> = HashMap::new();
+    let mut grants_keys: HashMap<String, String> = HashMap::new();
     for object in of("auth.user") {
         let (pk, fields) = (&object["pk"], &object["fields"]);
         let (Some(username), Some(password)) = (text(fields, "username"), text(fields, "password")) else {
@@ -94,13 +96,21 @@ pub async fn import(
             continue;
         };
         usernames.insert(pk.to_string(), username.to_owned());
-        let user = User {
-            username: username.to_owned(),
-            password_hash: password.to_owned(),
-            disabled: fields.get("is_active") == Some(&Value::Bool(false)),
-            created_at: text(fields, "date_joined").and_then(epoch).unwrap_or(now),
-        };
+        let created_at = text(fields, "date_joined").and_then(epoch).unwrap_or(now);
+        let mut user = User::new(username, password.to_owned(), created_at).map_err(|e| e.to_string())?;
+        user.disabled = fields.get("is_active") == Some(&Value::Bool(false));
         let result = store.create_user(&user).await;
+        // Imported before: its grants carry the stored user's key.
+        let grants_key = match result {
+            Err(StoreError::AlreadyExists) => store
+                .get_user(username)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|stored| stored.grants_key)
+                .unwrap_or_default(),
+            _ => user.grants_key.clone(),
+        };
+        grants_keys.insert(username.to_owned(), grants_key);
         report.outcome("users", "auth.user", pk, result)?;
     }
 
@@ -254,6 +264,7 @@ pub async fn import(
         let family = Family {
             family_id: family_id.clone(),
             client_id: client_id.clone(),
+            user_grants_key: grants_keys.get(&username).cloned().unwrap_or_default(),
             username,
             revoked: false,
             expires_at,
@@ -270,9 +281,24 @@ pub async fn import(
         report.outcome("refresh_tokens", "oauth2_provider.refreshtoken", pk, result)?;
     }
 
-    // The access tokens no refresh token took along.
-    for (pk, token) in access_tokens {
-        let result = store.put_token(&token).await;
+    // The access tokens no refresh token took along; a user's is a grant of
+    // its own, so it ends with the user's other grants.
+    for (pk, mut token) in access_tokens {
+        let result = match token.username.clone() {
+            Some(username) => {
+                let family = Family {
+                    family_id: generate_id().map_err(|e| e.to_string())?,
+                    client_id: token.client_id.clone(),
+                    user_grants_key: grants_keys.get(&username).cloned().unwrap_or_default(),
+                    username,
+                    revoked: false,
+                    expires_at: token.expires_at,
+                };
+                token.family_id = Some(family.family_id.clone());
+                store.put_grant(&family, &[token]).await
+            }
+            None => store.put_token(&token).await,
+        };
         report.outcome(
             "access_tokens",
             "oauth2_provider.accesstoken",

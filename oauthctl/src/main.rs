@@ -69,15 +69,17 @@ enum Command {
 enum UserCommand {
     /// Create a user.
     Create(UserPassword),
-    /// Replace a user's password.
+    /// Replace a user's password; every grant made before ends.
     SetPassword(UserPassword),
     /// Show a user (without the password hash).
     Show { username: String },
-    /// Disable a user: they cannot sign in and their tokens become inactive.
+    /// Disable a user: they cannot sign in and their grants end, for good.
     Disable { username: String },
-    /// Enable a disabled user again.
+    /// Enable a disabled user again (their old grants stay ended).
     Enable { username: String },
-    /// Delete a user: their tokens become inactive.
+    /// End every grant made to a user so far (every app signs them in again).
+    RevokeGrants { username: String },
+    /// Delete a user: their grants end, whatever is later created under that name.
     Delete { username: String },
 }
 
@@ -256,12 +258,8 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
         }
         Command::User(UserCommand::Create(args)) => {
             let password = read_password()?;
-            let user = User {
-                username: args.username,
-                password_hash: make_password(&password, args.iterations).map_err(|e| e.to_string())?,
-                disabled: false,
-                created_at: clock.now(),
-            };
+            let hash = make_password(&password, args.iterations).map_err(|e| e.to_string())?;
+            let user = User::new(&args.username, hash, clock.now()).map_err(|e| e.to_string())?;
             store.create_user(&user).await.map_err(|e| match e {
                 StoreError::AlreadyExists => format!("user {:?} already exists", user.username),
                 e => e.to_string(),
@@ -299,6 +297,11 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
         )),
         Command::User(UserCommand::Enable { username }) => Ok(Some(
             update_user(&store, &username, UserChange::Disabled(false))
+                .await?
+                .to_public_json(),
+        )),
+        Command::User(UserCommand::RevokeGrants { username }) => Ok(Some(
+            update_user(&store, &username, UserChange::RevokeGrants)
                 .await?
                 .to_public_json(),
         )),

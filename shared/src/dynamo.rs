@@ -17,6 +17,7 @@ pub use aws_sdk_dynamodb::Client as DynamoClient;
 use crate::clock::SharedClock;
 use crate::model::{Client, Family, GrantType, Token, TokenKind, User};
 use crate::scope::{format_scope, parse_scope};
+use crate::secret::generate_id;
 use crate::store::{ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange};
 
 /// The partition key attribute.
@@ -219,6 +220,8 @@ fn decode_user(item: &Attributes) -> Option<User> {
             .copied()
             .unwrap_or(false),
         created_at: n(item, "created_at").unwrap_or(0),
+        // Users stored before grants keys existed have none; their grants neither.
+        grants_key: s(item, "grants_key").unwrap_or_default(),
     })
 }
 
@@ -229,6 +232,7 @@ fn encode_user(user: &User) -> Attributes {
     item.insert("password".into(), AttributeValue::S(user.password_hash.clone()));
     item.insert("disabled".into(), AttributeValue::Bool(user.disabled));
     item.insert("created_at".into(), num(user.created_at));
+    item.insert("grants_key".into(), AttributeValue::S(user.grants_key.clone()));
     item
 }
 
@@ -281,6 +285,7 @@ fn decode_family(id: &str, item: &Attributes) -> Option<Family> {
         family_id: id.to_owned(),
         client_id: s(item, "client_id")?,
         username: s(item, "username")?,
+        user_grants_key: s(item, "user_grants_key").unwrap_or_default(),
         revoked: item
             .get("revoked")
             .and_then(|v| v.as_bool().ok())
@@ -295,6 +300,10 @@ fn encode_family(family: &Family) -> Attributes {
     item.insert("kind".into(), AttributeValue::S("family".into()));
     item.insert("client_id".into(), AttributeValue::S(family.client_id.clone()));
     item.insert("username".into(), AttributeValue::S(family.username.clone()));
+    item.insert(
+        "user_grants_key".into(),
+        AttributeValue::S(family.user_grants_key.clone()),
+    );
     item.insert("revoked".into(), AttributeValue::Bool(family.revoked));
     item.insert(TTL_ATTRIBUTE.into(), num(family.expires_at));
     item
@@ -565,12 +574,27 @@ impl Store for DynamoStore {
     }
 
     async fn update_user(&self, username: &str, change: UserChange) -> Result<Option<User>, StoreError> {
-        let (attribute, value) = match change {
-            UserChange::Disabled(disabled) => ("disabled", AttributeValue::Bool(disabled)),
-            UserChange::PasswordHash(hash) => ("password", AttributeValue::S(hash)),
+        // Disabling, a new password and revoking grants all end every grant
+        // made so far: the user gets a new grants key (Django likewise ends
+        // sessions on a password change).
+        let new_key = || {
+            generate_id()
+                .map(AttributeValue::S)
+                .map_err(|_| StoreError::Unavailable("the OS random source failed".into()))
+        };
+        let changes = match change {
+            UserChange::Disabled(true) => vec![
+                ("disabled", AttributeValue::Bool(true)),
+                ("grants_key", new_key()?),
+            ],
+            UserChange::Disabled(false) => vec![("disabled", AttributeValue::Bool(false))],
+            UserChange::PasswordHash(hash) => {
+                vec![("password", AttributeValue::S(hash)), ("grants_key", new_key()?)]
+            }
+            UserChange::RevokeGrants => vec![("grants_key", new_key()?)],
         };
         let updated = self
-            .set_attribute(Key::User(username.to_owned()), attribute, value)
+            .set_attributes(Key::User(username.to_owned()), changes)
             .await?;
         Ok(updated.as_ref().and_then(decode_user))
     }
@@ -617,16 +641,32 @@ impl DynamoStore {
         attribute: &str,
         value: AttributeValue,
     ) -> Result<Option<Attributes>, StoreError> {
-        let result = self
+        self.set_attributes(key, vec![(attribute, value)]).await
+    }
+
+    /// Sets attributes of an existing item in one write; the item after, or
+    /// `None` if there is none.
+    async fn set_attributes(
+        &self,
+        key: Key,
+        changes: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<Attributes>, StoreError> {
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_attributes(&key)))
-            .update_expression("SET #a = :v")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#a", attribute)
-            .expression_attribute_values(":v", value)
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllNew);
+        let mut assignments = Vec::new();
+        for (i, (attribute, value)) in changes.into_iter().enumerate() {
+            assignments.push(format!("#a{i} = :v{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), attribute)
+                .expression_attribute_values(format!(":v{i}"), value);
+        }
+        let result = update
+            .update_expression(format!("SET {}", assignments.join(", ")))
             .send()
             .await;
         match result {

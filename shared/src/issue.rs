@@ -1,7 +1,7 @@
 //! Issuing tokens: the one place tokens are created, used by the token
 //! endpoint's grants and by `oauthctl token mint`.
 
-use crate::model::{Family, Token, TokenKind};
+use crate::model::{Family, Token, TokenKind, User};
 use crate::scope::ScopeSet;
 use crate::secret::{generate_access_token, generate_id, generate_secret, sha256_hex, RandomnessUnavailable};
 use crate::store::{Rotation, Store, StoreError};
@@ -158,18 +158,19 @@ pub async fn issue_access_token<S: Store>(
     })
 }
 
-/// A new grant to a user: a family, an access token and a refresh token,
+/// A new grant to `user`: a family, an access token and a refresh token,
 /// stored in one transaction.
 pub async fn issue_user_grant<S: Store>(
     store: &S,
     request: TokenRequest<'_>,
-    username: &str,
+    user: &User,
     refresh_lifetime: u64,
 ) -> Result<IssuedToken, IssueError> {
     let family = Family {
         family_id: generate_id()?,
         client_id: request.client_id.to_owned(),
-        username: username.to_owned(),
+        username: user.username.clone(),
+        user_grants_key: user.grants_key.clone(),
         revoked: false,
         expires_at: request.now + refresh_lifetime,
     };

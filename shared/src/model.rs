@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use crate::scope::{format_scope, ScopeSet};
+use crate::secret::{generate_id, RandomnessUnavailable};
 
 /// An OAuth 2.0 grant type this server can issue tokens for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,6 +107,8 @@ pub struct Family {
     pub client_id: String,
     /// The user.
     pub username: String,
+    /// The user's grants key when the grant was made (see [`User::grants_key`]).
+    pub user_grants_key: String,
     /// Once revoked, every token of the family is inactive.
     pub revoked: bool,
     /// Expiry of the newest refresh token, epoch seconds (the item's TTL).
@@ -149,9 +152,34 @@ pub struct User {
     pub disabled: bool,
     /// Creation time, epoch seconds.
     pub created_at: u64,
+    /// A random value every grant to the user carries. Replacing it (when
+    /// the user is disabled, changes password, or has their grants revoked)
+    /// ends every grant made before, for good; a user deleted and created
+    /// again under the same name has another, so the old grants stay dead.
+    pub grants_key: String,
 }
 
 impl User {
+    /// A new, enabled user with a fresh grants key.
+    pub fn new(
+        username: &str,
+        password_hash: String,
+        created_at: u64,
+    ) -> Result<Self, RandomnessUnavailable> {
+        Ok(Self {
+            username: username.to_owned(),
+            password_hash,
+            disabled: false,
+            created_at,
+            grants_key: generate_id()?,
+        })
+    }
+
+    /// Whether a grant made with `grants_key` still stands for this user.
+    pub fn honours(&self, grants_key: &str) -> bool {
+        !self.disabled && self.grants_key == grants_key
+    }
+
     /// The user as shown to an administrator: everything but the password hash.
     pub fn to_public_json(&self) -> Value {
         json!({ "username": self.username, "disabled": self.disabled, "created_at": self.created_at })

@@ -68,10 +68,12 @@ pub enum Rotation {
 /// One administrative change to a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserChange {
-    /// Disable (`true`) or enable (`false`) the user.
+    /// Disable (`true`, which ends every grant for good) or enable (`false`) the user.
     Disabled(bool),
-    /// Replace the password hash.
+    /// Replace the password hash, ending every grant.
     PasswordHash(String),
+    /// End every grant made to the user so far.
+    RevokeGrants,
 }
 
 /// A storage failure.

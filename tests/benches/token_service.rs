@@ -198,12 +198,7 @@ fn dynamodb_local(c: &mut Criterion) {
     // A refresh rotation: each iteration exchanges the newest refresh token
     // of one family that grows all along (its age must not matter).
     let user_app = runtime.block_on(env.client_with("read write", "", None, &[GrantType::Password]));
-    let user = User {
-        username: "bench".into(),
-        password_hash: make_password("pw", 1000).unwrap(),
-        disabled: false,
-        created_at: 0,
-    };
+    let user = User::new("bench", make_password("pw", 1000).unwrap(), 0).unwrap();
     runtime.block_on(env.service.store().create_user(&user)).unwrap();
     let user_basic = basic(&user_app.id, &user_app.secret);
     let first = runtime.block_on(env.service.handle(form(

@@ -137,6 +137,8 @@ check(missing.status == 401 and missing.headers.get("WWW-Authenticate") == "Bear
 check(request("GET", f"{REST}/1", bearer="not-a-token").status == 401, "REST: an unknown token is 401")
 malformed = request("GET", f"{REST}/1", basic=app)
 check(malformed.status == 401, "REST: a non-Bearer Authorization header is 401 (the authorizer's validation expression)", malformed)
+check(request("DELETE", f"{REST}/7", bearer=access).status == 403,
+      "REST: DELETE /items/7, which no rule names, is 403 (DenyUnmatchedRoutes)")
 forbidden = request("POST", REST, bearer=access)
 check(forbidden.status == 403 and forbidden.headers.get("WWW-Authenticate") == 'Bearer error="insufficient_scope"',
       "REST: POST /items needs write: 403 with error=\"insufficient_scope\"", (forbidden, dict(forbidden.headers)))

@@ -21,12 +21,7 @@ async fn oversized_identifiers_are_refused_not_unavailable() {
         .await;
     let rs = env.client("introspection").await;
     env.admin
-        .create_user(&User {
-            username: "jdoe".into(),
-            password_hash: make_password("pw", 1000).unwrap(),
-            disabled: false,
-            created_at: 0,
-        })
+        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
         .await
         .unwrap();
     let huge = "a".repeat(3000);
@@ -103,12 +98,7 @@ async fn a_spent_refresh_token_introspects_inactive() {
         .client_with("read introspection", "", None, &[GrantType::Password])
         .await;
     env.admin
-        .create_user(&User {
-            username: "jdoe".into(),
-            password_hash: make_password("pw", 1000).unwrap(),
-            disabled: false,
-            created_at: 0,
-        })
+        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
         .await
         .unwrap();
     let pair = env
@@ -154,12 +144,7 @@ async fn revoking_a_users_token_is_retry_safe() {
         .client_with("read introspection", "", None, &[GrantType::Password])
         .await;
     env.admin
-        .create_user(&User {
-            username: "jdoe".into(),
-            password_hash: make_password("pw", 1000).unwrap(),
-            disabled: false,
-            created_at: 0,
-        })
+        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
         .await
         .unwrap();
     // The first write of the revocation fails, then the second.
@@ -208,12 +193,7 @@ async fn without_a_grace_period_no_successor_is_kept() {
     let env = TestEnv::new().await;
     let app = env.client_with("read", "", None, &[GrantType::Password]).await;
     env.admin
-        .create_user(&User {
-            username: "jdoe".into(),
-            password_hash: make_password("pw", 1000).unwrap(),
-            disabled: false,
-            created_at: 0,
-        })
+        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
         .await
         .unwrap();
     let pair = env
@@ -249,12 +229,7 @@ async fn a_refresh_rechecks_the_clients_allowed_scope() {
         .client_with("read write", "", None, &[GrantType::Password])
         .await;
     env.admin
-        .create_user(&User {
-            username: "jdoe".into(),
-            password_hash: make_password("pw", 1000).unwrap(),
-            disabled: false,
-            created_at: 0,
-        })
+        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
         .await
         .unwrap();
     let pair = env
@@ -307,12 +282,7 @@ async fn a_grace_period_retry_tells_the_time_left() {
     .await;
     let app = env.client_with("read", "", None, &[GrantType::Password]).await;
     env.admin
-        .create_user(&User {
-            username: "jdoe".into(),
-            password_hash: make_password("pw", 1000).unwrap(),
-            disabled: false,
-            created_at: 0,
-        })
+        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
         .await
         .unwrap();
     let pair = env

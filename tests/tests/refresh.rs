@@ -33,12 +33,7 @@ impl Fixture {
             )
             .await;
         let rs = env.client("introspection").await;
-        let user = User {
-            username: "jdoe".into(),
-            password_hash: make_password("s3cret", 1000).unwrap(),
-            disabled: false,
-            created_at: 0,
-        };
+        let user = User::new("jdoe", make_password("s3cret", 1000).unwrap(), 0).unwrap();
         env.admin.create_user(&user).await.unwrap();
         Self { env, app, rs }
     }
@@ -124,10 +119,8 @@ async fn wrong_credentials_are_invalid_grant_alike() {
     f.env
         .admin
         .create_user(&User {
-            username: "off".into(),
-            password_hash: make_password("pw", 1000).unwrap(),
             disabled: true,
-            created_at: 0,
+            ..User::new("off", make_password("pw", 1000).unwrap(), 0).unwrap()
         })
         .await
         .unwrap();
@@ -288,7 +281,9 @@ async fn users_clients_and_time_end_refreshes() {
         .update_user("jdoe", UserChange::Disabled(false))
         .await
         .unwrap();
-    let (_, refresh) = Fixture::pair(&f.refresh(&refresh, None).await);
+    // Disabling ended the grant for good: enabling the user brings it not back.
+    assert_eq!(f.refresh(&refresh, None).await.error(), "invalid_grant");
+    let (_, refresh) = Fixture::pair(&f.password("jdoe", "s3cret").await);
 
     // Another client cannot use it.
     let other = f

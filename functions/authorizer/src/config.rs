@@ -162,6 +162,15 @@ fn secret_source(
     })
 }
 
+/// A `true` / `false` variable; unset is false.
+fn flag(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(error(variable, format!("{other:?} is neither true nor false"))),
+    }
+}
+
 /// `localhost`, or an IPv4 / IPv6 loopback address (`127.0.0.0/8`, `[::1]`).
 fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -255,11 +264,7 @@ impl AuthorizerConfig {
             Some(text) => Rules::parse(&text).map_err(|p| error("SCOPE_RULES", p))?,
         };
         const READ_WRITE: &str = "READ_WRITE_SCOPES";
-        let read_write = match get(READ_WRITE).as_deref().map(str::trim) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => return Err(error(READ_WRITE, format!("{other:?} is neither true nor false"))),
-        };
+        let read_write = flag(READ_WRITE, get(READ_WRITE))?;
         if read_write {
             let read = get("READ_SCOPE").unwrap_or_else(|| "read".to_owned());
             let write = get("WRITE_SCOPE").unwrap_or_else(|| "write".to_owned());
@@ -267,6 +272,16 @@ impl AuthorizerConfig {
                 "GET * = {read}\nHEAD * = {read}\nOPTIONS * = {read}\nPOST * = {write}\nPUT * = {write}\nPATCH * = {write}\nDELETE * = {write}"
             );
             rules.extend(Rules::parse(&read_write_rules).map_err(|p| error("READ_SCOPE", p))?);
+        }
+        const DENY_UNMATCHED: &str = "DENY_UNMATCHED_ROUTES";
+        if flag(DENY_UNMATCHED, get(DENY_UNMATCHED))? {
+            if rules.is_empty() {
+                return Err(error(
+                    DENY_UNMATCHED,
+                    "with no SCOPE_RULES nor READ_WRITE_SCOPES every route would be denied",
+                ));
+            }
+            rules.deny_unmatched();
         }
 
         // API Gateway caches one answer per token and reuses it for every
@@ -473,6 +488,22 @@ mod tests {
                 .http_api_response,
             HttpApiResponse::Simple
         );
+    }
+
+    #[test]
+    fn unmatched_routes_are_denied_only_with_rules() {
+        let token = ("RESOURCE_SERVER_AUTH_TOKEN", "t");
+        let deny = ("DENY_UNMATCHED_ROUTES", "true");
+        let c = config(&[URL, token, deny, ("SCOPE_RULES", "GET /items/* = read")]).unwrap();
+        assert!(c.rules.denies_unmatched());
+        assert!(!c
+            .rules
+            .allows(&shared::scope::parse_scope("read").unwrap(), "DELETE", "/items/7"));
+        assert_eq!(
+            config(&[URL, token, deny]).unwrap_err().variable,
+            "DENY_UNMATCHED_ROUTES"
+        );
+        assert!(config(&[URL, token, ("DENY_UNMATCHED_ROUTES", "yes")]).is_err());
     }
 
     #[test]

@@ -57,19 +57,37 @@ impl ApiArn {
 
 /// The policy document for a token with `scopes` on this API and stage.
 pub fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> Value {
-    let mut statements = vec![json!({
-        "Action": "execute-api:Invoke",
-        "Effect": "Allow",
-        "Resource": [format!("{}/*/*", arn.api_stage)],
-    })];
-    let mut denied: Vec<String> = Vec::new();
-    for rule in rules.unmet(scopes) {
-        let resource = format!(
+    let rule_arn = |rule: &crate::rules::Rule| {
+        format!(
             "{}/{}/{}",
             arn.api_stage,
             rule.method_segment(),
             rule.resource_path()
-        );
+        )
+    };
+    // Everything, or with unmatched routes denied only the routes of the
+    // rules the token meets (nothing else is allowed, IAM's default).
+    let allowed: Vec<String> = if rules.denies_unmatched() {
+        let mut allowed: Vec<String> = Vec::new();
+        for resource in rules.met(scopes).map(rule_arn) {
+            if !allowed.contains(&resource) {
+                allowed.push(resource);
+            }
+        }
+        allowed
+    } else {
+        vec![format!("{}/*/*", arn.api_stage)]
+    };
+    if allowed.is_empty() {
+        return deny_all(arn);
+    }
+    let mut statements = vec![json!({
+        "Action": "execute-api:Invoke",
+        "Effect": "Allow",
+        "Resource": allowed,
+    })];
+    let mut denied: Vec<String> = Vec::new();
+    for resource in rules.unmet(scopes).map(rule_arn) {
         if !denied.contains(&resource) {
             denied.push(resource);
         }
@@ -97,6 +115,27 @@ pub fn deny_all(arn: &ApiArn) -> Value {
 mod tests {
     use super::*;
     use shared::scope::parse_scope;
+
+    /// With unmatched routes denied, the policy allows only the routes of the
+    /// rules the token meets, and still denies the unmet ones over them.
+    #[test]
+    fn with_unmatched_routes_denied_only_met_rules_are_allowed() {
+        let arn = ApiArn::parse("arn:aws:execute-api:us-east-1:1:api/prod/GET/items/7").unwrap();
+        let mut rules = Rules::parse("GET /items/* = read\nPOST /items = write").unwrap();
+        rules.deny_unmatched();
+        let doc = policy_document(&rules, &parse_scope("read").unwrap(), &arn);
+        assert_eq!(doc["Statement"][0]["Effect"], "Allow");
+        assert_eq!(
+            doc["Statement"][0]["Resource"],
+            json!(["arn:aws:execute-api:us-east-1:1:api/prod/GET/items/*"])
+        );
+        assert_eq!(
+            doc["Statement"][1]["Resource"],
+            json!(["arn:aws:execute-api:us-east-1:1:api/prod/POST/items"])
+        );
+        let none = policy_document(&rules, &parse_scope("introspection").unwrap(), &arn);
+        assert_eq!(none, deny_all(&arn));
+    }
 
     #[test]
     fn arns_parse() {

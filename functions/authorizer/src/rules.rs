@@ -8,8 +8,17 @@
 //!
 //! A request must satisfy **every** rule that matches it: each rule adds its
 //! scopes to what the request needs. A request no rule matches needs only an
-//! active token. IAM evaluates policies the same way (any matching Deny wins),
-//! which is what lets one cached policy answer for every route.
+//! active token, unless unmatched routes are denied (`DENY_UNMATCHED_ROUTES`):
+//! then only routes some rule names are open at all. IAM evaluates policies
+//! the same way (nothing allowed unless a statement allows it, and any
+//! matching Deny wins), which is what lets one cached policy answer for every
+//! route.
+//!
+//! Paths are matched exactly as API Gateway writes them in the method ARN:
+//! no slash is collapsed or dropped and nothing is decoded, exactly as IAM
+//! matches the policy built from the same rules, so the decision and the
+//! policy never disagree. A variant spelling of a path (`/items/`, `//items`)
+//! is another path: with unmatched routes denied, it is refused.
 
 use shared::scope::{is_valid_scope_token, parse_scope, ScopeSet};
 
@@ -86,7 +95,12 @@ impl Rule {
 
 /// The rule list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rules(Vec<Rule>);
+pub struct Rules {
+    rules: Vec<Rule>,
+    /// Whether a route no rule matches is refused rather than open to any
+    /// active token.
+    deny_unmatched: bool,
+}
 
 impl Rules {
     /// Parses rules, one a line or `;`-separated; blank lines and `#` comments are skipped.
@@ -96,30 +110,49 @@ impl Rules {
             .filter(|line| !line.is_empty())
             .map(Rule::parse)
             .collect::<Result<Vec<_>, _>>()
-            .map(Rules)
+            .map(|rules| Rules {
+                rules,
+                deny_unmatched: false,
+            })
     }
 
     /// Appends `other`'s rules.
     pub fn extend(&mut self, other: Rules) {
-        self.0.extend(other.0);
+        self.rules.extend(other.rules);
+    }
+
+    /// Refuses routes no rule matches.
+    pub fn deny_unmatched(&mut self) {
+        self.deny_unmatched = true;
+    }
+
+    /// Whether routes no rule matches are refused.
+    pub fn denies_unmatched(&self) -> bool {
+        self.deny_unmatched
     }
 
     /// Whether there are no rules (any active token is allowed everywhere).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.rules.is_empty()
     }
 
     /// Whether a token with `scopes` may call `method` `path`.
     pub fn allows(&self, scopes: &ScopeSet, method: &str, path: &str) -> bool {
-        self.0
-            .iter()
-            .filter(|r| r.matches(method, path))
-            .all(|r| r.met_by(scopes))
+        let mut matching = self.rules.iter().filter(|r| r.matches(method, path)).peekable();
+        if self.deny_unmatched && matching.peek().is_none() {
+            return false;
+        }
+        matching.all(|r| r.met_by(scopes))
+    }
+
+    /// The rules a token with `scopes` meets.
+    pub fn met<'a>(&'a self, scopes: &'a ScopeSet) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| r.met_by(scopes))
     }
 
     /// The rules a token with `scopes` does not meet.
     pub fn unmet<'a>(&'a self, scopes: &'a ScopeSet) -> impl Iterator<Item = &'a Rule> + 'a {
-        self.0.iter().filter(move |r| !r.met_by(scopes))
+        self.rules.iter().filter(move |r| !r.met_by(scopes))
     }
 }
 
@@ -178,6 +211,21 @@ mod tests {
         assert!(rules.allows(&scopes(""), "GET", "/health"));
         assert!(!rules.allows(&scopes("read write"), "DELETE", "/admin/users"));
         assert!(rules.allows(&scopes("admin"), "DELETE", "/admin/users"));
+    }
+
+    /// With unmatched routes denied, only what some rule names is open; the
+    /// review's example: `DELETE /items/7` no longer needs just any token.
+    #[test]
+    fn unmatched_routes_may_be_denied() {
+        let mut rules = Rules::parse("GET /items/* = read; POST /items = write").unwrap();
+        assert!(rules.allows(&scopes("introspection"), "DELETE", "/items/7"));
+        rules.deny_unmatched();
+        assert!(!rules.allows(&scopes("read write"), "DELETE", "/items/7"));
+        assert!(!rules.allows(&scopes("read write"), "POST", "/items/"));
+        assert!(!rules.allows(&scopes("read write"), "POST", "//items"));
+        assert!(rules.allows(&scopes("read"), "GET", "/items/7"));
+        assert!(rules.allows(&scopes("write"), "POST", "/items"));
+        assert!(!rules.allows(&scopes("read"), "POST", "/items"));
     }
 
     #[test]

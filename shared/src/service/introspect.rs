@@ -66,10 +66,15 @@ impl Loaded {
                 .username
                 .as_deref()
                 .is_none_or(|name| self.user(name).is_some_and(|u| !u.disabled))
-            && token
-                .family_id
-                .as_deref()
-                .is_none_or(|id| self.family(id).is_some_and(|f| !f.revoked))
+            && token.family_id.as_deref().is_none_or(|id| {
+                self.family(id).is_some_and(|f| {
+                    // The grant was made to this very user, and still stands.
+                    !f.revoked
+                        && self
+                            .user(&f.username)
+                            .is_some_and(|u| u.honours(&f.user_grants_key))
+                })
+            })
     }
 
     /// The owners of `tokens` not read yet.

@@ -32,9 +32,10 @@ impl<S: Store> TokenService<S> {
         })
         .await
         .unwrap_or(false);
-        if !matches || user.as_ref().is_none_or(|u| u.disabled) {
-            return Err(OAuthError::invalid_grant("the username or password is wrong"));
-        }
+        let user = match user {
+            Some(user) if matches && !user.disabled => user,
+            _ => return Err(OAuthError::invalid_grant("the username or password is wrong")),
+        };
 
         let request = TokenRequest {
             client_id: &client.client_id,
@@ -48,7 +49,7 @@ impl<S: Store> TokenService<S> {
         Ok(issue_user_grant(
             &self.store,
             request,
-            username,
+            &user,
             self.config.refresh_token_expire_seconds,
         )
         .await?)

@@ -42,7 +42,10 @@ impl<S: Store> TokenService<S> {
             .load(&[Key::Family(family_id), Key::User(username.clone())])
             .await?;
         let (family, user_enabled) = match owners.as_slice() {
-            [Some(Item::Family(f)), user] => (f.clone(), matches!(user, Some(Item::User(u)) if !u.disabled)),
+            [Some(Item::Family(f)), user] => (
+                f.clone(),
+                matches!(user, Some(Item::User(u)) if u.honours(&f.user_grants_key)),
+            ),
             _ => return Err(invalid()),
         };
         if family.revoked || !user_enabled {
@@ -154,7 +157,7 @@ impl<S: Store> TokenService<S> {
             ];
             return match self.store.load(&keys).await?.as_slice() {
                 [Some(Item::Token(record)), Some(Item::Family(f)), Some(Item::User(u))]
-                    if !f.revoked && !u.disabled =>
+                    if !f.revoked && u.honours(&f.user_grants_key) =>
                 {
                     Ok(IssuedToken {
                         access_token,
