@@ -272,6 +272,7 @@ pub async fn import(
         let mut tokens = vec![refresh];
         if let Some(mut access) = access_tokens.remove(&fields["access_token"].to_string()) {
             access.family_id = Some(family_id);
+            tokens[0].access_hash = Some(access.token_hash.clone());
             tokens.push(access);
         }
         let result = store.put_grant(&family, &tokens).await;
@@ -343,5 +344,6 @@ fn token_record(
         family_id: None,
         rotated_at: None,
         successor: None,
+        access_hash: None,
     })
 }

@@ -32,6 +32,9 @@ pub struct ServiceConfig {
     /// for instead of revoking its family (`REFRESH_TOKEN_GRACE_PERIOD_SECONDS`,
     /// default 0 as in DOT).
     pub refresh_token_grace_period_seconds: u64,
+    /// Whether exchanging a refresh token revokes the access token issued
+    /// with it, as DOT does (`ROTATION_REVOKES_ACCESS_TOKEN`, default true).
+    pub rotation_revokes_access_token: bool,
     /// PBKDF2 work factor spent on sign-ins of unknown users, so they take as
     /// long as a wrong password (`PASSWORD_HASH_ITERATIONS`, default Django's).
     pub password_hash_iterations: u32,
@@ -134,6 +137,17 @@ impl ServiceConfig {
                     )
                 })?,
         };
+        const ROTATION_REVOKES: &str = "ROTATION_REVOKES_ACCESS_TOKEN";
+        let rotation_revokes_access_token = match get(ROTATION_REVOKES).as_deref().map(str::trim) {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(error(
+                    ROTATION_REVOKES,
+                    format!("{other:?} is neither true nor false"),
+                ))
+            }
+        };
         let password_hash_iterations = match get("PASSWORD_HASH_ITERATIONS") {
             None => crate::password::DEFAULT_ITERATIONS,
             Some(v) => v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -152,6 +166,7 @@ impl ServiceConfig {
             default_scopes,
             refresh_token_expire_seconds,
             refresh_token_grace_period_seconds,
+            rotation_revokes_access_token,
             password_hash_iterations,
         })
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, Put,
-    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, KeysAndAttributes,
+    Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 
@@ -251,6 +251,7 @@ fn decode_token(hash: &str, item: &Attributes) -> Option<Token> {
         family_id: s(item, "family_id"),
         rotated_at: n(item, "rotated_at"),
         successor: s(item, "successor"),
+        access_hash: s(item, "access_hash"),
     })
 }
 
@@ -276,6 +277,9 @@ fn encode_token(token: &Token) -> Attributes {
     }
     if let Some(successor) = &token.successor {
         item.insert("successor".into(), AttributeValue::S(successor.clone()));
+    }
+    if let Some(access_hash) = &token.access_hash {
+        item.insert("access_hash".into(), AttributeValue::S(access_hash.clone()));
     }
     item
 }
@@ -472,6 +476,7 @@ impl Store for DynamoStore {
         &self,
         old_hash: &str,
         successor: Option<&str>,
+        revoked_access_hash: Option<&str>,
         family: &Family,
         tokens: &[Token],
         now: u64,
@@ -509,6 +514,16 @@ impl Store for DynamoStore {
         ];
         for token in tokens {
             steps.push(put_new_step(encode_token(token), &self.table)?);
+        }
+        // Last, so the steps' indexes above stay those the cancellation
+        // reasons are read by. Gone already (expired, revoked) is fine.
+        if let Some(hash) = revoked_access_hash {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key_attributes(&Key::Token(hash.to_owned()))))
+                .build()
+                .map_err(build_error)?;
+            steps.push(TransactWriteItem::builder().delete(delete).build());
         }
         match self
             .client

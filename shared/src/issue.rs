@@ -105,6 +105,7 @@ fn new_token(
         family_id: family_id.map(str::to_owned),
         rotated_at: None,
         successor: None,
+        access_hash: None,
     };
     Ok((value, record))
 }
@@ -127,13 +128,14 @@ fn new_pair(
         request.lifetime,
         Some(family_id),
     )?;
-    let refresh = new_token(
+    let mut refresh = new_token(
         request,
         TokenKind::Refresh,
         refresh_scope,
         refresh_lifetime,
         Some(family_id),
     )?;
+    refresh.1.access_hash = Some(access.1.token_hash.clone());
     Ok((access, refresh))
 }
 
@@ -184,28 +186,40 @@ pub async fn issue_user_grant<S: Store>(
     })
 }
 
+/// How a refresh token is exchanged.
+#[derive(Debug, Clone, Copy)]
+pub struct RotationPolicy {
+    /// Lifetime of the new refresh token (and its family), seconds.
+    pub refresh_lifetime: u64,
+    /// Keep the new pair sealed under the spent token, for a grace period;
+    /// without one, nothing but hashes is stored.
+    pub keep_successor: bool,
+    /// Revoke the access token issued with the spent refresh token, in the
+    /// same transaction (as DOT does).
+    pub revoke_previous_access: bool,
+}
+
 /// Exchanges refresh token `old` (whose value is `presented`) of `family`
 /// for a new pair, in one transaction; `Err(Rotation)` if it was already
 /// spent or the family revoked. The access token gets `request.scope`
 /// (perhaps narrower); the new refresh token keeps the old one's scope
-/// (RFC 6749 §6). With a grace period (`keep_successor`), the new pair is
-/// kept sealed under `presented`; without one, nothing but hashes is stored.
+/// (RFC 6749 §6). See [`RotationPolicy`] for what else happens.
 pub async fn rotate_refresh_token<S: Store>(
     store: &S,
     presented: &str,
     old: &Token,
     family: &Family,
     request: TokenRequest<'_>,
-    refresh_lifetime: u64,
-    keep_successor: bool,
+    policy: RotationPolicy,
 ) -> Result<Result<IssuedToken, Rotation>, IssueError> {
+    let refresh_lifetime = policy.refresh_lifetime;
     let family = Family {
         expires_at: request.now + refresh_lifetime,
         ..family.clone()
     };
     let ((access_token, access), (refresh_token, refresh)) =
         new_pair(&request, &old.scope, refresh_lifetime, &family.family_id)?;
-    let successor = if keep_successor {
+    let successor = if policy.keep_successor {
         Some(seal(presented, &access_token, &refresh_token)?)
     } else {
         None
@@ -215,6 +229,9 @@ pub async fn rotate_refresh_token<S: Store>(
         .rotate_refresh(
             &old.token_hash,
             successor.as_deref(),
+            old.access_hash
+                .as_deref()
+                .filter(|_| policy.revoke_previous_access),
             &family,
             &tokens,
             request.now,

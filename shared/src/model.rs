@@ -139,6 +139,9 @@ pub struct Token {
     /// The pair a spent refresh token was exchanged for, sealed with the
     /// refresh token itself (see [`crate::successor`]), for the grace period.
     pub successor: Option<String>,
+    /// For a refresh token, the hash of the access token issued with it: a
+    /// rotation revokes that access token.
+    pub access_hash: Option<String>,
 }
 
 /// A resource owner who can be issued tokens.

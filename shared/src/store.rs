@@ -116,13 +116,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Spends refresh token `old_hash` (keeping `successor`, the sealed new
-    /// pair, on it when there is a grace period to serve) and stores `tokens`
-    /// of `family` in one transaction, so that of concurrent exchanges exactly
-    /// one succeeds.
+    /// pair, on it when there is a grace period to serve), deletes the access
+    /// token `revoked_access_hash` if given, and stores `tokens` of `family`,
+    /// in one transaction, so that of concurrent exchanges exactly one
+    /// succeeds.
     fn rotate_refresh(
         &self,
         old_hash: &str,
         successor: Option<&str>,
+        revoked_access_hash: Option<&str>,
         family: &Family,
         tokens: &[Token],
         now: u64,

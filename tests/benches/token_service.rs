@@ -55,6 +55,7 @@ impl Store for MemoryStore {
         &self,
         _: &str,
         _: Option<&str>,
+        _: Option<&str>,
         _: &Family,
         _: &[Token],
         _: u64,

@@ -138,13 +138,14 @@ impl<S: Store> Store for Counting<S> {
         &self,
         old_hash: &str,
         successor: Option<&str>,
+        revoked_access_hash: Option<&str>,
         family: &Family,
         tokens: &[Token],
         now: u64,
     ) -> Result<Rotation, StoreError> {
         self.calls.transactions.fetch_add(1, Ordering::SeqCst);
         self.inner
-            .rotate_refresh(old_hash, successor, family, tokens, now)
+            .rotate_refresh(old_hash, successor, revoked_access_hash, family, tokens, now)
             .await
     }
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {

@@ -312,3 +312,45 @@ async fn a_grace_period_retry_tells_the_time_left() {
     assert_eq!(again["access_token"], first["access_token"]);
     assert_eq!(again["expires_in"], 580);
 }
+
+/// A rotation revokes the access token issued with the spent refresh token
+/// (as DOT does), unless configured not to.
+#[tokio::test]
+async fn a_rotation_revokes_the_previous_access_token() {
+    for (setting, previous_stays) in [("true", false), ("false", true)] {
+        let env = TestEnv::with_config(&[("ROTATION_REVOKES_ACCESS_TOKEN", setting)]).await;
+        let app = env
+            .client_with("read introspection", "", None, &[GrantType::Password])
+            .await;
+        env.admin
+            .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
+            .await
+            .unwrap();
+        let first = env
+            .post(
+                "/o/token/",
+                "grant_type=password&username=jdoe&password=pw&scope=read",
+            )
+            .basic(&app.id, &app.secret)
+            .send()
+            .await
+            .json();
+        let refresh = format!(
+            "grant_type=refresh_token&refresh_token={}",
+            first["refresh_token"].as_str().unwrap()
+        );
+        let second = env
+            .post("/o/token/", &refresh)
+            .basic(&app.id, &app.secret)
+            .send()
+            .await
+            .json();
+        let active = |token: &serde_json::Value| {
+            let token = token.as_str().unwrap().to_owned();
+            let (env, app) = (&env, &app);
+            async move { env.introspect(app, &token).await.json()["active"] == true }
+        };
+        assert_eq!(active(&first["access_token"]).await, previous_stays, "{setting}");
+        assert!(active(&second["access_token"]).await, "{setting}");
+    }
+}

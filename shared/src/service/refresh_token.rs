@@ -8,7 +8,7 @@
 
 use super::{OAuthError, TokenService};
 use crate::form::Form;
-use crate::issue::{rotate_refresh_token, IssuedToken, TokenRequest};
+use crate::issue::{rotate_refresh_token, IssuedToken, RotationPolicy, TokenRequest};
 use crate::model::{Client, Token, TokenKind};
 use crate::scope::{parse_scope, ScopeSet};
 use crate::secret::sha256_hex;
@@ -91,19 +91,12 @@ impl<S: Store> TokenService<S> {
             username: Some(username),
             now,
         };
-        let lifetime = self.config.refresh_token_expire_seconds;
-        let keep_successor = self.config.refresh_token_grace_period_seconds > 0;
-        match rotate_refresh_token(
-            &self.store,
-            presented,
-            &old,
-            &family,
-            request,
-            lifetime,
-            keep_successor,
-        )
-        .await?
-        {
+        let policy = RotationPolicy {
+            refresh_lifetime: self.config.refresh_token_expire_seconds,
+            keep_successor: self.config.refresh_token_grace_period_seconds > 0,
+            revoke_previous_access: self.config.rotation_revokes_access_token,
+        };
+        match rotate_refresh_token(&self.store, presented, &old, &family, request, policy).await? {
             Ok(issued) => Ok(issued),
             // Spent between our read and our write: a concurrent exchange won.
             Err(Rotation::AlreadyRotated) => {
