@@ -1,10 +1,29 @@
 //! What an attacker can send to the token service: each finding of the
 //! security review, through the same HTTP entry point a client uses.
 
-use integration_tests::TestEnv;
+use integration_tests::{Answer, TestClient, TestEnv};
 use shared::model::{GrantType, User};
 use shared::password::make_password;
 use shared::store::Store;
+
+/// A client allowed the password grant and `scope`, and the user `jdoe`
+/// (password `pw`), as an administrator registers them.
+async fn password_client(env: &TestEnv, scope: &str) -> TestClient {
+    let app = env.client_with(scope, "", None, &[GrantType::Password]).await;
+    env.admin
+        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
+        .await
+        .unwrap();
+    app
+}
+
+/// `form` POSTed to the token endpoint with `app`'s HTTP Basic credentials.
+async fn token(env: &TestEnv, app: &TestClient, form: &str) -> Answer {
+    env.post("/o/token/", form)
+        .basic(&app.id, &app.secret)
+        .send()
+        .await
+}
 
 /// Identifiers longer than DynamoDB's key limit are unknown, not a storage
 /// failure: 401 / 400 / inactive, never 503 with Retry-After.
@@ -51,14 +70,12 @@ async fn oversized_identifiers_are_refused_not_unavailable() {
         answer.body
     );
 
-    let answer = env
-        .post(
-            "/o/token/",
-            &format!("grant_type=password&username={huge}&password=pw"),
-        )
-        .basic(&app.id, &app.secret)
-        .send()
-        .await;
+    let answer = token(
+        &env,
+        &app,
+        &format!("grant_type=password&username={huge}&password=pw"),
+    )
+    .await;
     assert_eq!(
         (answer.status, answer.error().as_str()),
         (400, "invalid_grant"),
@@ -94,33 +111,23 @@ async fn oversized_identifiers_are_refused_not_unavailable() {
 async fn a_spent_refresh_token_introspects_inactive() {
     let env = TestEnv::new().await;
     // A client that may introspect its own refresh tokens.
-    let app = env
-        .client_with("read introspection", "", None, &[GrantType::Password])
-        .await;
-    env.admin
-        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
-        .await
-        .unwrap();
-    let pair = env
-        .post(
-            "/o/token/",
-            "grant_type=password&username=jdoe&password=pw&scope=read",
-        )
-        .basic(&app.id, &app.secret)
-        .send()
-        .await
-        .json();
+    let app = password_client(&env, "read introspection").await;
+    let pair = token(
+        &env,
+        &app,
+        "grant_type=password&username=jdoe&password=pw&scope=read",
+    )
+    .await
+    .json();
     let first = pair["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(env.introspect(&app, &first).await.json()["active"], true);
-    let rotated = env
-        .post(
-            "/o/token/",
-            &format!("grant_type=refresh_token&refresh_token={first}"),
-        )
-        .basic(&app.id, &app.secret)
-        .send()
-        .await
-        .json();
+    let rotated = token(
+        &env,
+        &app,
+        &format!("grant_type=refresh_token&refresh_token={first}"),
+    )
+    .await
+    .json();
     let second = rotated["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(
         env.introspect(&app, &first).await.json(),
@@ -140,24 +147,16 @@ async fn a_spent_refresh_token_introspects_inactive() {
 async fn revoking_a_users_token_is_retry_safe() {
     use std::sync::atomic::Ordering;
     let env = TestEnv::new().await;
-    let app = env
-        .client_with("read introspection", "", None, &[GrantType::Password])
-        .await;
-    env.admin
-        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
-        .await
-        .unwrap();
+    let app = password_client(&env, "read introspection").await;
     // The first write of the revocation fails, then the second.
     for failing_write in [1, 2] {
-        let pair = env
-            .post(
-                "/o/token/",
-                "grant_type=password&username=jdoe&password=pw&scope=read",
-            )
-            .basic(&app.id, &app.secret)
-            .send()
-            .await
-            .json();
+        let pair = token(
+            &env,
+            &app,
+            "grant_type=password&username=jdoe&password=pw&scope=read",
+        )
+        .await
+        .json();
         let access = pair["access_token"].as_str().unwrap().to_owned();
         let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
         env.calls
@@ -191,26 +190,17 @@ async fn revoking_a_users_token_is_retry_safe() {
 #[tokio::test]
 async fn without_a_grace_period_no_successor_is_kept() {
     let env = TestEnv::new().await;
-    let app = env.client_with("read", "", None, &[GrantType::Password]).await;
-    env.admin
-        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
-        .await
-        .unwrap();
-    let pair = env
-        .post("/o/token/", "grant_type=password&username=jdoe&password=pw")
-        .basic(&app.id, &app.secret)
-        .send()
+    let app = password_client(&env, "read").await;
+    let pair = token(&env, &app, "grant_type=password&username=jdoe&password=pw")
         .await
         .json();
     let spent = pair["refresh_token"].as_str().unwrap();
-    let answer = env
-        .post(
-            "/o/token/",
-            &format!("grant_type=refresh_token&refresh_token={spent}"),
-        )
-        .basic(&app.id, &app.secret)
-        .send()
-        .await;
+    let answer = token(
+        &env,
+        &app,
+        &format!("grant_type=refresh_token&refresh_token={spent}"),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let item = env
         .raw_item(&format!("token#{}", shared::secret::sha256_hex(spent)))
@@ -225,49 +215,37 @@ async fn without_a_grace_period_no_successor_is_kept() {
 #[tokio::test]
 async fn a_refresh_rechecks_the_clients_allowed_scope() {
     let env = TestEnv::new().await;
-    let app = env
-        .client_with("read write", "", None, &[GrantType::Password])
-        .await;
-    env.admin
-        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
-        .await
-        .unwrap();
-    let pair = env
-        .post(
-            "/o/token/",
-            "grant_type=password&username=jdoe&password=pw&scope=read+write",
-        )
-        .basic(&app.id, &app.secret)
-        .send()
-        .await
-        .json();
+    let app = password_client(&env, "read write").await;
+    let pair = token(
+        &env,
+        &app,
+        "grant_type=password&username=jdoe&password=pw&scope=read+write",
+    )
+    .await
+    .json();
     // The administrator takes `write` away (the client re-registered with less).
     env.admin.delete_client(&app.id).await.unwrap();
     env.register(&app.id, &app.secret, "read", "", None, &[GrantType::Password])
         .await;
     let refresh = pair["refresh_token"].as_str().unwrap();
-    let wider = env
-        .post(
-            "/o/token/",
-            &format!("grant_type=refresh_token&refresh_token={refresh}&scope=read+write"),
-        )
-        .basic(&app.id, &app.secret)
-        .send()
-        .await;
+    let wider = token(
+        &env,
+        &app,
+        &format!("grant_type=refresh_token&refresh_token={refresh}&scope=read+write"),
+    )
+    .await;
     assert_eq!(
         (wider.status, wider.error().as_str()),
         (400, "invalid_scope"),
         "{}",
         wider.body
     );
-    let narrowed = env
-        .post(
-            "/o/token/",
-            &format!("grant_type=refresh_token&refresh_token={refresh}"),
-        )
-        .basic(&app.id, &app.secret)
-        .send()
-        .await;
+    let narrowed = token(
+        &env,
+        &app,
+        &format!("grant_type=refresh_token&refresh_token={refresh}"),
+    )
+    .await;
     assert_eq!(narrowed.status, 200, "{}", narrowed.body);
     assert_eq!(narrowed.json()["scope"], "read");
 }
@@ -280,35 +258,18 @@ async fn a_grace_period_retry_tells_the_time_left() {
         ("ACCESS_TOKEN_EXPIRE_SECONDS", "600"),
     ])
     .await;
-    let app = env.client_with("read", "", None, &[GrantType::Password]).await;
-    env.admin
-        .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
-        .await
-        .unwrap();
-    let pair = env
-        .post("/o/token/", "grant_type=password&username=jdoe&password=pw")
-        .basic(&app.id, &app.secret)
-        .send()
+    let app = password_client(&env, "read").await;
+    let pair = token(&env, &app, "grant_type=password&username=jdoe&password=pw")
         .await
         .json();
     let refresh = format!(
         "grant_type=refresh_token&refresh_token={}",
         pair["refresh_token"].as_str().unwrap()
     );
-    let first = env
-        .post("/o/token/", &refresh)
-        .basic(&app.id, &app.secret)
-        .send()
-        .await
-        .json();
+    let first = token(&env, &app, &refresh).await.json();
     assert_eq!(first["expires_in"], 600);
     env.clock.advance(20);
-    let again = env
-        .post("/o/token/", &refresh)
-        .basic(&app.id, &app.secret)
-        .send()
-        .await
-        .json();
+    let again = token(&env, &app, &refresh).await.json();
     assert_eq!(again["access_token"], first["access_token"]);
     assert_eq!(again["expires_in"], 580);
 }
@@ -319,32 +280,19 @@ async fn a_grace_period_retry_tells_the_time_left() {
 async fn a_rotation_revokes_the_previous_access_token() {
     for (setting, previous_stays) in [("true", false), ("false", true)] {
         let env = TestEnv::with_config(&[("ROTATION_REVOKES_ACCESS_TOKEN", setting)]).await;
-        let app = env
-            .client_with("read introspection", "", None, &[GrantType::Password])
-            .await;
-        env.admin
-            .create_user(&User::new("jdoe", make_password("pw", 1000).unwrap(), 0).unwrap())
-            .await
-            .unwrap();
-        let first = env
-            .post(
-                "/o/token/",
-                "grant_type=password&username=jdoe&password=pw&scope=read",
-            )
-            .basic(&app.id, &app.secret)
-            .send()
-            .await
-            .json();
+        let app = password_client(&env, "read introspection").await;
+        let first = token(
+            &env,
+            &app,
+            "grant_type=password&username=jdoe&password=pw&scope=read",
+        )
+        .await
+        .json();
         let refresh = format!(
             "grant_type=refresh_token&refresh_token={}",
             first["refresh_token"].as_str().unwrap()
         );
-        let second = env
-            .post("/o/token/", &refresh)
-            .basic(&app.id, &app.secret)
-            .send()
-            .await
-            .json();
+        let second = token(&env, &app, &refresh).await.json();
         let active = |token: &serde_json::Value| {
             let token = token.as_str().unwrap().to_owned();
             let (env, app) = (&env, &app);
