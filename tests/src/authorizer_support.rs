@@ -46,10 +46,12 @@ pub fn event(kind: EventKind, authorization: Option<&str>, method: &str, path: &
         .join("../events")
         .join(kind.file());
     let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let quoted = serde_json::to_string(authorization.unwrap_or("REMOVE")).unwrap();
     let text = text
         .replace(
             "Bearer REPLACE_WITH_ACCESS_TOKEN",
-            authorization.unwrap_or("REMOVE"),
+            // As JSON string content: any header value, escaped, unquoted.
+            &quoted[1..quoted.len() - 1],
         )
         .replace("GET/items/42", &format!("{method}{path}"))
         .replace("/items/42", path)

@@ -57,19 +57,17 @@ impl ApiArn {
 
 /// The policy document for a token with `scopes` on this API and stage.
 pub fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> Value {
-    let rule_arn = |rule: &crate::rules::Rule| {
-        format!(
-            "{}/{}/{}",
-            arn.api_stage,
-            rule.method_segment(),
-            rule.resource_path()
-        )
+    let rule_arns = |rule: &crate::rules::Rule| -> Vec<String> {
+        rule.methods()
+            .into_iter()
+            .map(|method| format!("{}/{method}/{}", arn.api_stage, rule.resource_path()))
+            .collect()
     };
     // Everything, or with unmatched routes denied only the routes of the
     // rules the token meets (nothing else is allowed, IAM's default).
     let allowed: Vec<String> = if rules.denies_unmatched() {
         let mut allowed: Vec<String> = Vec::new();
-        for resource in rules.met(scopes).map(rule_arn) {
+        for resource in rules.met(scopes).flat_map(rule_arns) {
             if !allowed.contains(&resource) {
                 allowed.push(resource);
             }
@@ -87,7 +85,7 @@ pub fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> Value 
         "Resource": allowed,
     })];
     let mut denied: Vec<String> = Vec::new();
-    for resource in rules.unmet(scopes).map(rule_arn) {
+    for resource in rules.unmet(scopes).flat_map(rule_arns) {
         if !denied.contains(&resource) {
             denied.push(resource);
         }
@@ -169,13 +167,15 @@ mod tests {
             json!(["arn:aws:execute-api:us-east-1:1:api/prod/*/*"])
         );
         assert_eq!(doc["Statement"][1]["Effect"], "Deny");
-        assert_eq!(
-            doc["Statement"][1]["Resource"],
-            json!([
-                "arn:aws:execute-api:us-east-1:1:api/prod/POST/items",
-                "arn:aws:execute-api:us-east-1:1:api/prod/*/admin/*"
-            ])
-        );
+        // "Any method" is every method by name: a `*` there would also match
+        // `GET/x/admin/y`, a path the rule does not name.
+        let mut denied = vec!["arn:aws:execute-api:us-east-1:1:api/prod/POST/items".to_owned()];
+        for method in crate::rules::METHODS {
+            denied.push(format!(
+                "arn:aws:execute-api:us-east-1:1:api/prod/{method}/admin/*"
+            ));
+        }
+        assert_eq!(doc["Statement"][1]["Resource"], json!(denied));
         let everything = policy_document(&rules, &parse_scope("read write admin").unwrap(), &arn);
         assert_eq!(everything["Statement"].as_array().unwrap().len(), 1);
     }

@@ -22,7 +22,8 @@
 
 use shared::scope::{is_valid_scope_token, parse_scope, ScopeSet};
 
-const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+/// Every method API Gateway routes.
+pub const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 /// One rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,9 +78,14 @@ impl Rule {
         self.method.as_deref().is_none_or(|m| m == method) && glob_matches(&self.pattern, path)
     }
 
-    /// The method as an ARN segment (`*` for any).
-    pub fn method_segment(&self) -> &str {
-        self.method.as_deref().unwrap_or("*")
+    /// The methods the rule covers, each as an ARN segment. "Any" is every
+    /// method by name, never `*`: in an ARN, `*` would also swallow the
+    /// slashes after it and reach paths the rule does not name.
+    pub fn methods(&self) -> Vec<&str> {
+        match &self.method {
+            Some(method) => vec![method.as_str()],
+            None => METHODS.to_vec(),
+        }
     }
 
     /// The pattern as the ARN's trailing resource path (no leading `/`).
