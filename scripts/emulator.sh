@@ -4,6 +4,7 @@
 # aws-sam-cli's) with IAM enforced (AUTH=true), on a free loopback port, with
 # only the services the stack uses; stopped when the calling script exits.
 # Functions run as local processes, with their role's credentials.
+# Needs scripts/dynamodb-local.sh sourced first (free_port).
 
 EMULATOR_PACKAGES="ministack==1.5.33 aws-sam-translator==1.115.0"
 EMULATOR_VENV="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.local/emulator-venv"
@@ -24,7 +25,7 @@ emulator_install() {
 emulator_start() {
   emulator_install || return 1
   local port
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  port=$(free_port)
   EMULATOR_DIR=$(mktemp -d)
   EMULATOR_LOG="$EMULATOR_DIR/emulator.log"
   # AWS_ENDPOINT_URL in its own environment is what it hands its functions,

@@ -38,17 +38,21 @@ pub const TOKEN_SERVICE_PRINCIPAL: &str = "TokenService";
 /// the standard AWS chain plus `AWS_ENDPOINT_URL_DYNAMODB`. Tests use it as
 /// an administrator would (`oauthctl`): setting up and looking at the table.
 pub async fn dynamo() -> DynamoClient {
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
-        "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with scripts/test, which starts DynamoDB Local"
-    );
+    assert_dynamodb_local();
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     DynamoClient::new(&aws)
 }
 
+fn assert_dynamodb_local() {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with scripts/test, which starts DynamoDB Local"
+    );
+}
+
 /// A DynamoDB client that calls as the token service ([`TOKEN_SERVICE_PRINCIPAL`]).
 pub async fn dynamo_as_token_service() -> DynamoClient {
-    dynamo().await;
+    assert_dynamodb_local();
     let credentials =
         aws_sdk_dynamodb::config::Credentials::new(TOKEN_SERVICE_PRINCIPAL, "local", None, None, "tests");
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -419,6 +423,17 @@ impl Answer {
     /// The `error` field of an error answer.
     pub fn error(&self) -> String {
         self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Asserts an RFC 6749 §5.2 error answer: this status and `error` code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.error().as_str()),
+            (status, code),
+            "{}",
+            self.body
+        );
     }
 
     /// One header's value, if present.

@@ -50,12 +50,7 @@ async fn oversized_identifiers_are_refused_not_unavailable() {
         .basic(&huge, "secret")
         .send()
         .await;
-    assert_eq!(
-        (answer.status, answer.error().as_str()),
-        (401, "invalid_client"),
-        "{}",
-        answer.body
-    );
+    answer.assert_error(401, "invalid_client");
     let answer = env
         .post(
             "/o/token/",
@@ -63,12 +58,7 @@ async fn oversized_identifiers_are_refused_not_unavailable() {
         )
         .send()
         .await;
-    assert_eq!(
-        (answer.status, answer.error().as_str()),
-        (401, "invalid_client"),
-        "{}",
-        answer.body
-    );
+    answer.assert_error(401, "invalid_client");
 
     let answer = token(
         &env,
@@ -76,12 +66,7 @@ async fn oversized_identifiers_are_refused_not_unavailable() {
         &format!("grant_type=password&username={huge}&password=pw"),
     )
     .await;
-    assert_eq!(
-        (answer.status, answer.error().as_str()),
-        (400, "invalid_grant"),
-        "{}",
-        answer.body
-    );
+    answer.assert_error(400, "invalid_grant");
 
     // A token whose client hint is oversized, and an oversized caller.
     let answer = env.introspect(&rs, &format!("{huge}.abc")).await;
@@ -92,12 +77,7 @@ async fn oversized_identifiers_are_refused_not_unavailable() {
         .basic(&huge, "secret")
         .send()
         .await;
-    assert_eq!(
-        (answer.status, answer.error().as_str()),
-        (401, "invalid_client"),
-        "{}",
-        answer.body
-    );
+    answer.assert_error(401, "invalid_client");
     let answer = env
         .post("/o/revoke_token/", &format!("token={huge}"))
         .basic(&app.id, &app.secret)
@@ -234,12 +214,7 @@ async fn a_refresh_rechecks_the_clients_allowed_scope() {
         &format!("grant_type=refresh_token&refresh_token={refresh}&scope=read+write"),
     )
     .await;
-    assert_eq!(
-        (wider.status, wider.error().as_str()),
-        (400, "invalid_scope"),
-        "{}",
-        wider.body
-    );
+    wider.assert_error(400, "invalid_scope");
     let narrowed = token(
         &env,
         &app,

@@ -66,13 +66,7 @@ pub fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> Value 
     // Everything, or with unmatched routes denied only the routes of the
     // rules the token meets (nothing else is allowed, IAM's default).
     let allowed: Vec<String> = if rules.denies_unmatched() {
-        let mut allowed: Vec<String> = Vec::new();
-        for resource in rules.met(scopes).flat_map(rule_arns) {
-            if !allowed.contains(&resource) {
-                allowed.push(resource);
-            }
-        }
-        allowed
+        distinct(rules.met(scopes).flat_map(rule_arns))
     } else {
         vec![format!("{}/*/*", arn.api_stage)]
     };
@@ -84,16 +78,22 @@ pub fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> Value 
         "Effect": "Allow",
         "Resource": allowed,
     })];
-    let mut denied: Vec<String> = Vec::new();
-    for resource in rules.unmet(scopes).flat_map(rule_arns) {
-        if !denied.contains(&resource) {
-            denied.push(resource);
-        }
-    }
+    let denied = distinct(rules.unmet(scopes).flat_map(rule_arns));
     if !denied.is_empty() {
         statements.push(json!({ "Action": "execute-api:Invoke", "Effect": "Deny", "Resource": denied }));
     }
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// Each resource once, in first-seen order (rules may overlap).
+fn distinct(resources: impl Iterator<Item = String>) -> Vec<String> {
+    let mut unique: Vec<String> = Vec::new();
+    for resource in resources {
+        if !unique.contains(&resource) {
+            unique.push(resource);
+        }
+    }
+    unique
 }
 
 /// The policy refusing every method and path of this API and stage: the
