@@ -150,7 +150,7 @@ pub async fn import(
         let secret_hash = if public {
             report.notes.push(json!({ "client_id": client_id, "note": "a public client cannot authenticate here (confidential clients only); its tokens stay active" }));
             "!public client".to_owned()
-        } else if secret.starts_with("pbkdf2_sha256$") {
+        } else if shared::password::is_password_hash(secret) {
             secret.to_owned()
         } else if secret.is_empty() {
             report.skip(

@@ -35,10 +35,19 @@ pub struct ServiceConfig {
     /// Whether exchanging a refresh token revokes the access token issued
     /// with it, as DOT does (`ROTATION_REVOKES_ACCESS_TOKEN`, default true).
     pub rotation_revokes_access_token: bool,
-    /// PBKDF2 work factor spent on sign-ins of unknown users, so they take as
-    /// long as a wrong password (`PASSWORD_HASH_ITERATIONS`, default Django's).
+    /// PBKDF2 work factor of the configured password hasher: what passwords
+    /// are re-hashed to on sign-in, and what every refusal without a hash to
+    /// check spends (`PASSWORD_HASH_ITERATIONS`, default Django's).
     pub password_hash_iterations: u32,
+    /// How many checks of one client's secret imported from Django (a slow
+    /// hash, until its first success re-stores it as SHA-256) may run per
+    /// minute; beyond, the client is refused unchecked
+    /// (`IMPORTED_SECRET_CHECKS_PER_MINUTE`, default 10).
+    pub imported_secret_checks_per_minute: u32,
 }
+
+/// Default of [`ServiceConfig::imported_secret_checks_per_minute`].
+pub const DEFAULT_IMPORTED_SECRET_CHECKS_PER_MINUTE: u32 = 10;
 
 /// A configuration variable is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +167,22 @@ impl ServiceConfig {
             })?,
         };
 
+        const SECRET_CHECKS: &str = "IMPORTED_SECRET_CHECKS_PER_MINUTE";
+        let imported_secret_checks_per_minute = match get(SECRET_CHECKS) {
+            None => DEFAULT_IMPORTED_SECRET_CHECKS_PER_MINUTE,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    error(
+                        SECRET_CHECKS,
+                        format!("{v:?} is not a whole number from 1 to 10000"),
+                    )
+                })?,
+        };
+
         Ok(Self {
             table_name,
             issuer,
@@ -168,6 +193,7 @@ impl ServiceConfig {
             refresh_token_grace_period_seconds,
             rotation_revokes_access_token,
             password_hash_iterations,
+            imported_secret_checks_per_minute,
         })
     }
 

@@ -150,6 +150,11 @@ where
     StoreError::Unavailable(DisplayErrorContext(&e).to_string())
 }
 
+/// Whether a write failed only because its condition did not hold.
+fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
 fn s(item: &Attributes, name: &str) -> Option<String> {
     item.get(name)?.as_s().ok().cloned()
 }
@@ -439,12 +444,7 @@ impl Store for DynamoStore {
                     Revocation::NotFound
                 })
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Revocation::NotOwner)
-            }
+            Err(e) if is_condition_failure(&e) => Ok(Revocation::NotOwner),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -574,14 +574,66 @@ impl Store for DynamoStore {
         client_id: &str,
         change: ClientChange,
     ) -> Result<Option<Client>, StoreError> {
-        let (attribute, value) = match change {
-            ClientChange::Disabled(disabled) => ("disabled", AttributeValue::Bool(disabled)),
-            ClientChange::SecretHash(hash) => ("secret_hash", AttributeValue::S(hash)),
+        let key = Key::Client(client_id.to_owned());
+        let updated = match change {
+            ClientChange::Disabled(disabled) => {
+                self.set_attribute(key, "disabled", AttributeValue::Bool(disabled))
+                    .await?
+            }
+            ClientChange::SecretHash(hash) => {
+                self.set_attribute(key, "secret_hash", AttributeValue::S(hash))
+                    .await?
+            }
+            ClientChange::Rehash { verified, sha256 } => {
+                let expected = ("secret_hash", AttributeValue::S(verified));
+                let changes = vec![("secret_hash", AttributeValue::S(sha256))];
+                self.set_attributes_if(key, Some(expected), changes).await?
+            }
         };
-        let updated = self
-            .set_attribute(Key::Client(client_id.to_owned()), attribute, value)
-            .await?;
         Ok(updated.as_ref().and_then(decode_client))
+    }
+
+    async fn claim_secret_check(&self, client_id: &str, window: u64, limit: u32) -> Result<bool, StoreError> {
+        let key = Some(Self::key_attributes(&Key::Client(client_id.to_owned())));
+        // Another check in the current window, if it has room...
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(key.clone())
+            .condition_expression(
+                "attribute_exists(pk) AND secret_check_window = :window AND secret_checks < :limit",
+            )
+            .update_expression("SET secret_checks = secret_checks + :one")
+            .expression_attribute_values(":window", num(window))
+            .expression_attribute_values(":limit", num(u64::from(limit)))
+            .expression_attribute_values(":one", num(1))
+            .send()
+            .await;
+        match counted {
+            Ok(_) => return Ok(true),
+            Err(e) if is_condition_failure(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        // ...or the first of a new window.
+        let opened = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(key)
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(secret_check_window) OR secret_check_window < :window)",
+            )
+            .update_expression("SET secret_check_window = :window, secret_checks = :one")
+            .expression_attribute_values(":window", num(window))
+            .expression_attribute_values(":one", num(1))
+            .send()
+            .await;
+        match opened {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
@@ -607,9 +659,17 @@ impl Store for DynamoStore {
                 vec![("password", AttributeValue::S(hash)), ("grants_key", new_key()?)]
             }
             UserChange::RevokeGrants => vec![("grants_key", new_key()?)],
+            UserChange::Rehash { verified, new } => {
+                let expected = ("password", AttributeValue::S(verified));
+                let changes = vec![("password", AttributeValue::S(new))];
+                let updated = self
+                    .set_attributes_if(Key::User(username.to_owned()), Some(expected), changes)
+                    .await?;
+                return Ok(updated.as_ref().and_then(decode_user));
+            }
         };
         let updated = self
-            .set_attributes(Key::User(username.to_owned()), changes)
+            .set_attributes_if(Key::User(username.to_owned()), None, changes)
             .await?;
         Ok(updated.as_ref().and_then(decode_user))
     }
@@ -656,14 +716,16 @@ impl DynamoStore {
         attribute: &str,
         value: AttributeValue,
     ) -> Result<Option<Attributes>, StoreError> {
-        self.set_attributes(key, vec![(attribute, value)]).await
+        self.set_attributes_if(key, None, vec![(attribute, value)]).await
     }
 
-    /// Sets attributes of an existing item in one write; the item after, or
-    /// `None` if there is none.
-    async fn set_attributes(
+    /// Sets attributes of an existing item in one write, if `expected` (an
+    /// attribute and its value) holds; the item after, or `None` if there is
+    /// none or `expected` did not hold.
+    async fn set_attributes_if(
         &self,
         key: Key,
+        expected: Option<(&str, AttributeValue)>,
         changes: Vec<(&str, AttributeValue)>,
     ) -> Result<Option<Attributes>, StoreError> {
         let mut update = self
@@ -671,8 +733,14 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_attributes(&key)))
-            .condition_expression("attribute_exists(pk)")
             .return_values(ReturnValue::AllNew);
+        update = match expected {
+            None => update.condition_expression("attribute_exists(pk)"),
+            Some((attribute, value)) => update
+                .condition_expression("attribute_exists(pk) AND #expected = :expected")
+                .expression_attribute_names("#expected", attribute)
+                .expression_attribute_values(":expected", value),
+        };
         let mut assignments = Vec::new();
         for (i, (attribute, value)) in changes.into_iter().enumerate() {
             assignments.push(format!("#a{i} = :v{i}"));
@@ -686,12 +754,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(out) => Ok(out.attributes),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -721,12 +784,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists)
-            }
+            Err(e) if is_condition_failure(&e) => Err(StoreError::AlreadyExists),
             Err(e) => Err(unavailable(e)),
         }
     }

@@ -52,6 +52,15 @@ pub enum ClientChange {
     Disabled(bool),
     /// Replace the secret's SHA-256.
     SecretHash(String),
+    /// Replace a secret hash imported from Django with the SHA-256 of the
+    /// secret it was just verified against, unless the hash changed since
+    /// (a rotation in the meantime is never undone).
+    Rehash {
+        /// The hash the secret was verified against.
+        verified: String,
+        /// The SHA-256 of that secret.
+        sha256: String,
+    },
 }
 
 /// What an attempt to exchange a refresh token did.
@@ -74,6 +83,14 @@ pub enum UserChange {
     PasswordHash(String),
     /// End every grant made to the user so far.
     RevokeGrants,
+    /// Store the same password under the configured hasher after a sign-in
+    /// (grants stand), unless the hash changed since it was verified.
+    Rehash {
+        /// The hash the password was verified against.
+        verified: String,
+        /// The new hash of that password.
+        new: String,
+    },
 }
 
 /// A storage failure.
@@ -150,6 +167,17 @@ pub trait Store: Send + Sync + 'static {
         client_id: &str,
         change: ClientChange,
     ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
+
+    /// Counts one check of a client's slow (Django-hashed) secret against at
+    /// most `limit` per `window` (a number that grows with time); `false`
+    /// when this window's checks are spent or the client is gone. Bounds the
+    /// work anyone knowing a client id can make the service do.
+    fn claim_secret_check(
+        &self,
+        client_id: &str,
+        window: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Deletes a client; `false` if there was none.
     fn delete_client(&self, client_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;

@@ -76,6 +76,9 @@ impl Store for MemoryStore {
     async fn update_client(&self, _: &str, _: ClientChange) -> Result<Option<Client>, StoreError> {
         unimplemented!("not used by the benchmark")
     }
+    async fn claim_secret_check(&self, _: &str, _: u64, _: u32) -> Result<bool, StoreError> {
+        unimplemented!("not used by the benchmark")
+    }
     async fn delete_client(&self, _: &str) -> Result<bool, StoreError> {
         unimplemented!("not used by the benchmark")
     }

@@ -169,6 +169,9 @@ impl<S: Store> Store for Counting<S> {
     ) -> Result<Option<Client>, StoreError> {
         self.inner.update_client(client_id, change).await
     }
+    async fn claim_secret_check(&self, client_id: &str, window: u64, limit: u32) -> Result<bool, StoreError> {
+        self.inner.claim_secret_check(client_id, window, limit).await
+    }
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
         self.inner.delete_client(client_id).await
     }

@@ -54,6 +54,31 @@ async fn metadata_describes_the_server() {
     assert_eq!(post.header("allow"), Some("GET, HEAD"));
 }
 
+/// RFC 8414 §3: an issuer with a path has its metadata at the well-known
+/// path with the issuer's path appended (and, as for any issuer, under it).
+#[tokio::test]
+async fn an_issuer_with_a_path_has_its_metadata_where_rfc_8414_puts_it() {
+    let issuer = "https://auth.example.test/tenant/one";
+    let env = TestEnv::with_config(&[("ISSUER", issuer)]).await;
+    for path in [
+        "/.well-known/oauth-authorization-server/tenant/one",
+        "/.well-known/oauth-authorization-server/tenant/one/",
+        "/tenant/one/.well-known/oauth-authorization-server",
+    ] {
+        let answer = env.request("GET", path).send().await;
+        assert_eq!(answer.status, 200, "{path}");
+        assert_eq!(answer.json()["issuer"], issuer, "{path}");
+        assert_eq!(answer.json()["token_endpoint"], format!("{issuer}/o/token/"));
+    }
+    // Another issuer's path is not this one's.
+    for path in [
+        "/.well-known/oauth-authorization-server/tenant/two",
+        "/.well-known/oauth-authorization-server/tenant",
+    ] {
+        assert_eq!(env.request("GET", path).send().await.status, 404, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn unknown_paths_get_json_404_and_methods_405_with_allow() {
     let env = TestEnv::new().await;

@@ -5,12 +5,15 @@ use super::{OAuthError, TokenService};
 use crate::credentials::{parse_authorization, Authorization};
 use crate::form::Form;
 use crate::model::Client;
-use crate::password::check_password;
+use crate::password::{check_password, is_password_hash};
 use crate::secret::{matches_hash, sha256_hex};
 use crate::store::{ClientChange, Store};
 
-/// How django-oauth-toolkit's hashed client secrets begin.
-const PBKDF2_PREFIX: &str = "pbkdf2_sha256$";
+/// Length of the window [`ServiceConfig::imported_secret_checks_per_minute`]
+/// counts in.
+///
+/// [`ServiceConfig::imported_secret_checks_per_minute`]: crate::config::ServiceConfig::imported_secret_checks_per_minute
+const SECRET_CHECK_WINDOW_SECONDS: u64 = 60;
 
 /// Credentials a client presented.
 pub(super) struct ClientCredentials {
@@ -93,9 +96,13 @@ pub(super) fn client_credentials(
 
 impl<S: Store> TokenService<S> {
     /// Checks credentials against the stored client. Unknown client, wrong
-    /// secret and disabled client all get the same answer. A secret imported
-    /// from django-oauth-toolkit (PBKDF2) is checked once the slow way, then
-    /// stored as SHA-256 so the client pays that cost only once.
+    /// secret and disabled client all get the same answer.
+    ///
+    /// A secret imported from django-oauth-toolkit (a Django password hash,
+    /// deliberately slow) is checked the slow way once, then stored as
+    /// SHA-256 so the client pays that cost only once. Until then, anyone
+    /// who knows the (public) client id could make every request cost a
+    /// slow hash: such checks are limited per client and minute.
     pub(super) async fn authenticate(
         &self,
         credentials: &ClientCredentials,
@@ -103,21 +110,37 @@ impl<S: Store> TokenService<S> {
     ) -> Result<Client, OAuthError> {
         let refused = || OAuthError::invalid_client("client authentication failed");
         let client = stored.filter(|c| !c.disabled).ok_or_else(refused)?;
-        if !client.secret_hash.starts_with(PBKDF2_PREFIX) {
+        if !is_password_hash(&client.secret_hash) {
             return if matches_hash(&credentials.client_secret, &client.secret_hash) {
                 Ok(client)
             } else {
                 Err(refused())
             };
         }
-        let (secret, encoded) = (credentials.client_secret.clone(), client.secret_hash.clone());
-        let matches = tokio::task::spawn_blocking(move || check_password(&secret, &encoded))
-            .await
-            .unwrap_or(false);
-        if !matches {
+        let window = self.clock.now() / SECRET_CHECK_WINDOW_SECONDS;
+        let limit = self.config.imported_secret_checks_per_minute;
+        if !self
+            .store
+            .claim_secret_check(&client.client_id, window, limit)
+            .await?
+        {
+            tracing::warn!(
+                client_id = %client.client_id,
+                "refused unchecked: this minute's checks of the client's imported secret are spent"
+            );
             return Err(refused());
         }
-        let rehashed = ClientChange::SecretHash(sha256_hex(&credentials.client_secret));
+        let iterations = self.config.password_hash_iterations;
+        let (secret, encoded) = (credentials.client_secret.clone(), client.secret_hash.clone());
+        let check =
+            tokio::task::spawn_blocking(move || check_password(&secret, Some(&encoded), iterations)).await;
+        if !check.is_ok_and(|c| c.matches) {
+            return Err(refused());
+        }
+        let rehashed = ClientChange::Rehash {
+            verified: client.secret_hash.clone(),
+            sha256: sha256_hex(&credentials.client_secret),
+        };
         if let Err(e) = self.store.update_client(&client.client_id, rehashed).await {
             // The client is authenticated either way; the next check retries.
             tracing::warn!(error = %e, "could not re-store an imported client secret as SHA-256");

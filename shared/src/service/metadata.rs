@@ -30,6 +30,15 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
     })
 }
 
+/// Where RFC 8414 §3 puts the metadata of an issuer with a path component:
+/// `https://host/tenant` → `/.well-known/oauth-authorization-server/tenant`.
+/// `None` for an issuer without a path (the plain well-known path serves it).
+pub(super) fn path_inserted(issuer: &str) -> Option<String> {
+    let after_scheme = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
+    let path = after_scheme.find('/').map(|at| &after_scheme[at..])?;
+    Some(format!("/.well-known/oauth-authorization-server{path}"))
+}
+
 pub(super) fn response(document: &str, head: bool) -> HttpResponse {
     let mut response = json_response(StatusCode::OK, &Value::Null);
     *response.body_mut() = if head { String::new() } else { document.to_owned() };

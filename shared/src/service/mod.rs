@@ -51,9 +51,14 @@ impl Route {
     ];
 
     /// The route a path ends with. Matching the end lets the service run under
-    /// an API Gateway stage or a custom-domain base path; a trailing slash is optional.
-    fn find(path: &str) -> Option<Route> {
+    /// an API Gateway stage or a custom-domain base path; a trailing slash is
+    /// optional. `metadata_at` is where RFC 8414 §3 puts the metadata of an
+    /// issuer with a path (the well-known segment inserted before it).
+    fn find(path: &str, metadata_at: Option<&str>) -> Option<Route> {
         let path = path.strip_suffix('/').unwrap_or(path);
+        if metadata_at.is_some_and(|inserted| path.ends_with(inserted)) {
+            return Some(Route::Metadata);
+        }
         Self::ALL
             .iter()
             .find(|(_, suffix)| path.ends_with(suffix))
@@ -85,17 +90,21 @@ pub struct TokenService<S> {
     store: S,
     clock: SharedClock,
     metadata: String,
+    /// `/.well-known/oauth-authorization-server/<issuer path>`, when the issuer has a path.
+    metadata_at: Option<String>,
 }
 
 impl<S: Store> TokenService<S> {
     /// Builds the service once, at cold start.
     pub fn new(config: ServiceConfig, store: S, clock: SharedClock) -> Self {
         let metadata = metadata::document(&config).to_string();
+        let metadata_at = metadata::path_inserted(&config.issuer);
         Self {
             config,
             store,
             clock,
             metadata,
+            metadata_at,
         }
     }
 
@@ -107,7 +116,7 @@ impl<S: Store> TokenService<S> {
     /// Answers one HTTP request. Never panics on input and never answers 500.
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
         let started = Instant::now();
-        let route = Route::find(request.uri().path());
+        let route = Route::find(request.uri().path(), self.metadata_at.as_deref());
         let response = match route {
             None => error::not_found(),
             Some(route) if !route.allowed_methods().contains(request.method()) => {
@@ -202,15 +211,17 @@ mod tests {
 
     #[test]
     fn routes_match_under_any_prefix_with_optional_slash() {
-        assert_eq!(Route::find("/o/token/"), Some(Route::Token));
-        assert_eq!(Route::find("/prod/o/token"), Some(Route::Token));
-        assert_eq!(Route::find("/prod/o/introspect/"), Some(Route::Introspect));
+        let find = |path| Route::find(path, None);
+        assert_eq!(find("/o/token/"), Some(Route::Token));
+        assert_eq!(find("/prod/o/token"), Some(Route::Token));
+        assert_eq!(find("/prod/o/introspect/"), Some(Route::Introspect));
         assert_eq!(
-            Route::find("/.well-known/oauth-authorization-server"),
+            find("/.well-known/oauth-authorization-server"),
             Some(Route::Metadata)
         );
-        assert_eq!(Route::find("/xo/token"), None);
-        assert_eq!(Route::find("/o/token/extra"), None);
-        assert_eq!(Route::find("/o/token//"), None);
+        assert_eq!(find("/xo/token"), None);
+        assert_eq!(find("/o/token/extra"), None);
+        assert_eq!(find("/o/token//"), None);
+        assert_eq!(find("/.well-known/oauth-authorization-server/tenant"), None);
     }
 }

@@ -6,8 +6,8 @@ use super::{OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{issue_user_grant, IssuedToken, TokenRequest};
 use crate::model::Client;
-use crate::password::{check_password, check_password_of_nobody};
-use crate::store::Store;
+use crate::password::{check_password, make_password};
+use crate::store::{Store, UserChange};
 
 impl<S: Store> TokenService<S> {
     pub(super) async fn password_grant(
@@ -20,22 +20,37 @@ impl<S: Store> TokenService<S> {
         let scope = self.granted_scope(client, params.get("scope")?)?;
 
         let user = self.store.get_user(username).await?;
-        // PBKDF2 runs whether or not the user exists, so timing does not tell.
-        let (password, iterations) = (password.to_owned(), self.config.password_hash_iterations);
-        let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let matches = tokio::task::spawn_blocking(move || match stored {
-            Some(hash) => check_password(&password, &hash),
-            None => {
-                check_password_of_nobody(&password, iterations);
-                false
-            }
+        // A hash is checked (or its cost spent) whether or not the user
+        // exists, so timing does not tell.
+        let iterations = self.config.password_hash_iterations;
+        let (given, stored) = (
+            password.to_owned(),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        );
+        let check = tokio::task::spawn_blocking(move || {
+            let check = check_password(&given, stored.as_deref(), iterations);
+            let rehashed = check
+                .needs_rehash
+                .then(|| make_password(&given, iterations).ok())
+                .flatten();
+            (check.matches, rehashed)
         })
-        .await
-        .unwrap_or(false);
-        let user = match user {
-            Some(user) if matches && !user.disabled => user,
+        .await;
+        let (user, rehashed) = match (user, check) {
+            (Some(user), Ok((true, rehashed))) if !user.disabled => (user, rehashed),
             _ => return Err(OAuthError::invalid_grant("the username or password is wrong")),
         };
+        if let Some(new) = rehashed {
+            // As Django on sign-in: the password moves to the configured
+            // hasher. Grants stand; a failure only means a later sign-in retries.
+            let change = UserChange::Rehash {
+                verified: user.password_hash.clone(),
+                new,
+            };
+            if let Err(e) = self.store.update_user(&user.username, change).await {
+                tracing::warn!(error = %e, "could not re-hash a password to the configured hasher");
+            }
+        }
 
         let request = TokenRequest {
             client_id: &client.client_id,
