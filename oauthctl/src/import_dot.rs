@@ -268,6 +268,7 @@ pub async fn import(
             username,
             revoked: false,
             expires_at,
+            successor: None,
         };
         let mut tokens = vec![refresh];
         if let Some(mut access) = access_tokens.remove(&fields["access_token"].to_string()) {
@@ -294,6 +295,7 @@ pub async fn import(
                     username,
                     revoked: false,
                     expires_at: token.expires_at,
+                    successor: None,
                 };
                 token.family_id = Some(family.family_id.clone());
                 store.put_grant(&family, &[token]).await
@@ -343,7 +345,6 @@ fn token_record(
         kind,
         family_id: None,
         rotated_at: None,
-        successor: None,
         access_hash: None,
     })
 }

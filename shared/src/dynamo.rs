@@ -255,7 +255,6 @@ fn decode_token(hash: &str, item: &Attributes) -> Option<Token> {
         },
         family_id: s(item, "family_id"),
         rotated_at: n(item, "rotated_at"),
-        successor: s(item, "successor"),
         access_hash: s(item, "access_hash"),
     })
 }
@@ -280,9 +279,6 @@ fn encode_token(token: &Token) -> Attributes {
     if let Some(rotated_at) = token.rotated_at {
         item.insert("rotated_at".into(), num(rotated_at));
     }
-    if let Some(successor) = &token.successor {
-        item.insert("successor".into(), AttributeValue::S(successor.clone()));
-    }
     if let Some(access_hash) = &token.access_hash {
         item.insert("access_hash".into(), AttributeValue::S(access_hash.clone()));
     }
@@ -301,6 +297,7 @@ fn decode_family(id: &str, item: &Attributes) -> Option<Family> {
             .copied()
             .unwrap_or(false),
         expires_at: n(item, TTL_ATTRIBUTE)?,
+        successor: s(item, "successor"),
     })
 }
 
@@ -315,6 +312,9 @@ fn encode_family(family: &Family) -> Attributes {
     );
     item.insert("revoked".into(), AttributeValue::Bool(family.revoked));
     item.insert(TTL_ATTRIBUTE.into(), num(family.expires_at));
+    if let Some(successor) = &family.successor {
+        item.insert("successor".into(), AttributeValue::S(successor.clone()));
+    }
     item
 }
 
@@ -489,25 +489,26 @@ impl Store for DynamoStore {
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(rotated_at) AND expires_at > :now",
             )
-            .expression_attribute_values(":now", num(now));
-        let spend = match successor {
-            Some(sealed) => spend
-                .update_expression("SET rotated_at = :now, successor = :successor")
-                .expression_attribute_values(":successor", AttributeValue::S(sealed.to_owned())),
-            None => spend.update_expression("SET rotated_at = :now"),
-        }
-        .build()
-        .map_err(build_error)?;
-        // Keep the family alive as long as its newest refresh token, unless revoked.
+            .expression_attribute_values(":now", num(now))
+            .update_expression("SET rotated_at = :now")
+            .build()
+            .map_err(build_error)?;
+        // Keep the family alive as long as its newest refresh token, unless
+        // revoked; its sealed pair is replaced (or removed), never accumulated.
         let extend = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key_attributes(&Key::Family(family.family_id.clone()))))
-            .update_expression("SET expires_at = :exp")
             .condition_expression("attribute_exists(pk) AND revoked = :no")
             .expression_attribute_values(":exp", num(family.expires_at))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .build()
-            .map_err(build_error)?;
+            .expression_attribute_values(":no", AttributeValue::Bool(false));
+        let extend = match successor {
+            Some(sealed) => extend
+                .update_expression("SET expires_at = :exp, successor = :successor")
+                .expression_attribute_values(":successor", AttributeValue::S(sealed.to_owned())),
+            None => extend.update_expression("SET expires_at = :exp REMOVE successor"),
+        }
+        .build()
+        .map_err(build_error)?;
         let mut steps = vec![
             TransactWriteItem::builder().update(spend).build(),
             TransactWriteItem::builder().update(extend).build(),

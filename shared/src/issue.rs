@@ -104,7 +104,6 @@ fn new_token(
         kind,
         family_id: family_id.map(str::to_owned),
         rotated_at: None,
-        successor: None,
         access_hash: None,
     };
     Ok((value, record))
@@ -175,6 +174,7 @@ pub async fn issue_user_grant<S: Store>(
         user_grants_key: user.grants_key.clone(),
         revoked: false,
         expires_at: request.now + refresh_lifetime,
+        successor: None,
     };
     let ((access_token, access), (refresh_token, refresh)) =
         new_pair(&request, &request.scope, refresh_lifetime, &family.family_id)?;

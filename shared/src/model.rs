@@ -113,6 +113,12 @@ pub struct Family {
     pub revoked: bool,
     /// Expiry of the newest refresh token, epoch seconds (the item's TTL).
     pub expires_at: u64,
+    /// With a grace period configured: the pair the family's most recently
+    /// spent refresh token was exchanged for, sealed with that refresh token
+    /// (see [`crate::successor`]). Each rotation replaces it, so a family
+    /// keeps one sealed pair at most, its live one: a stale refresh token
+    /// opens nothing, and no chain of pairs can be unsealed from the table.
+    pub successor: Option<String>,
 }
 
 /// An issued token, known only by the SHA-256 of its value.
@@ -136,9 +142,6 @@ pub struct Token {
     pub family_id: Option<String>,
     /// When a refresh token was exchanged (it then only serves reuse detection).
     pub rotated_at: Option<u64>,
-    /// The pair a spent refresh token was exchanged for, sealed with the
-    /// refresh token itself (see [`crate::successor`]), for the grace period.
-    pub successor: Option<String>,
     /// For a refresh token, the hash of the access token issued with it: a
     /// rotation revokes that access token.
     pub access_hash: Option<String>,

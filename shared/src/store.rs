@@ -132,11 +132,11 @@ pub trait Store: Send + Sync + 'static {
         tokens: &[Token],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Spends refresh token `old_hash` (keeping `successor`, the sealed new
-    /// pair, on it when there is a grace period to serve), deletes the access
-    /// token `revoked_access_hash` if given, and stores `tokens` of `family`,
-    /// in one transaction, so that of concurrent exchanges exactly one
-    /// succeeds.
+    /// Spends refresh token `old_hash`, deletes the access token
+    /// `revoked_access_hash` if given, stores `tokens` of `family` and
+    /// replaces the family's sealed pair with `successor` (when there is a
+    /// grace period to serve; removed otherwise), in one transaction, so that
+    /// of concurrent exchanges exactly one succeeds.
     fn rotate_refresh(
         &self,
         old_hash: &str,

@@ -164,9 +164,38 @@ async fn revoking_a_users_token_is_retry_safe() {
     }
 }
 
+/// Every sealed successor pair anywhere in the table.
+async fn sealed_pairs(env: &TestEnv) -> Vec<String> {
+    let items = env
+        .dynamo
+        .scan()
+        .table_name(&env.table)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    items
+        .items()
+        .iter()
+        .filter_map(|item| item.get("successor")?.as_s().ok().cloned())
+        .collect()
+}
+
+/// Exchanges `refresh_token` for a new pair.
+async fn rotate(env: &TestEnv, app: &TestClient, refresh_token: &str) -> serde_json::Value {
+    let answer = token(
+        env,
+        app,
+        &format!("grant_type=refresh_token&refresh_token={refresh_token}"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.json()
+}
+
 /// Without a grace period (the default, as DOT's), a rotation stores nothing
-/// but hashes: the spent refresh token keeps no sealed successor pair that
-/// table read access and a stale refresh token could open.
+/// but hashes: no sealed successor pair that table read access and a stale
+/// refresh token could open.
 #[tokio::test]
 async fn without_a_grace_period_no_successor_is_kept() {
     let env = TestEnv::new().await;
@@ -175,19 +204,59 @@ async fn without_a_grace_period_no_successor_is_kept() {
         .await
         .json();
     let spent = pair["refresh_token"].as_str().unwrap();
-    let answer = token(
-        &env,
-        &app,
-        &format!("grant_type=refresh_token&refresh_token={spent}"),
-    )
-    .await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
+    rotate(&env, &app, spent).await;
     let item = env
         .raw_item(&format!("token#{}", shared::secret::sha256_hex(spent)))
         .await
         .expect("the spent token is kept for reuse detection");
     assert!(item.contains_key("rotated_at"));
-    assert!(!item.contains_key("successor"), "{item:?}");
+    assert_eq!(sealed_pairs(&env).await, Vec::<String>::new());
+}
+
+/// With a grace period, a family keeps one sealed pair at most, which only
+/// its most recently spent refresh token opens: table read access and a
+/// stale refresh token cannot unseal the chain of pairs up to the live one.
+#[tokio::test]
+async fn with_a_grace_period_a_stale_refresh_token_unseals_nothing() {
+    let env = TestEnv::with_config(&[("REFRESH_TOKEN_GRACE_PERIOD_SECONDS", "60")]).await;
+    let app = password_client(&env, "read").await;
+    let first = token(&env, &app, "grant_type=password&username=jdoe&password=pw")
+        .await
+        .json();
+    let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let second = rotate(&env, &app, &rt1).await;
+    let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
+    let third = rotate(&env, &app, &rt2).await;
+
+    let sealed = sealed_pairs(&env).await;
+    assert_eq!(sealed.len(), 1, "one sealed pair per family");
+    let opened_by = |rt: &str| {
+        sealed
+            .iter()
+            .filter_map(|s| shared::successor::open(rt, s))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(opened_by(&rt1), vec![], "a stale refresh token opens nothing");
+    let live = (
+        third["access_token"].as_str().unwrap().to_owned(),
+        third["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(opened_by(&rt2), vec![live]);
+
+    // Within the grace period the last spent token still gets its pair; an
+    // older one is reuse and revokes the family.
+    let again = rotate(&env, &app, &rt2).await;
+    assert_eq!(again["refresh_token"], third["refresh_token"]);
+    token(
+        &env,
+        &app,
+        &format!("grant_type=refresh_token&refresh_token={rt1}"),
+    )
+    .await
+    .assert_error(400, "invalid_grant");
+    let rs = env.client("introspection").await;
+    let live_access = third["access_token"].as_str().unwrap();
+    assert_eq!(env.introspect(&rs, live_access).await.json()["active"], false);
 }
 
 /// A refresh never yields a scope the client is no longer allowed, though

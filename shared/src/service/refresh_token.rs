@@ -134,32 +134,37 @@ impl<S: Store> TokenService<S> {
         let family_id = old.family_id.clone().ok_or_else(invalid)?;
         let within_grace = grace > 0 && old.rotated_at.is_some_and(|at| now.saturating_sub(at) <= grace);
         if within_grace {
-            let pair = old
+            // The family's sealed pair opens only with the refresh token it
+            // was sealed with, its most recently spent one: an older spent
+            // token, even within the grace period, is reuse.
+            let username = old.username.clone().ok_or_else(invalid)?;
+            let owners = self
+                .store
+                .load(&[Key::Family(family_id.clone()), Key::User(username)])
+                .await?;
+            let (family, user) = match owners.as_slice() {
+                [Some(Item::Family(f)), Some(Item::User(u))] => (f, u),
+                _ => return Err(invalid()),
+            };
+            if family.revoked || !user.honours(&family.user_grants_key) {
+                return Err(invalid());
+            }
+            let pair = family
                 .successor
                 .as_deref()
                 .and_then(|sealed| successor::open(presented, sealed));
-            let Some((access_token, refresh_token)) = pair else {
-                return Err(invalid());
-            };
-            // The pair still stands: not revoked, not expired, its user enabled.
-            let username = old.username.clone().ok_or_else(invalid)?;
-            let keys = [
-                Key::Token(sha256_hex(&access_token)),
-                Key::Family(family_id),
-                Key::User(username),
-            ];
-            return match self.store.load(&keys).await?.as_slice() {
-                [Some(Item::Token(record)), Some(Item::Family(f)), Some(Item::User(u))]
-                    if !f.revoked && u.honours(&f.user_grants_key) =>
-                {
-                    Ok(IssuedToken {
+            if let Some((access_token, refresh_token)) = pair {
+                // The pair still stands: its access token not revoked or expired.
+                let access = self.store.load(&[Key::Token(sha256_hex(&access_token))]).await?;
+                return match access.as_slice() {
+                    [Some(Item::Token(record))] => Ok(IssuedToken {
                         access_token,
                         record: record.clone(),
                         refresh_token: Some(refresh_token),
-                    })
-                }
-                _ => Err(invalid()),
-            };
+                    }),
+                    _ => Err(invalid()),
+                };
+            }
         }
         tracing::warn!(client_id = %client.client_id, "a spent refresh token was presented again; revoking its family");
         self.store.revoke_family(&family_id).await?;
