@@ -344,16 +344,8 @@ impl Store for DynamoStore {
             return Ok(vec![None; keys.len()]);
         }
         if let [key] = keys {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(Self::key_attributes(key)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            return Ok(vec![out.item().and_then(|item| self.decode(key, item))]);
+            let item = self.get_raw(key).await?;
+            return Ok(vec![item.and_then(|item| self.decode(key, &item))]);
         }
 
         // BatchGetItem rejects duplicate keys, so ask for each once.
@@ -489,8 +481,17 @@ impl Store for DynamoStore {
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(rotated_at) AND expires_at > :now",
             )
-            .expression_attribute_values(":now", num(now))
-            .update_expression("SET rotated_at = :now")
+            .expression_attribute_values(":now", num(now));
+        // Which exchange spent it: the new refresh token's hash. A retried
+        // write whose first attempt landed then knows it was its own.
+        let next_hash = tokens
+            .iter()
+            .find(|t| t.kind == TokenKind::Refresh)
+            .map(|t| t.token_hash.clone())
+            .ok_or_else(|| StoreError::Unavailable("a rotation without a new refresh token".into()))?;
+        let spend = spend
+            .update_expression("SET rotated_at = :now, rotated_to = :next")
+            .expression_attribute_values(":next", AttributeValue::S(next_hash.clone()))
             .build()
             .map_err(build_error)?;
         // Keep the family alive as long as its newest refresh token, unless
@@ -546,7 +547,16 @@ impl Store for DynamoStore {
                         .unwrap_or(false)
                 };
                 if failed(0) {
-                    Ok(Rotation::AlreadyRotated)
+                    // Spent already: by this very exchange, if an attempt
+                    // whose answer was lost landed (a retry DynamoDB did not
+                    // recognise as one), else by another.
+                    let spent = self.get_raw(&Key::Token(old_hash.to_owned())).await?;
+                    let ours = spent.as_ref().and_then(|item| s(item, "rotated_to")) == Some(next_hash);
+                    Ok(if ours {
+                        Rotation::Rotated
+                    } else {
+                        Rotation::AlreadyRotated
+                    })
                 } else if failed(1) {
                     Ok(Rotation::FamilyRevoked)
                 } else {
@@ -758,6 +768,20 @@ impl DynamoStore {
             Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    /// One item as stored, read strongly consistent (expired or not).
+    async fn get_raw(&self, key: &Key) -> Result<Option<Attributes>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
     }
 
     /// Deletes an item; whether there was one.

@@ -23,7 +23,9 @@ async fn authorizer(url: &str, caching: &str) -> Authorizer {
     ]);
     let config = AuthorizerConfig::from_lookup(|k| vars.get(k).cloned()).unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
-    Authorizer::new(config, clock).await.unwrap()
+    integration_tests::authorizer_support::cold_start(config, clock)
+        .await
+        .unwrap()
 }
 
 fn decisions(c: &mut Criterion) {

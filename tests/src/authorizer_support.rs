@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use authorizer::introspection::https_client;
+use authorizer::{Authorizer, AuthorizerConfig};
 use serde_json::Value;
+use shared::SharedClock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -38,6 +41,15 @@ impl EventKind {
 
 /// The sample's ARN prefix (API and stage).
 pub const API_STAGE: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod";
+
+/// The authorizer as the function's `main` builds it at cold start: the HTTP
+/// client, the credentials (from Secrets Manager when configured so), then
+/// the authorizer.
+pub async fn cold_start(config: AuthorizerConfig, clock: SharedClock) -> Result<Authorizer, String> {
+    let client = https_client()?;
+    let auth = config.auth.resolve(&client, config.timeout).await?;
+    Authorizer::new(config, &auth, client, clock)
+}
 
 /// The sample event of `kind`, with `authorization` as its Authorization
 /// value (`None`: no header at all) and the request's method and path.

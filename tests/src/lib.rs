@@ -90,6 +90,11 @@ pub struct Calls {
     /// family) with this 1-based number fails as if DynamoDB were
     /// unavailable; 0 for none.
     pub failing_revocation: AtomicUsize,
+    /// Fault injection: the next rotation is written twice, as a retry does
+    /// when the answer to a write that happened was lost (and DynamoDB no
+    /// longer knows its idempotency token, as after a restart); the second
+    /// answer is the one the service sees.
+    pub rotation_answer_lost: std::sync::atomic::AtomicBool,
 }
 
 impl Calls {
@@ -148,9 +153,14 @@ impl<S: Store> Store for Counting<S> {
         now: u64,
     ) -> Result<Rotation, StoreError> {
         self.calls.transactions.fetch_add(1, Ordering::SeqCst);
-        self.inner
-            .rotate_refresh(old_hash, successor, revoked_access_hash, family, tokens, now)
-            .await
+        let rotate = || {
+            self.inner
+                .rotate_refresh(old_hash, successor, revoked_access_hash, family, tokens, now)
+        };
+        if self.calls.rotation_answer_lost.swap(false, Ordering::SeqCst) {
+            rotate().await?;
+        }
+        rotate().await
     }
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
         self.calls.revocations.fetch_add(1, Ordering::SeqCst);

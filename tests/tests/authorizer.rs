@@ -20,7 +20,9 @@ async fn authorizer(vars: &[(&str, &str)]) -> Authorizer {
     let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let config = AuthorizerConfig::from_lookup(|k| map.get(k).cloned()).expect("authorizer configuration");
     let clock: SharedClock = Arc::new(SystemClock);
-    Authorizer::new(config, clock).await.unwrap()
+    integration_tests::authorizer_support::cold_start(config, clock)
+        .await
+        .unwrap()
 }
 
 struct Fixture {
@@ -551,7 +553,7 @@ async fn credentials_from_secrets_manager() {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let config = AuthorizerConfig::from_lookup(|k| map.get(k).cloned()).unwrap();
         let clock: SharedClock = Arc::new(SystemClock);
-        Authorizer::new(config, clock).await
+        integration_tests::authorizer_support::cold_start(config, clock).await
     };
 
     let secret =

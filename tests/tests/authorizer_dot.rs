@@ -16,7 +16,9 @@ async fn authorizer(vars: &[(&str, &str)]) -> Authorizer {
     let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let config = AuthorizerConfig::from_lookup(|k| map.get(k).cloned()).unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
-    Authorizer::new(config, clock).await.unwrap()
+    integration_tests::authorizer_support::cold_start(config, clock)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

@@ -57,7 +57,9 @@ async fn authorizer(url: &str) -> Authorizer {
     })
     .unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
-    Authorizer::new(config, clock).await.unwrap()
+    integration_tests::authorizer_support::cold_start(config, clock)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

@@ -248,7 +248,9 @@ fn the_authorizer_never_allows_without_an_active_answer() {
             ]);
             let config = AuthorizerConfig::from_lookup(|k| vars.get(k).cloned()).unwrap();
             let clock: SharedClock = Arc::new(SystemClock);
-            let authorizer = Authorizer::new(config, clock).await.unwrap();
+            let authorizer = integration_tests::authorizer_support::cold_start(config, clock)
+                .await
+                .unwrap();
             all.push((fake, authorizer));
         }
         all

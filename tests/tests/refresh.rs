@@ -381,3 +381,25 @@ async fn with_a_grace_period_concurrent_exchanges_share_one_pair() {
     assert!(f.active(&pairs[0].0).await);
     Fixture::pair(&f.refresh(&pairs[0].1, None).await);
 }
+
+/// A rotation written twice (a retry after the answer to a write that
+/// happened was lost, when DynamoDB no longer knows the idempotency token, as
+/// after a restart) is still one exchange: the client gets its pair, and the
+/// retry is not mistaken for reuse, which would revoke the family. Found by
+/// the soak (tests/tests/soak.rs) when DynamoDB Local was killed mid-run.
+#[tokio::test]
+async fn a_rotation_retried_after_a_lost_answer_is_not_reuse() {
+    let f = Fixture::new().await;
+    let first = f.password("jdoe", "s3cret").await.json();
+    f.env
+        .calls
+        .rotation_answer_lost
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let rotated = f.refresh(first["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let rotated = rotated.json();
+    let access = rotated["access_token"].as_str().unwrap();
+    assert_eq!(f.env.introspect(&f.rs, access).await.json()["active"], true);
+    let again = f.refresh(rotated["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+}

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::decision::TokenInfo;
+use crate::token::TokenInfo;
 
 /// At most this many tokens are remembered.
 pub const CAPACITY: usize = 10_000;

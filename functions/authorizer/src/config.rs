@@ -5,32 +5,9 @@ use std::time::Duration;
 
 use http::Uri;
 
+use crate::introspection::{HttpClient, IntrospectionAuth, AUTH_TOKEN as TOKEN, CREDENTIALS};
 use crate::rules::Rules;
 use crate::secret::SecretSource;
-
-/// How the authorizer authenticates to the introspection endpoint.
-#[derive(Clone, PartialEq, Eq)]
-pub enum IntrospectionAuth {
-    /// `RESOURCE_SERVER_AUTH_TOKEN`, sent as `Authorization: Bearer ...`.
-    Bearer(String),
-    /// `RESOURCE_SERVER_INTROSPECTION_CREDENTIALS`, sent as HTTP Basic.
-    Basic {
-        /// client_id
-        client_id: String,
-        /// client_secret
-        client_secret: String,
-    },
-}
-
-// Credentials must never reach a log.
-impl std::fmt::Debug for IntrospectionAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IntrospectionAuth::Bearer(_) => f.write_str("Bearer(<token>)"),
-            IntrospectionAuth::Basic { client_id, .. } => write!(f, "Basic({client_id}, <secret>)"),
-        }
-    }
-}
 
 /// Where the introspection credentials come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +16,17 @@ pub enum AuthSource {
     Direct(IntrospectionAuth),
     /// From AWS Secrets Manager (`RESOURCE_SERVER_CREDENTIALS_SECRET_ID`), read at cold start.
     Secret(SecretSource),
+}
+
+impl AuthSource {
+    /// The credentials, read from Secrets Manager if they are there: the
+    /// authorizer's one cold-start I/O besides connecting.
+    pub async fn resolve(&self, client: &HttpClient, timeout: Duration) -> Result<IntrospectionAuth, String> {
+        match self {
+            AuthSource::Direct(auth) => Ok(auth.clone()),
+            AuthSource::Secret(source) => source.fetch(client, timeout).await,
+        }
+    }
 }
 
 /// What an HTTP API (payload 2.0) authorizer answers.
@@ -70,35 +58,6 @@ pub struct AuthorizerConfig {
 }
 
 pub use shared::ConfigError;
-
-const TOKEN: &str = "RESOURCE_SERVER_AUTH_TOKEN";
-const CREDENTIALS: &str = "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS";
-
-/// Exactly one of a bearer token or `client_id:client_secret` (as DOT requires).
-pub fn auth_from(
-    token: Option<String>,
-    credentials: Option<String>,
-) -> Result<IntrospectionAuth, ConfigError> {
-    match (token, credentials) {
-        (Some(token), None) => Ok(IntrospectionAuth::Bearer(token.trim().to_owned())),
-        (None, Some(credentials)) => {
-            let (client_id, client_secret) = credentials
-                .trim()
-                .split_once(':')
-                .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
-                .ok_or_else(|| error(CREDENTIALS, "must be client_id:client_secret"))?;
-            Ok(IntrospectionAuth::Basic {
-                client_id: client_id.to_owned(),
-                client_secret: client_secret.to_owned(),
-            })
-        }
-        (Some(_), Some(_)) => Err(error(
-            TOKEN,
-            format!("set either {TOKEN} or {CREDENTIALS}, not both"),
-        )),
-        (None, None) => Err(error(TOKEN, format!("set either {TOKEN} or {CREDENTIALS}"))),
-    }
-}
 
 /// The variable naming the secret: its name or ARN, as `GetSecretValue`'s `SecretId` takes.
 pub const SECRET_ID: &str = "RESOURCE_SERVER_CREDENTIALS_SECRET_ID";
@@ -216,7 +175,7 @@ impl AuthorizerConfig {
         }
 
         let auth = match get(SECRET_ID) {
-            None => AuthSource::Direct(auth_from(get(TOKEN), get(CREDENTIALS))?),
+            None => AuthSource::Direct(IntrospectionAuth::from_settings(get(TOKEN), get(CREDENTIALS))?),
             Some(_) if get(TOKEN).is_some() || get(CREDENTIALS).is_some() => {
                 return Err(error(
                     SECRET_ID,

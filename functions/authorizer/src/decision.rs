@@ -1,141 +1,100 @@
 //! The authorizer's decision, knowing nothing of Lambda: find the bearer
-//! token, introspect it (or reuse a warm answer), and judge the answer.
+//! token, introspect it (or reuse a warm answer), judge the answer and hold
+//! its scopes against the rules for the route.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::{Map, Value};
-use shared::credentials::{parse_authorization_value, Authorization};
-use shared::scope::{parse_scope, ScopeSet};
 use shared::secret::sha256;
 use shared::SharedClock;
 
 use crate::cache::TokenCache;
-use crate::config::{AuthSource, AuthorizerConfig};
-use crate::introspection::{https_client, IntrospectionError, Introspector};
+use crate::config::{AuthorizerConfig, HttpApiResponse};
+use crate::introspection::{HttpClient, IntrospectionAuth, IntrospectionError, Introspector};
+use crate::rules::Rules;
+use crate::token::{bearer_token, judge, TokenInfo};
 
-/// What an active token is, from its introspection answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TokenInfo {
-    /// Granted scopes.
-    pub scopes: ScopeSet,
-    /// The `scope` string as the server sent it.
-    pub scope: String,
-    /// Expiry, epoch seconds, if the server said.
-    pub exp: Option<u64>,
-    /// The client the token was issued to.
-    pub client_id: Option<String>,
-    /// The resource owner, for user tokens.
-    pub username: Option<String>,
-    /// The subject, if the server names one.
-    pub sub: Option<String>,
-}
-
-impl TokenInfo {
-    /// The principal API Gateway reports: the user, else the subject, else the client.
-    pub fn principal_id(&self) -> &str {
-        self.username
-            .as_deref()
-            .or(self.sub.as_deref())
-            .or(self.client_id.as_deref())
-            .unwrap_or("unknown")
-    }
-}
-
-/// Why a request is refused.
+/// What the authorizer decides for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Denial {
-    /// No usable token, or the token is not active: 401.
+pub enum Decision {
+    /// An active token whose scopes meet every rule for the route.
+    Allow(Arc<TokenInfo>),
+    /// An active token whose scopes miss a rule for the route (403).
+    Forbidden(Arc<TokenInfo>),
+    /// No usable bearer token, or the token is not active (401).
     Unauthorized(&'static str),
-    /// Introspection failed: fail closed with 500, never Allow.
+    /// Introspection gave no answer: fail closed, never Allow.
     Failed(IntrospectionError),
 }
 
-/// The bearer token in an `Authorization` value: scheme `Bearer` in any case,
-/// exactly one RFC 6750 b64token.
-pub fn bearer_token(authorization: &str) -> Option<String> {
-    match parse_authorization_value(authorization) {
-        Ok(Authorization::Bearer(token)) => Some(token),
-        _ => None,
-    }
-}
-
-/// Judges an introspection answer at `now`: active only if `active` is JSON
-/// `true`, `exp` (when present) is a number in the future, and `token_type`
-/// (when present) names an access token.
-pub fn judge(answer: &Map<String, Value>, now: u64) -> Result<TokenInfo, &'static str> {
-    if answer.get("active") != Some(&Value::Bool(true)) {
-        return Err("the token is not active");
-    }
-    let exp = match answer.get("exp") {
-        None => None,
-        Some(Value::Number(n)) => Some(
-            n.as_u64()
-                .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-                .ok_or("exp is not a time")?,
-        ),
-        Some(_) => return Err("exp is not a number"),
-    };
-    if exp.is_some_and(|exp| exp <= now) {
-        return Err("the token has expired");
-    }
-    match answer.get("token_type") {
-        None => {}
-        Some(Value::String(t))
-            if t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("access_token") => {}
-        Some(_) => return Err("the token is not an access token"),
-    }
-    let text = |name: &str| -> Result<Option<String>, &'static str> {
-        match answer.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err("a claim has the wrong type"),
-        }
-    };
-    let scope = text("scope")?.unwrap_or_default();
-    let scopes = parse_scope(&scope).map_err(|_| "the scope is malformed")?;
-    Ok(TokenInfo {
-        scopes,
-        scope,
-        exp,
-        client_id: text("client_id")?,
-        username: text("username")?,
-        sub: text("sub")?,
-    })
-}
-
-/// The authorizer: introspection client, warm cache and rules, built once.
+/// The authorizer: introspection client, warm cache and rules, built once at
+/// cold start from what `main` gathered (no I/O here).
 pub struct Authorizer {
     introspector: Introspector,
     cache: Mutex<TokenCache>,
     clock: SharedClock,
-    /// The configuration it was built from (scope rules, response format...).
-    pub config: AuthorizerConfig,
+    rules: Rules,
+    caching_seconds: u64,
+    http_api_response: HttpApiResponse,
 }
 
 impl Authorizer {
-    /// Builds the authorizer at cold start: the HTTP client, and the
-    /// introspection credentials (read from Secrets Manager if configured so).
-    pub async fn new(config: AuthorizerConfig, clock: SharedClock) -> Result<Self, String> {
-        let client = https_client()?;
-        let auth = match &config.auth {
-            AuthSource::Direct(auth) => auth.clone(),
-            AuthSource::Secret(source) => source.fetch(&client, config.timeout).await?,
-        };
-        let introspector =
-            Introspector::new(client, config.introspection_url.clone(), &auth, config.timeout)?;
+    /// An authorizer for `config`, authenticating to the introspection
+    /// endpoint with `auth` (already read from wherever `config` says) over
+    /// `client`.
+    pub fn new(
+        config: AuthorizerConfig,
+        auth: &IntrospectionAuth,
+        client: HttpClient,
+        clock: SharedClock,
+    ) -> Result<Self, String> {
+        let introspector = Introspector::new(client, config.introspection_url, auth, config.timeout)?;
         Ok(Self {
             introspector,
             cache: Mutex::new(TokenCache::default()),
             clock,
-            config,
+            rules: config.rules,
+            caching_seconds: config.caching_seconds,
+            http_api_response: config.http_api_response,
         })
     }
 
-    /// The active token behind an `Authorization` header value, or why not.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Arc<TokenInfo>, Denial> {
-        let token = authorization.and_then(bearer_token).ok_or(Denial::Unauthorized(
-            "no bearer token in the Authorization header",
-        ))?;
+    /// Decides a request to `method path` carrying the `Authorization`
+    /// header value `authorization`.
+    pub async fn decide(&self, authorization: Option<&str>, method: &str, path: &str) -> Decision {
+        let token = match self.authenticate(authorization).await {
+            Ok(token) => token,
+            Err(decision) => return decision,
+        };
+        if self.rules.allows(&token.scopes, method, path) {
+            Decision::Allow(token)
+        } else {
+            Decision::Forbidden(token)
+        }
+    }
+
+    /// The scope rules, for answers that cover every route at once (policies).
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// What HTTP API events are answered with.
+    pub fn http_api_response(&self) -> HttpApiResponse {
+        self.http_api_response
+    }
+
+    /// How many answers the warm cache holds.
+    pub fn cached(&self) -> usize {
+        self.lock_cache().len()
+    }
+
+    /// The active token behind an `Authorization` header value, or the
+    /// decision refusing it.
+    async fn authenticate(&self, authorization: Option<&str>) -> Result<Arc<TokenInfo>, Decision> {
+        let token = authorization
+            .and_then(bearer_token)
+            .ok_or(Decision::Unauthorized(
+                "no bearer token in the Authorization header",
+            ))?;
         let key = sha256(&token);
         let now = self.clock.now();
         if let Some(info) = self.lock_cache().get(&key, now) {
@@ -145,79 +104,18 @@ impl Authorizer {
             .introspector
             .introspect(&token)
             .await
-            .map_err(Denial::Failed)?;
-        let info = Arc::new(judge(&answer, now).map_err(Denial::Unauthorized)?);
-        let caching = self.config.caching_seconds;
-        if caching > 0 {
-            let until = info.exp.map_or(now + caching, |exp| exp.min(now + caching));
+            .map_err(Decision::Failed)?;
+        let info = Arc::new(judge(&answer, now).map_err(Decision::Unauthorized)?);
+        if self.caching_seconds > 0 {
+            let until = now + self.caching_seconds;
+            let until = info.exp.map_or(until, |exp| exp.min(until));
             self.lock_cache().insert(key, info.clone(), until, now);
         }
         Ok(info)
     }
 
-    /// How many answers the warm cache holds.
-    pub fn cached(&self) -> usize {
-        self.lock_cache().len()
-    }
-
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, TokenCache> {
+    fn lock_cache(&self) -> MutexGuard<'_, TokenCache> {
         // A poisoned cache only ever held complete entries; keep using it.
         self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn answer(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
-    }
-
-    #[test]
-    fn bearer_scheme_is_case_insensitive_and_single() {
-        assert_eq!(bearer_token("Bearer abc").as_deref(), Some("abc"));
-        assert_eq!(
-            bearer_token("bearer  a.b-c_d~e+f/g==").as_deref(),
-            Some("a.b-c_d~e+f/g==")
-        );
-        assert_eq!(bearer_token("Bearer a b"), None);
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer"), None);
-        assert_eq!(bearer_token("abc"), None);
-    }
-
-    #[test]
-    fn only_exactly_active_unexpired_access_tokens_pass() {
-        let now = 1000;
-        let ok = judge(
-            &answer(json!({"active": true, "exp": 2000, "scope": "read write", "client_id": "c"})),
-            now,
-        )
-        .unwrap();
-        assert_eq!(ok.exp, Some(2000));
-        assert_eq!(ok.principal_id(), "c");
-        assert!(
-            judge(&answer(json!({"active": true})), now).is_ok(),
-            "exp is optional (RFC 7662)"
-        );
-        for bad in [
-            json!({"active": "true"}),
-            json!({"active": 1}),
-            json!({"active": false}),
-            json!({}),
-            json!({"active": true, "exp": 1000}),
-            json!({"active": true, "exp": "2000"}),
-            json!({"active": true, "token_type": "refresh_token"}),
-            json!({"active": true, "scope": ["read"]}),
-        ] {
-            assert!(judge(&answer(bad.clone()), now).is_err(), "{bad}");
-        }
-        let user = judge(
-            &answer(json!({"active": true, "token_type": "Bearer", "username": "jdoe", "client_id": "c"})),
-            now,
-        );
-        assert_eq!(user.unwrap().principal_id(), "jdoe");
     }
 }

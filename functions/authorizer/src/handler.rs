@@ -10,17 +10,19 @@
 //! Never from a query string (RFC 9700 §4.3.2).
 
 use aws_lambda_events::apigw::{
-    ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
-    ApiGatewayV2CustomAuthorizerV2Request,
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
 };
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 use lambda_runtime::Diagnostic;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::config::HttpApiResponse;
-use crate::decision::{Authorizer, Denial, TokenInfo};
+use crate::decision::{Authorizer, Decision};
 use crate::policy::{deny_all, policy_document, ApiArn};
+use crate::token::TokenInfo;
 
 /// Why the authorizer answers with a Lambda error instead of a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,46 +119,75 @@ pub async fn handle(authorizer: &Authorizer, event: Value) -> Result<Value, Refu
         .and_then(ApiArn::parse)
         .ok_or_else(|| Refusal::Failed("the event has no valid method or route ARN".into()))?;
 
-    let info = match authorizer.authenticate(authorization.as_deref()).await {
-        Ok(info) => info,
-        Err(Denial::Unauthorized(why)) => {
+    let decision = authorizer
+        .decide(authorization.as_deref(), &arn.method, &arn.path)
+        .await;
+    let simple = matches!(kind, Kind::HttpApi) && authorizer.http_api_response() == HttpApiResponse::Simple;
+    let (info, allowed) = match decision {
+        Decision::Allow(info) => (info, true),
+        Decision::Forbidden(info) => (info, false),
+        Decision::Unauthorized(why) => {
             tracing::info!(reason = why, "unauthorized");
             // HTTP APIs have no "Unauthorized" error: any error is a 500 there.
             // A token that is no good is refused on every route (403) instead;
             // a missing header never reaches the authorizer (API Gateway's 401).
-            return match (kind, authorizer.config.http_api_response) {
-                (Kind::HttpApi, HttpApiResponse::Simple) => Ok(json!({ "isAuthorized": false })),
-                (Kind::HttpApi, HttpApiResponse::Iam) => Ok(json!({
-                    "principalId": "anonymous",
-                    "policyDocument": deny_all(&arn),
-                })),
+            return match kind {
+                Kind::HttpApi if simple => Ok(simple_response(false, Map::new())),
+                Kind::HttpApi => Ok(policy_response("anonymous", deny_all(&arn), Map::new())),
                 _ => Err(Refusal::Unauthorized),
             };
         }
-        Err(Denial::Failed(why)) => {
+        Decision::Failed(why) => {
             // Fail closed, and say why (never with the token).
             tracing::error!(reason = %why, "introspection failed; denying");
             return Err(Refusal::Failed(why.to_string()));
         }
     };
-
-    let rules = &authorizer.config.rules;
-    let allowed = rules.allows(&info.scopes, &arn.method, &arn.path);
     tracing::info!(principal = info.principal_id(), allowed, "authorized");
     let context = context(&info);
-    Ok(match (kind, authorizer.config.http_api_response) {
-        (Kind::HttpApi, HttpApiResponse::Simple) => json!({ "isAuthorized": allowed, "context": context }),
-        _ => json!({
-            "principalId": info.principal_id(),
-            "policyDocument": policy_document(rules, &info.scopes, &arn),
-            "context": context,
-        }),
+    Ok(if simple {
+        simple_response(allowed, context)
+    } else {
+        // Cache-safe: the policy covers every route, not only this one.
+        let policy = policy_document(authorizer.rules(), &info.scopes, &arn);
+        policy_response(info.principal_id(), policy, context)
     })
+}
+
+/// An IAM policy answer, the same shape for REST and HTTP APIs.
+fn policy_response(
+    principal: &str,
+    policy: ApiGatewayCustomAuthorizerPolicy,
+    context: Map<String, Value>,
+) -> Value {
+    let mut response = ApiGatewayCustomAuthorizerResponse::<Map<String, Value>>::default();
+    response.principal_id = Some(principal.to_owned());
+    response.policy_document = policy;
+    response.context = context;
+    to_json(&response)
+}
+
+/// An HTTP API simple answer (`enableSimpleResponses`).
+fn simple_response(is_authorized: bool, context: Map<String, Value>) -> Value {
+    let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::<Map<String, Value>>::default();
+    response.is_authorized = is_authorized;
+    response.context = context;
+    to_json(&response)
+}
+
+/// The answer as JSON, without the fields it leaves unset (such as
+/// `usageIdentifierKey`): only what AWS documents the output to have.
+fn to_json(response: &impl serde::Serialize) -> Value {
+    let mut json = serde_json::to_value(response).unwrap_or_default();
+    if let Value::Object(fields) = &mut json {
+        fields.retain(|_, v| !v.is_null());
+    }
+    json
 }
 
 /// What the backend sees as the authorizer context: strings and numbers only
 /// (API Gateway refuses anything else with a 500).
-fn context(info: &TokenInfo) -> Value {
+fn context(info: &TokenInfo) -> Map<String, Value> {
     let mut context = Map::new();
     if let Some(client_id) = &info.client_id {
         context.insert("client_id".into(), client_id.clone().into());
@@ -169,5 +200,5 @@ fn context(info: &TokenInfo) -> Value {
         context.insert("exp".into(), exp.into());
     }
     context.insert("token_type".into(), "Bearer".into());
-    Value::Object(context)
+    context
 }

@@ -16,7 +16,65 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Map, Value};
 use shared::form;
 
-use crate::config::IntrospectionAuth;
+use shared::ConfigError;
+
+/// The variable (and secret field) holding a bearer token for introspection.
+pub const AUTH_TOKEN: &str = "RESOURCE_SERVER_AUTH_TOKEN";
+/// The variable (and secret field) holding `client_id:client_secret` for introspection.
+pub const CREDENTIALS: &str = "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS";
+
+/// How the authorizer authenticates to the introspection endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub enum IntrospectionAuth {
+    /// `RESOURCE_SERVER_AUTH_TOKEN`, sent as `Authorization: Bearer ...`.
+    Bearer(String),
+    /// `RESOURCE_SERVER_INTROSPECTION_CREDENTIALS`, sent as HTTP Basic.
+    Basic {
+        /// client_id
+        client_id: String,
+        /// client_secret
+        client_secret: String,
+    },
+}
+
+// Credentials must never reach a log.
+impl std::fmt::Debug for IntrospectionAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntrospectionAuth::Bearer(_) => f.write_str("Bearer(<token>)"),
+            IntrospectionAuth::Basic { client_id, .. } => write!(f, "Basic({client_id}, <secret>)"),
+        }
+    }
+}
+
+impl IntrospectionAuth {
+    /// From exactly one of a bearer token ([`AUTH_TOKEN`]) or
+    /// `client_id:client_secret` ([`CREDENTIALS`]), as DOT requires.
+    pub fn from_settings(token: Option<String>, credentials: Option<String>) -> Result<Self, ConfigError> {
+        match (token, credentials) {
+            (Some(token), None) => Ok(IntrospectionAuth::Bearer(token.trim().to_owned())),
+            (None, Some(credentials)) => {
+                let (client_id, client_secret) = credentials
+                    .trim()
+                    .split_once(':')
+                    .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
+                    .ok_or_else(|| ConfigError::new(CREDENTIALS, "must be client_id:client_secret"))?;
+                Ok(IntrospectionAuth::Basic {
+                    client_id: client_id.to_owned(),
+                    client_secret: client_secret.to_owned(),
+                })
+            }
+            (Some(_), Some(_)) => Err(ConfigError::new(
+                AUTH_TOKEN,
+                format!("set either {AUTH_TOKEN} or {CREDENTIALS}, not both"),
+            )),
+            (None, None) => Err(ConfigError::new(
+                AUTH_TOKEN,
+                format!("set either {AUTH_TOKEN} or {CREDENTIALS}"),
+            )),
+        }
+    }
+}
 
 /// Largest introspection answer read; anything longer is not a sane answer.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;

@@ -2,8 +2,12 @@
 //! endpoint (this project's token service, django-oauth-toolkit, or any other)
 //! whether a bearer token is active, and answers with cache-safe policies.
 //!
-//! [`decision`], [`rules`], [`policy`], [`introspection`] and [`cache`] know
-//! nothing of Lambda; [`handler`] adapts API Gateway's events to them.
+//! Plain Rust, leaves first, no module importing one that imports it back:
+//! [`token`] (the bearer token and its introspection answer), [`cache`],
+//! [`rules`], [`policy`], [`introspection`] (the RFC 7662 client),
+//! [`secret`] (the credentials from Secrets Manager), [`config`], and
+//! [`decision`], whose [`Authorizer::decide`] is the whole decision. Only
+//! [`handler`] knows API Gateway's events; `main` does the cold start's I/O.
 
 pub mod cache;
 pub mod config;
@@ -13,7 +17,8 @@ pub mod introspection;
 pub mod policy;
 pub mod rules;
 pub mod secret;
+pub mod token;
 
 pub use config::AuthorizerConfig;
-pub use decision::Authorizer;
+pub use decision::{Authorizer, Decision};
 pub use handler::{handle, Refusal};

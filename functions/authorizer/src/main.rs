@@ -1,7 +1,11 @@
-//! `authorizer`: the API Gateway Lambda authorizer.
+//! `authorizer`: the API Gateway Lambda authorizer. The cold start's work is
+//! here, once: configuration, the HTTP client, the introspection credentials
+//! (from Secrets Manager when configured so); every invocation then only
+//! translates its event through [`handle`].
 
 use std::sync::Arc;
 
+use authorizer::introspection::https_client;
 use authorizer::{handle, Authorizer, AuthorizerConfig};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -11,17 +15,18 @@ use shared::{SharedClock, SystemClock};
 async fn main() -> Result<(), Error> {
     shared::logging::init_json_lines();
 
-    let config = AuthorizerConfig::from_env().inspect_err(|e| eprintln!("authorizer: {e}"))?;
-    let clock: SharedClock = Arc::new(SystemClock);
-    let authorizer = Arc::new(
-        Authorizer::new(config, clock)
-            .await
-            .inspect_err(|e| eprintln!("authorizer: {e}"))?,
-    );
-
+    let authorizer = Arc::new(cold_start().await.inspect_err(|e| eprintln!("authorizer: {e}"))?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let authorizer = authorizer.clone();
         async move { handle(&authorizer, event.payload).await }
     }))
     .await
+}
+
+async fn cold_start() -> Result<Authorizer, Error> {
+    let config = AuthorizerConfig::from_env()?;
+    let client = https_client()?;
+    let auth = config.auth.resolve(&client, config.timeout).await?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    Ok(Authorizer::new(config, &auth, client, clock)?)
 }

@@ -6,7 +6,8 @@
 //! the token's scopes do not meet. IAM lets any matching Deny win, which is
 //! exactly the rule semantics (every matching rule must be met).
 
-use serde_json::{json, Value};
+use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerPolicy;
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use shared::scope::ScopeSet;
 
 use crate::rules::Rules;
@@ -56,7 +57,7 @@ impl ApiArn {
 }
 
 /// The policy document for a token with `scopes` on this API and stage.
-pub fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> Value {
+pub fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> ApiGatewayCustomAuthorizerPolicy {
     let rule_arns = |rule: &crate::rules::Rule| -> Vec<String> {
         rule.methods()
             .into_iter()
@@ -73,16 +74,27 @@ pub fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> Value 
     if allowed.is_empty() {
         return deny_all(arn);
     }
-    let mut statements = vec![json!({
-        "Action": "execute-api:Invoke",
-        "Effect": "Allow",
-        "Resource": allowed,
-    })];
+    let mut statements = vec![statement(IamPolicyEffect::Allow, allowed)];
     let denied = distinct(rules.unmet(scopes).flat_map(rule_arns));
     if !denied.is_empty() {
-        statements.push(json!({ "Action": "execute-api:Invoke", "Effect": "Deny", "Resource": denied }));
+        statements.push(statement(IamPolicyEffect::Deny, denied));
     }
-    json!({ "Version": "2012-10-17", "Statement": statements })
+    document(statements)
+}
+
+fn statement(effect: IamPolicyEffect, resource: Vec<String>) -> IamPolicyStatement {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".to_owned()];
+    statement.effect = effect;
+    statement.resource = resource;
+    statement
+}
+
+fn document(statements: Vec<IamPolicyStatement>) -> ApiGatewayCustomAuthorizerPolicy {
+    let mut document = ApiGatewayCustomAuthorizerPolicy::default();
+    document.version = Some("2012-10-17".to_owned());
+    document.statement = statements;
+    document
 }
 
 /// Each resource once, in first-seen order (rules may overlap).
@@ -98,21 +110,22 @@ fn distinct(resources: impl Iterator<Item = String>) -> Vec<String> {
 
 /// The policy refusing every method and path of this API and stage: the
 /// answer for a token that is no good anywhere.
-pub fn deny_all(arn: &ApiArn) -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Action": "execute-api:Invoke",
-            "Effect": "Deny",
-            "Resource": [format!("{}/*/*", arn.api_stage)],
-        }],
-    })
+pub fn deny_all(arn: &ApiArn) -> ApiGatewayCustomAuthorizerPolicy {
+    document(vec![statement(
+        IamPolicyEffect::Deny,
+        vec![format!("{}/*/*", arn.api_stage)],
+    )])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
     use shared::scope::parse_scope;
+
+    fn policy_document(rules: &Rules, scopes: &ScopeSet, arn: &ApiArn) -> Value {
+        serde_json::to_value(super::policy_document(rules, scopes, arn)).unwrap()
+    }
 
     /// With unmatched routes denied, the policy allows only the routes of the
     /// rules the token meets, and still denies the unmet ones over them.
@@ -132,7 +145,7 @@ mod tests {
             json!(["arn:aws:execute-api:us-east-1:1:api/prod/POST/items"])
         );
         let none = policy_document(&rules, &parse_scope("introspection").unwrap(), &arn);
-        assert_eq!(none, deny_all(&arn));
+        assert_eq!(none, serde_json::to_value(deny_all(&arn)).unwrap());
     }
 
     #[test]

@@ -16,8 +16,7 @@ use http::{Method, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Value};
 
-use crate::config::{auth_from, IntrospectionAuth};
-use crate::introspection::HttpClient;
+use crate::introspection::{HttpClient, IntrospectionAuth, AUTH_TOKEN, CREDENTIALS};
 
 /// Where and as whom to read the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -126,9 +125,6 @@ fn parse_secret(secret: &str) -> Result<IntrospectionAuth, String> {
     let value: Value =
         serde_json::from_str(secret).map_err(|_| "the secret is not a JSON object".to_owned())?;
     let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
-    auth_from(
-        field("RESOURCE_SERVER_AUTH_TOKEN"),
-        field("RESOURCE_SERVER_INTROSPECTION_CREDENTIALS"),
-    )
-    .map_err(|e| format!("the secret: {}", e.problem))
+    IntrospectionAuth::from_settings(field(AUTH_TOKEN), field(CREDENTIALS))
+        .map_err(|e| format!("the secret: {}", e.problem))
 }
