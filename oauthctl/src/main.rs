@@ -3,24 +3,18 @@
 //! Works against AWS with the usual credential chain, and against DynamoDB
 //! Local through the SDK's own `AWS_ENDPOINT_URL_DYNAMODB`.
 
-mod import_dot;
-
-use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
+use shared::admin::{self, AdminError, NewClient};
 use shared::config::parse_lifetime;
 use shared::dynamo::DynamoClient;
-use shared::issue::{issue_access_token, TokenRequest};
-use shared::model::User;
-use shared::password::make_password;
 use shared::scope::{format_scope, parse_scope, ScopeSet};
-use shared::secret::{generate_id, generate_secret, sha256_hex};
 use shared::store::{ClientChange, UserChange};
-use shared::{Client, DynamoStore, GrantType, SharedClock, Store, StoreError, SystemClock};
+use shared::{Client, DynamoStore, GrantType, SharedClock, StoreError, SystemClock};
 
 #[derive(Parser)]
 #[command(
@@ -187,9 +181,8 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
     let dynamo = DynamoClient::new(&aws);
     let clock: SharedClock = Arc::new(SystemClock);
     let store = DynamoStore::new(dynamo.clone(), table.clone(), clock.clone());
-    let store_error = |e: StoreError| e.to_string();
 
-    match cli.command {
+    let value = match cli.command {
         Command::Table(TableCommand::Create) => {
             DynamoStore::create_table(&dynamo, &table)
                 .await
@@ -197,119 +190,97 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
                     StoreError::AlreadyExists => format!("table {table:?} already exists"),
                     e => e.to_string(),
                 })?;
-            Ok(Some(json!({ "table": table, "created": true })))
+            json!({ "table": table, "created": true })
         }
         Command::Client(ClientCommand::Create(args)) => {
-            let scopes = scope_arg("--scope", &args.scope)?;
-            if scopes.is_empty() {
-                return Err("--scope: name at least one scope".into());
-            }
-            let default_scopes = match &args.default_scope {
-                Some(v) => scope_arg("--default-scope", v)?,
-                None => ScopeSet::new(),
-            };
-            if let Some(extra) = default_scopes.difference(&scopes).next() {
-                return Err(format!("--default-scope: {extra:?} is not in --scope"));
-            }
-            let secret = generate_secret().map_err(|e| e.to_string())?;
-            let client = Client {
-                client_id: generate_id().map_err(|e| e.to_string())?,
+            let new = NewClient {
                 name: args.name,
-                secret_hash: sha256_hex(&secret),
-                grant_types: args.grants.into_iter().collect::<BTreeSet<_>>(),
-                scopes,
-                default_scopes,
+                grants: args.grants.into_iter().collect(),
+                scopes: scope_arg("--scope", &args.scope)?,
+                default_scopes: match &args.default_scope {
+                    Some(v) => scope_arg("--default-scope", v)?,
+                    None => ScopeSet::new(),
+                },
                 token_lifetime: args.token_lifetime,
-                disabled: false,
-                created_at: clock.now(),
             };
-            store.create_client(&client).await.map_err(store_error)?;
-            Ok(Some(with_secret(&client, &secret)))
+            let (client, secret) = admin::create_client(&store, new, clock.now())
+                .await
+                .map_err(flagged)?;
+            with_secret(&client, &secret)
         }
-        Command::Client(ClientCommand::List) => {
-            let clients = store.list_clients().await.map_err(store_error)?;
-            Ok(Some(Value::Array(
-                clients.iter().map(Client::to_public_json).collect(),
-            )))
+        Command::Client(ClientCommand::List) => Value::Array(
+            admin::clients(&store)
+                .await
+                .map_err(flagged)?
+                .iter()
+                .map(Client::to_public_json)
+                .collect(),
+        ),
+        Command::Client(ClientCommand::Show { client_id }) => admin::client(&store, &client_id)
+            .await
+            .map_err(flagged)?
+            .to_public_json(),
+        Command::Client(ClientCommand::Disable { client_id }) => {
+            admin::change_client(&store, &client_id, ClientChange::Disabled(true))
+                .await
+                .map_err(flagged)?
+                .to_public_json()
         }
-        Command::Client(ClientCommand::Show { client_id }) => {
-            Ok(Some(existing(&store, &client_id).await?.to_public_json()))
+        Command::Client(ClientCommand::Enable { client_id }) => {
+            admin::change_client(&store, &client_id, ClientChange::Disabled(false))
+                .await
+                .map_err(flagged)?
+                .to_public_json()
         }
-        Command::Client(ClientCommand::Disable { client_id }) => Ok(Some(
-            update(&store, &client_id, ClientChange::Disabled(true))
-                .await?
-                .to_public_json(),
-        )),
-        Command::Client(ClientCommand::Enable { client_id }) => Ok(Some(
-            update(&store, &client_id, ClientChange::Disabled(false))
-                .await?
-                .to_public_json(),
-        )),
         Command::Client(ClientCommand::Delete { client_id }) => {
-            if !store.delete_client(&client_id).await.map_err(store_error)? {
-                return Err(format!("no client {client_id:?}"));
-            }
-            Ok(Some(json!({ "client_id": client_id, "deleted": true })))
+            admin::delete_client(&store, &client_id).await.map_err(flagged)?;
+            json!({ "client_id": client_id, "deleted": true })
         }
         Command::Client(ClientCommand::RotateSecret { client_id }) => {
-            let secret = generate_secret().map_err(|e| e.to_string())?;
-            let client = update(&store, &client_id, ClientChange::SecretHash(sha256_hex(&secret))).await?;
-            Ok(Some(with_secret(&client, &secret)))
+            let (client, secret) = admin::rotate_secret(&store, &client_id).await.map_err(flagged)?;
+            with_secret(&client, &secret)
         }
         Command::User(UserCommand::Create(args)) => {
             let password = read_password()?;
-            let hash = make_password(&password, args.iterations).map_err(|e| e.to_string())?;
-            let user = User::new(&args.username, hash, clock.now()).map_err(|e| e.to_string())?;
-            store.create_user(&user).await.map_err(|e| match e {
-                StoreError::AlreadyExists => format!("user {:?} already exists", user.username),
-                e => e.to_string(),
-            })?;
-            Ok(Some(user.to_public_json()))
+            admin::create_user(&store, &args.username, &password, args.iterations, clock.now())
+                .await
+                .map_err(flagged)?
+                .to_public_json()
         }
         Command::User(UserCommand::SetPassword(args)) => {
-            if store
-                .get_user(&args.username)
-                .await
-                .map_err(store_error)?
-                .is_none()
-            {
-                return Err(format!("no user {:?}", args.username));
-            }
+            // Asked only for a user who exists.
+            admin::user(&store, &args.username).await.map_err(flagged)?;
             let password = read_password()?;
-            let hash = make_password(&password, args.iterations).map_err(|e| e.to_string())?;
-            Ok(Some(
-                update_user(&store, &args.username, UserChange::PasswordHash(hash))
-                    .await?
-                    .to_public_json(),
-            ))
+            admin::set_password(&store, &args.username, &password, args.iterations)
+                .await
+                .map_err(flagged)?
+                .to_public_json()
         }
-        Command::User(UserCommand::Show { username }) => {
-            let user = store.get_user(&username).await.map_err(store_error)?;
-            Ok(Some(
-                user.ok_or_else(|| format!("no user {username:?}"))?
-                    .to_public_json(),
-            ))
+        Command::User(UserCommand::Show { username }) => admin::user(&store, &username)
+            .await
+            .map_err(flagged)?
+            .to_public_json(),
+        Command::User(UserCommand::Disable { username }) => {
+            admin::change_user(&store, &username, UserChange::Disabled(true))
+                .await
+                .map_err(flagged)?
+                .to_public_json()
         }
-        Command::User(UserCommand::Disable { username }) => Ok(Some(
-            update_user(&store, &username, UserChange::Disabled(true))
-                .await?
-                .to_public_json(),
-        )),
-        Command::User(UserCommand::Enable { username }) => Ok(Some(
-            update_user(&store, &username, UserChange::Disabled(false))
-                .await?
-                .to_public_json(),
-        )),
-        Command::User(UserCommand::RevokeGrants { username }) => Ok(Some(
-            update_user(&store, &username, UserChange::RevokeGrants)
-                .await?
-                .to_public_json(),
-        )),
+        Command::User(UserCommand::Enable { username }) => {
+            admin::change_user(&store, &username, UserChange::Disabled(false))
+                .await
+                .map_err(flagged)?
+                .to_public_json()
+        }
+        Command::User(UserCommand::RevokeGrants { username }) => {
+            admin::change_user(&store, &username, UserChange::RevokeGrants)
+                .await
+                .map_err(flagged)?
+                .to_public_json()
+        }
         Command::User(UserCommand::Delete { username }) => {
-            if !store.delete_user(&username).await.map_err(store_error)? {
-                return Err(format!("no user {username:?}"));
-            }
-            Ok(Some(json!({ "username": username, "deleted": true })))
+            admin::delete_user(&store, &username).await.map_err(flagged)?;
+            json!({ "username": username, "deleted": true })
         }
         Command::ImportDot {
             file,
@@ -321,46 +292,35 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             let dump: Value =
                 serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
             let scopes = scope_arg("--scope", &scope)?;
-            import_dot::import(&store, &dump, &scopes, refresh_token_lifetime, clock.now())
-                .await
-                .map(Some)
+            admin::import_dot::import(&store, &dump, &scopes, refresh_token_lifetime, clock.now()).await?
         }
         Command::Token(TokenCommand::Mint {
             client,
             scope,
             expires_in,
         }) => {
-            let client = existing(&store, &client).await?;
-            if client.disabled {
-                return Err(format!("client {:?} is disabled", client.client_id));
-            }
             let scope = scope_arg("--scope", &scope)?;
-            if scope.is_empty() {
-                return Err("--scope: name at least one scope".into());
-            }
-            if let Some(denied) = scope.difference(&client.scopes).next() {
-                return Err(format!("--scope: {denied:?} is not allowed for this client"));
-            }
-            let issued = issue_access_token(
-                &store,
-                TokenRequest {
-                    client_id: &client.client_id,
-                    scope,
-                    lifetime: expires_in,
-                    username: None,
-                    now: clock.now(),
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            Ok(Some(json!({
+            let issued = admin::mint_token(&store, &client, scope, expires_in, clock.now())
+                .await
+                .map_err(flagged)?;
+            json!({
                 "access_token": issued.access_token,
                 "token_type": "Bearer",
                 "expires_in": issued.expires_in(issued.record.issued_at),
                 "scope": format_scope(&issued.record.scope),
-                "client_id": client.client_id,
-            })))
+                "client_id": issued.record.client_id,
+            })
         }
+    };
+    Ok(Some(value))
+}
+
+/// An administrative error as this command line says it: a bad argument is
+/// named by its flag (`default_scope` → `--default-scope`).
+fn flagged(e: AdminError) -> String {
+    match e {
+        AdminError::Invalid { field, problem } => format!("--{}: {problem}", field.replace('_', "-")),
+        e => e.to_string(),
     }
 }
 
@@ -386,32 +346,8 @@ fn read_password() -> Result<String, String> {
     Ok(password)
 }
 
-async fn update_user(store: &DynamoStore, username: &str, change: UserChange) -> Result<User, String> {
-    store
-        .update_user(username, change)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no user {username:?}"))
-}
-
 fn with_secret(client: &Client, secret: &str) -> Value {
     let mut value = client.to_public_json();
     value["client_secret"] = Value::String(secret.to_owned());
     value
-}
-
-async fn existing(store: &DynamoStore, client_id: &str) -> Result<Client, String> {
-    store
-        .get_client(client_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no client {client_id:?}"))
-}
-
-async fn update(store: &DynamoStore, client_id: &str, change: ClientChange) -> Result<Client, String> {
-    store
-        .update_client(client_id, change)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no client {client_id:?}"))
 }

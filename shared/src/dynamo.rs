@@ -18,7 +18,9 @@ use crate::clock::SharedClock;
 use crate::model::{Client, Family, GrantType, Token, TokenKind, User};
 use crate::scope::{format_scope, parse_scope};
 use crate::secret::generate_id;
-use crate::store::{ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange};
+use crate::store::{
+    AdminStore, ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange,
+};
 
 /// The partition key attribute.
 pub const PARTITION_KEY: &str = "pk";
@@ -576,34 +578,6 @@ impl Store for DynamoStore {
         Ok(())
     }
 
-    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
-        self.put_new(encode_client(client)).await
-    }
-
-    async fn update_client(
-        &self,
-        client_id: &str,
-        change: ClientChange,
-    ) -> Result<Option<Client>, StoreError> {
-        let key = Key::Client(client_id.to_owned());
-        let updated = match change {
-            ClientChange::Disabled(disabled) => {
-                self.set_attribute(key, "disabled", AttributeValue::Bool(disabled))
-                    .await?
-            }
-            ClientChange::SecretHash(hash) => {
-                self.set_attribute(key, "secret_hash", AttributeValue::S(hash))
-                    .await?
-            }
-            ClientChange::Rehash { verified, sha256 } => {
-                let expected = ("secret_hash", AttributeValue::S(verified));
-                let changes = vec![("secret_hash", AttributeValue::S(sha256))];
-                self.set_attributes_if(key, Some(expected), changes).await?
-            }
-        };
-        Ok(updated.as_ref().and_then(decode_client))
-    }
-
     async fn claim_secret_check(&self, client_id: &str, window: u64, limit: u32) -> Result<bool, StoreError> {
         let key = Some(Self::key_attributes(&Key::Client(client_id.to_owned())));
         // Another check in the current window, if it has room...
@@ -647,6 +621,56 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn rehash_client_secret(
+        &self,
+        client_id: &str,
+        verified: &str,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let expected = ("secret_hash", AttributeValue::S(verified.to_owned()));
+        let changes = vec![("secret_hash", AttributeValue::S(sha256.to_owned()))];
+        let key = Key::Client(client_id.to_owned());
+        Ok(self
+            .set_attributes_if(key, Some(expected), changes)
+            .await?
+            .is_some())
+    }
+
+    async fn rehash_password(&self, username: &str, verified: &str, new: &str) -> Result<bool, StoreError> {
+        let expected = ("password", AttributeValue::S(verified.to_owned()));
+        let changes = vec![("password", AttributeValue::S(new.to_owned()))];
+        let key = Key::User(username.to_owned());
+        Ok(self
+            .set_attributes_if(key, Some(expected), changes)
+            .await?
+            .is_some())
+    }
+}
+
+impl AdminStore for DynamoStore {
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.put_new(encode_client(client)).await
+    }
+
+    async fn update_client(
+        &self,
+        client_id: &str,
+        change: ClientChange,
+    ) -> Result<Option<Client>, StoreError> {
+        let key = Key::Client(client_id.to_owned());
+        let updated = match change {
+            ClientChange::Disabled(disabled) => {
+                self.set_attribute(key, "disabled", AttributeValue::Bool(disabled))
+                    .await?
+            }
+            ClientChange::SecretHash(hash) => {
+                self.set_attribute(key, "secret_hash", AttributeValue::S(hash))
+                    .await?
+            }
+        };
+        Ok(updated.as_ref().and_then(decode_client))
+    }
+
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         self.put_new(encode_user(user)).await
     }
@@ -670,14 +694,6 @@ impl Store for DynamoStore {
                 vec![("password", AttributeValue::S(hash)), ("grants_key", new_key()?)]
             }
             UserChange::RevokeGrants => vec![("grants_key", new_key()?)],
-            UserChange::Rehash { verified, new } => {
-                let expected = ("password", AttributeValue::S(verified));
-                let changes = vec![("password", AttributeValue::S(new))];
-                let updated = self
-                    .set_attributes_if(Key::User(username.to_owned()), Some(expected), changes)
-                    .await?;
-                return Ok(updated.as_ref().and_then(decode_user));
-            }
         };
         let updated = self
             .set_attributes_if(Key::User(username.to_owned()), None, changes)

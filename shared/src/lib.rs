@@ -1,12 +1,15 @@
 //! The OAuth 2.0 core of the token service.
 //!
 //! Everything here is plain Rust: the OAuth rules ([`service`]), the token and
-//! client model ([`model`]), the storage trait ([`store`]) and its DynamoDB
-//! implementation (`dynamo`, behind the default `dynamodb` feature). Nothing
+//! client model ([`model`]), the storage traits ([`store`]: what requests need,
+//! and what administration needs besides) with their DynamoDB implementation
+//! (`dynamo`, behind the default `dynamodb` feature) and one in memory
+//! ([`memory`]), and administration over any store ([`admin`]). Nothing
 //! here knows about Lambda; the binaries in `functions/` adapt their events to
 //! [`service::TokenService::handle`] (the token service) or use the scope and
 //! hashing rules directly (the authorizer). Both log the same way ([`logging`]).
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod credentials;
@@ -15,6 +18,7 @@ pub mod dynamo;
 pub mod form;
 pub mod issue;
 pub mod logging;
+pub mod memory;
 pub mod model;
 pub mod password;
 pub mod scope;
@@ -27,6 +31,7 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{ConfigError, ServiceConfig};
 #[cfg(feature = "dynamodb")]
 pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
 pub use model::{Client, GrantType, Token};
 pub use service::{HttpRequest, HttpResponse, TokenService, MAX_BODY_BYTES};
-pub use store::{Store, StoreError};
+pub use store::{AdminStore, Store, StoreError};

@@ -52,15 +52,6 @@ pub enum ClientChange {
     Disabled(bool),
     /// Replace the secret's SHA-256.
     SecretHash(String),
-    /// Replace a secret hash imported from Django with the SHA-256 of the
-    /// secret it was just verified against, unless the hash changed since
-    /// (a rotation in the meantime is never undone).
-    Rehash {
-        /// The hash the secret was verified against.
-        verified: String,
-        /// The SHA-256 of that secret.
-        sha256: String,
-    },
 }
 
 /// What an attempt to exchange a refresh token did.
@@ -83,14 +74,6 @@ pub enum UserChange {
     PasswordHash(String),
     /// End every grant made to the user so far.
     RevokeGrants,
-    /// Store the same password under the configured hasher after a sign-in
-    /// (grants stand), unless the hash changed since it was verified.
-    Rehash {
-        /// The hash the password was verified against.
-        verified: String,
-        /// The new hash of that password.
-        new: String,
-    },
 }
 
 /// A storage failure.
@@ -113,7 +96,9 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// Storage of clients and tokens.
+/// What serving requests needs from storage: reading, issuing, rotating and
+/// revoking tokens, and the few writes a sign-in makes. Nothing here creates,
+/// changes or deletes a client or a user; that is [`AdminStore`].
 ///
 /// Every read treats an item whose `expires_at <= now` as absent (TTL deletes
 /// late), and reads are strongly consistent.
@@ -125,7 +110,8 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new token; fails with [`StoreError::AlreadyExists`] rather than overwrite.
     fn put_token(&self, token: &Token) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Stores a new user grant atomically: its family and its first tokens.
+    /// Stores a new user grant atomically: its family and its first tokens;
+    /// fails with [`StoreError::AlreadyExists`] if any of them exists.
     fn put_grant(
         &self,
         family: &Family,
@@ -133,10 +119,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Spends refresh token `old_hash`, deletes the access token
-    /// `revoked_access_hash` if given, stores `tokens` of `family` and
-    /// replaces the family's sealed pair with `successor` (when there is a
-    /// grace period to serve; removed otherwise), in one transaction, so that
-    /// of concurrent exchanges exactly one succeeds.
+    /// `revoked_access_hash` if given, stores `tokens` of `family` (among
+    /// them the new refresh token) and replaces the family's sealed pair
+    /// with `successor` (when there is a grace period to serve; removed
+    /// otherwise), in one transaction, so that of concurrent exchanges
+    /// exactly one succeeds. The same exchange written again (a retry after
+    /// a lost answer) is [`Rotation::Rotated`], not a lost race.
     fn rotate_refresh(
         &self,
         old_hash: &str,
@@ -157,17 +145,6 @@ pub trait Store: Send + Sync + 'static {
         client_id: &str,
     ) -> impl Future<Output = Result<Revocation, StoreError>> + Send;
 
-    /// Stores a new client; fails with [`StoreError::AlreadyExists`] rather than overwrite.
-    fn create_client(&self, client: &Client) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Changes one attribute of an existing client atomically; the updated
-    /// client, or `None` if there is none.
-    fn update_client(
-        &self,
-        client_id: &str,
-        change: ClientChange,
-    ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
-
     /// Counts one check of a client's slow (Django-hashed) secret against at
     /// most `limit` per `window` (a number that grows with time); `false`
     /// when this window's checks are spent or the client is gone. Bounds the
@@ -179,25 +156,26 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Deletes a client; `false` if there was none.
-    fn delete_client(&self, client_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Replaces a client secret hash imported from Django with `sha256`, the
+    /// SHA-256 of the secret just verified against it, unless the hash is no
+    /// longer `verified` (a rotation in the meantime is never undone);
+    /// whether it was replaced.
+    fn rehash_client_secret(
+        &self,
+        client_id: &str,
+        verified: &str,
+        sha256: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Stores a new user; fails with [`StoreError::AlreadyExists`] rather than overwrite.
-    fn create_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Changes one attribute of an existing user atomically; the updated user,
-    /// or `None` if there is none.
-    fn update_user(
+    /// Stores a user's password under the configured hasher after a sign-in
+    /// (`new`), unless the hash is no longer `verified`; grants stand.
+    /// Whether it was replaced.
+    fn rehash_password(
         &self,
         username: &str,
-        change: UserChange,
-    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
-
-    /// Deletes a user; `false` if there was none.
-    fn delete_user(&self, username: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Every client (an administrative listing, never used in a request path).
-    fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>, StoreError>> + Send;
+        verified: &str,
+        new: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Reads one user.
     fn get_user(&self, username: &str) -> impl Future<Output = Result<Option<User>, StoreError>> + Send {
@@ -220,4 +198,39 @@ pub trait Store: Send + Sync + 'static {
             })
         }
     }
+}
+
+/// What administration needs besides ([`crate::admin`], `oauthctl`):
+/// clients and users created, changed, deleted and listed.
+pub trait AdminStore: Store {
+    /// Stores a new client; fails with [`StoreError::AlreadyExists`] rather than overwrite.
+    fn create_client(&self, client: &Client) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Changes one attribute of an existing client atomically; the updated
+    /// client, or `None` if there is none.
+    fn update_client(
+        &self,
+        client_id: &str,
+        change: ClientChange,
+    ) -> impl Future<Output = Result<Option<Client>, StoreError>> + Send;
+
+    /// Deletes a client; `false` if there was none.
+    fn delete_client(&self, client_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every client.
+    fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>, StoreError>> + Send;
+
+    /// Stores a new user; fails with [`StoreError::AlreadyExists`] rather than overwrite.
+    fn create_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Changes one attribute of an existing user atomically; the updated user,
+    /// or `None` if there is none.
+    fn update_user(
+        &self,
+        username: &str,
+        change: UserChange,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+
+    /// Deletes a user; `false` if there was none.
+    fn delete_user(&self, username: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

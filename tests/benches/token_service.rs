@@ -6,95 +6,17 @@
 //! - `dynamodb_local/*`: the same requests against DynamoDB Local, the real
 //!   store; needs `AWS_ENDPOINT_URL_DYNAMODB` (scripts/bench sets it).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use integration_tests::TestEnv;
-use shared::model::{Client, Family, GrantType, Token, User};
+use shared::model::{Client, GrantType, User};
 use shared::password::make_password;
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
-use shared::store::{ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange};
-use shared::{HttpRequest, ServiceConfig, SharedClock, SystemClock, TokenService};
-
-/// A store in a HashMap: no I/O, so the handler's own CPU is what is measured.
-#[derive(Default)]
-struct MemoryStore {
-    items: Mutex<HashMap<Key, Item>>,
-}
-
-impl Store for MemoryStore {
-    async fn load(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
-        let items = self.items.lock().unwrap();
-        Ok(keys.iter().map(|k| items.get(k).cloned()).collect())
-    }
-    async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
-        let key = Key::Token(token.token_hash.clone());
-        self.items.lock().unwrap().insert(key, Item::Token(token.clone()));
-        Ok(())
-    }
-    async fn revoke_token(&self, token_hash: &str, _client_id: &str) -> Result<Revocation, StoreError> {
-        let removed = self
-            .items
-            .lock()
-            .unwrap()
-            .remove(&Key::Token(token_hash.to_owned()));
-        Ok(if removed.is_some() {
-            Revocation::Revoked { family_id: None }
-        } else {
-            Revocation::NotFound
-        })
-    }
-    async fn put_grant(&self, _: &Family, _: &[Token]) -> Result<(), StoreError> {
-        unimplemented!("not used by the benchmark")
-    }
-    async fn rotate_refresh(
-        &self,
-        _: &str,
-        _: Option<&str>,
-        _: Option<&str>,
-        _: &Family,
-        _: &[Token],
-        _: u64,
-    ) -> Result<Rotation, StoreError> {
-        unimplemented!("not used by the benchmark")
-    }
-    async fn revoke_family(&self, _: &str) -> Result<(), StoreError> {
-        unimplemented!("not used by the benchmark")
-    }
-    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
-        let key = Key::Client(client.client_id.clone());
-        self.items
-            .lock()
-            .unwrap()
-            .insert(key, Item::Client(client.clone()));
-        Ok(())
-    }
-    async fn update_client(&self, _: &str, _: ClientChange) -> Result<Option<Client>, StoreError> {
-        unimplemented!("not used by the benchmark")
-    }
-    async fn claim_secret_check(&self, _: &str, _: u64, _: u32) -> Result<bool, StoreError> {
-        unimplemented!("not used by the benchmark")
-    }
-    async fn delete_client(&self, _: &str) -> Result<bool, StoreError> {
-        unimplemented!("not used by the benchmark")
-    }
-    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        unimplemented!("not used by the benchmark")
-    }
-    async fn create_user(&self, _: &User) -> Result<(), StoreError> {
-        unimplemented!("not used by the benchmark")
-    }
-    async fn update_user(&self, _: &str, _: UserChange) -> Result<Option<User>, StoreError> {
-        unimplemented!("not used by the benchmark")
-    }
-    async fn delete_user(&self, _: &str) -> Result<bool, StoreError> {
-        unimplemented!("not used by the benchmark")
-    }
-}
+use shared::{AdminStore, HttpRequest, MemoryStore, ServiceConfig, SharedClock, SystemClock, TokenService};
 
 fn form(path: &str, authorization: &str, body: &str) -> HttpRequest {
     http::Request::builder()
@@ -122,7 +44,7 @@ fn handler_cpu(c: &mut Criterion) {
     })
     .unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
-    let service = TokenService::new(config, MemoryStore::default(), clock);
+    let service = TokenService::new(config, MemoryStore::new(clock.clone()), clock);
     let register = |scope: &str| {
         let (id, secret) = (generate_id().unwrap(), generate_secret().unwrap());
         let client = Client {
@@ -203,7 +125,7 @@ fn dynamodb_local(c: &mut Criterion) {
     // of one family that grows all along (its age must not matter).
     let user_app = runtime.block_on(env.client_with("read write", "", None, &[GrantType::Password]));
     let user = User::new("bench", make_password("pw", 1000).unwrap(), 0).unwrap();
-    runtime.block_on(env.service.store().create_user(&user)).unwrap();
+    runtime.block_on(env.admin.create_user(&user)).unwrap();
     let user_basic = basic(&user_app.id, &user_app.secret);
     let first = runtime.block_on(env.service.handle(form(
         "/o/token/",

@@ -19,10 +19,10 @@ use http::HeaderMap;
 use lambda_http::Body;
 use serde_json::Value;
 use shared::dynamo::DynamoClient;
-use shared::model::{Client, Family, GrantType, Token, User};
+use shared::model::{Client, Family, GrantType, Token};
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
-use shared::store::{ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange};
+use shared::store::{AdminStore, ClientChange, Item, Key, Revocation, Rotation, Store, StoreError};
 use shared::{DynamoStore, ManualClock, ServiceConfig, SharedClock, TokenService};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -169,33 +169,19 @@ impl<S: Store> Store for Counting<S> {
         }
         self.inner.revoke_family(family_id).await
     }
-    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
-        self.inner.create_client(client).await
-    }
-    async fn update_client(
-        &self,
-        client_id: &str,
-        change: ClientChange,
-    ) -> Result<Option<Client>, StoreError> {
-        self.inner.update_client(client_id, change).await
-    }
     async fn claim_secret_check(&self, client_id: &str, window: u64, limit: u32) -> Result<bool, StoreError> {
         self.inner.claim_secret_check(client_id, window, limit).await
     }
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        self.inner.delete_client(client_id).await
+    async fn rehash_client_secret(
+        &self,
+        client_id: &str,
+        verified: &str,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.rehash_client_secret(client_id, verified, sha256).await
     }
-    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        self.inner.list_clients().await
-    }
-    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        self.inner.create_user(user).await
-    }
-    async fn update_user(&self, username: &str, change: UserChange) -> Result<Option<User>, StoreError> {
-        self.inner.update_user(username, change).await
-    }
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        self.inner.delete_user(username).await
+    async fn rehash_password(&self, username: &str, verified: &str, new: &str) -> Result<bool, StoreError> {
+        self.inner.rehash_password(username, verified, new).await
     }
 }
 

@@ -7,7 +7,7 @@ use integration_tests::{TestClient, TestEnv};
 use serde_json::Value;
 use shared::model::{Client, GrantType, User};
 use shared::scope::parse_scope;
-use shared::store::{ClientChange, Store};
+use shared::store::{AdminStore, Store};
 
 /// Made by Django 5.2.19 (argon2-cffi 25.1.0, bcrypt 5.0.0) for "correct
 /// horse", at low work factors so the tests stay quick.
@@ -196,14 +196,14 @@ async fn a_rehash_never_overwrites_a_newer_secret() {
     let app = imported_client(&env, DJANGO_HASHES[0]).await;
     let rotated = shared::secret::sha256_hex("the new secret");
     env.admin
-        .update_client(&app.id, ClientChange::SecretHash(rotated.clone()))
+        .update_client(&app.id, shared::store::ClientChange::SecretHash(rotated.clone()))
         .await
         .unwrap();
-    let stale = ClientChange::Rehash {
-        verified: DJANGO_HASHES[0].to_owned(),
-        sha256: shared::secret::sha256_hex("correct horse"),
-    };
-    assert_eq!(env.admin.update_client(&app.id, stale).await.unwrap(), None);
+    let correct = shared::secret::sha256_hex("correct horse");
+    let stale = env
+        .admin
+        .rehash_client_secret(&app.id, DJANGO_HASHES[0], &correct);
+    assert!(!stale.await.unwrap(), "the hash it was verified against is gone");
     assert_eq!(
         stored_hash(&env, &format!("client#{}", app.id), "secret_hash").await,
         rotated

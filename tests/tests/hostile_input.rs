@@ -4,7 +4,7 @@
 use integration_tests::{Answer, TestClient, TestEnv};
 use shared::model::{GrantType, User};
 use shared::password::make_password;
-use shared::store::Store;
+use shared::store::AdminStore;
 
 /// A client allowed the password grant and `scope`, and the user `jdoe`
 /// (password `pw`), as an administrator registers them.

@@ -6,7 +6,7 @@ use base64::Engine;
 use integration_tests::{TestEnv, ISSUER};
 use serde_json::json;
 use shared::secret::sha256_hex;
-use shared::Store;
+use shared::AdminStore;
 
 #[tokio::test]
 async fn active_token_answer_has_every_field() {

@@ -6,7 +6,7 @@ use integration_tests::{Answer, TestClient, TestEnv};
 use serde_json::json;
 use shared::model::{GrantType, User};
 use shared::password::make_password;
-use shared::store::{Store, UserChange};
+use shared::store::{AdminStore, UserChange};
 
 struct Fixture {
     env: TestEnv,

@@ -40,7 +40,7 @@ use shared::model::{Client, GrantType, User};
 use shared::password::make_password;
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
-use shared::store::Store;
+use shared::store::AdminStore;
 use shared::{DynamoStore, SharedClock, SystemClock};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;

@@ -7,7 +7,7 @@ use crate::form::Form;
 use crate::model::Client;
 use crate::password::{check_password, is_password_hash};
 use crate::secret::{matches_hash, sha256_hex};
-use crate::store::{ClientChange, Store};
+use crate::store::Store;
 
 /// Length of the window [`ServiceConfig::imported_secret_checks_per_minute`]
 /// counts in.
@@ -137,11 +137,12 @@ impl<S: Store> TokenService<S> {
         if !check.is_ok_and(|c| c.matches) {
             return Err(refused());
         }
-        let rehashed = ClientChange::Rehash {
-            verified: client.secret_hash.clone(),
-            sha256: sha256_hex(&credentials.client_secret),
-        };
-        if let Err(e) = self.store.update_client(&client.client_id, rehashed).await {
+        let sha256 = sha256_hex(&credentials.client_secret);
+        let rehashed = self
+            .store
+            .rehash_client_secret(&client.client_id, &client.secret_hash, &sha256)
+            .await;
+        if let Err(e) = rehashed {
             // The client is authenticated either way; the next check retries.
             tracing::warn!(error = %e, "could not re-store an imported client secret as SHA-256");
         }

@@ -7,7 +7,7 @@ use crate::form::Form;
 use crate::issue::{issue_user_grant, IssuedToken, TokenRequest};
 use crate::model::Client;
 use crate::password::{check_password, make_password};
-use crate::store::{Store, UserChange};
+use crate::store::Store;
 
 impl<S: Store> TokenService<S> {
     pub(super) async fn password_grant(
@@ -43,11 +43,11 @@ impl<S: Store> TokenService<S> {
         if let Some(new) = rehashed {
             // As Django on sign-in: the password moves to the configured
             // hasher. Grants stand; a failure only means a later sign-in retries.
-            let change = UserChange::Rehash {
-                verified: user.password_hash.clone(),
-                new,
-            };
-            if let Err(e) = self.store.update_user(&user.username, change).await {
+            let rehashed = self
+                .store
+                .rehash_password(&user.username, &user.password_hash, &new)
+                .await;
+            if let Err(e) = rehashed {
                 tracing::warn!(error = %e, "could not re-hash a password to the configured hasher");
             }
         }

@@ -1,5 +1,5 @@
-//! `oauthctl import-dot FILE`: users, applications and live tokens from the
-//! JSON of django-oauth-toolkit's `manage.py dumpdata oauth2_provider auth.user`.
+//! Users, applications and live tokens from the JSON of django-oauth-toolkit's
+//! `manage.py dumpdata oauth2_provider auth.user` (`oauthctl import-dot FILE`).
 //!
 //! Users keep their Django password hashes; applications keep their
 //! `client_id` and hashed secret (checked the slow way once, then re-stored
@@ -9,11 +9,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::model::{Client, Family, GrantType, Token, TokenKind, User};
+use crate::scope::{parse_scope, ScopeSet};
+use crate::secret::{generate_id, sha256_hex};
+use crate::store::{AdminStore, StoreError};
 use serde_json::{json, Value};
-use shared::model::{Client, Family, GrantType, Token, TokenKind, User};
-use shared::scope::{parse_scope, ScopeSet};
-use shared::secret::{generate_id, sha256_hex};
-use shared::{DynamoStore, Store, StoreError};
 
 /// What was imported and what was not, and why.
 #[derive(Default)]
@@ -69,7 +69,7 @@ fn epoch(value: &str) -> Option<u64> {
 
 /// Imports `dump`; the report as JSON.
 pub async fn import(
-    store: &DynamoStore,
+    store: &impl AdminStore,
     dump: &Value,
     extra_scopes: &ScopeSet,
     refresh_lifetime: u64,
@@ -150,7 +150,7 @@ pub async fn import(
         let secret_hash = if public {
             report.notes.push(json!({ "client_id": client_id, "note": "a public client cannot authenticate here (confidential clients only); its tokens stay active" }));
             "!public client".to_owned()
-        } else if shared::password::is_password_hash(secret) {
+        } else if crate::password::is_password_hash(secret) {
             secret.to_owned()
         } else if secret.is_empty() {
             report.skip(

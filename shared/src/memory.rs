@@ -1,0 +1,478 @@
+//! A store in memory, with the DynamoDB store's semantics (conditional
+//! writes, all-or-nothing transactions, expired items read as absent but
+//! still occupying their key until deleted), for tests and benchmarks that
+//! need no DynamoDB and for trying the service out. Not durable.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::clock::SharedClock;
+use crate::model::{Client, Family, Token, TokenKind, User};
+use crate::secret::generate_id;
+use crate::store::{
+    AdminStore, ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange,
+};
+
+/// One stored item, with what the DynamoDB store keeps beside the model.
+#[derive(Clone)]
+struct Stored {
+    item: Item,
+    /// For a spent refresh token: the refresh token it was exchanged for.
+    rotated_to: Option<String>,
+    /// For a client: (window, checks) of its slow secret.
+    secret_checks: Option<(u64, u32)>,
+}
+
+/// Clients, users, families and tokens in a map, behind one lock.
+pub struct MemoryStore {
+    items: Mutex<HashMap<Key, Stored>>,
+    clock: SharedClock,
+}
+
+impl MemoryStore {
+    /// An empty store reading time from `clock`.
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            items: Mutex::new(HashMap::new()),
+            clock,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Stored>> {
+        // Every write completes under the lock; a poisoned map is whole.
+        self.items.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn live(&self, stored: &Stored) -> bool {
+        let now = self.clock.now();
+        match &stored.item {
+            Item::Token(t) => t.expires_at > now,
+            Item::Family(f) => f.expires_at > now,
+            Item::Client(_) | Item::User(_) => true,
+        }
+    }
+}
+
+fn stored(item: Item) -> Stored {
+    Stored {
+        item,
+        rotated_to: None,
+        secret_checks: None,
+    }
+}
+
+fn token_key(token: &Token) -> Key {
+    Key::Token(token.token_hash.clone())
+}
+
+impl Store for MemoryStore {
+    async fn load(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let items = self.lock();
+        Ok(keys
+            .iter()
+            .map(|key| items.get(key).filter(|s| self.live(s)).map(|s| s.item.clone()))
+            .collect())
+    }
+
+    async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
+        let mut items = self.lock();
+        if items.contains_key(&token_key(token)) {
+            return Err(StoreError::AlreadyExists);
+        }
+        items.insert(token_key(token), stored(Item::Token(token.clone())));
+        Ok(())
+    }
+
+    async fn put_grant(&self, family: &Family, tokens: &[Token]) -> Result<(), StoreError> {
+        let mut items = self.lock();
+        let family_key = Key::Family(family.family_id.clone());
+        if items.contains_key(&family_key) || tokens.iter().any(|t| items.contains_key(&token_key(t))) {
+            return Err(StoreError::AlreadyExists);
+        }
+        items.insert(family_key, stored(Item::Family(family.clone())));
+        for token in tokens {
+            items.insert(token_key(token), stored(Item::Token(token.clone())));
+        }
+        Ok(())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        successor: Option<&str>,
+        revoked_access_hash: Option<&str>,
+        family: &Family,
+        tokens: &[Token],
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let mut items = self.lock();
+        let next = tokens
+            .iter()
+            .find(|t| t.kind == TokenKind::Refresh)
+            .map(|t| t.token_hash.clone())
+            .ok_or_else(|| StoreError::Unavailable("a rotation without a new refresh token".into()))?;
+        let old_key = Key::Token(old_hash.to_owned());
+        match items.get(&old_key) {
+            Some(Stored {
+                item: Item::Token(old),
+                rotated_to,
+                ..
+            }) if old.rotated_at.is_some() || old.expires_at <= now => {
+                let ours = rotated_to.as_deref() == Some(next.as_str());
+                return Ok(if ours {
+                    Rotation::Rotated
+                } else {
+                    Rotation::AlreadyRotated
+                });
+            }
+            Some(Stored {
+                item: Item::Token(_), ..
+            }) => {}
+            _ => return Ok(Rotation::AlreadyRotated),
+        }
+        let family_key = Key::Family(family.family_id.clone());
+        let Some(Stored {
+            item: Item::Family(current),
+            ..
+        }) = items.get(&family_key)
+        else {
+            return Ok(Rotation::FamilyRevoked);
+        };
+        if current.revoked {
+            return Ok(Rotation::FamilyRevoked);
+        }
+        if tokens.iter().any(|t| items.contains_key(&token_key(t))) {
+            return Err(StoreError::Unavailable("a new token's key is taken".into()));
+        }
+        let current = Family {
+            expires_at: family.expires_at,
+            successor: successor.map(str::to_owned),
+            ..current.clone()
+        };
+        items.insert(family_key, stored(Item::Family(current)));
+        if let Some(Stored {
+            item: Item::Token(old),
+            rotated_to,
+            ..
+        }) = items.get_mut(&old_key)
+        {
+            old.rotated_at = Some(now);
+            *rotated_to = Some(next);
+        }
+        for token in tokens {
+            items.insert(token_key(token), stored(Item::Token(token.clone())));
+        }
+        if let Some(hash) = revoked_access_hash {
+            items.remove(&Key::Token(hash.to_owned()));
+        }
+        Ok(Rotation::Rotated)
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
+        if let Some(Stored {
+            item: Item::Family(f),
+            ..
+        }) = self.lock().get_mut(&Key::Family(family_id.to_owned()))
+        {
+            f.revoked = true;
+        }
+        Ok(())
+    }
+
+    async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Revocation, StoreError> {
+        let mut items = self.lock();
+        let key = Key::Token(token_hash.to_owned());
+        let now = self.clock.now();
+        let (owner, live, family_id) = match items.get(&key) {
+            Some(Stored {
+                item: Item::Token(t), ..
+            }) => (t.client_id == client_id, t.expires_at > now, t.family_id.clone()),
+            _ => return Ok(Revocation::NotFound),
+        };
+        if live && !owner {
+            return Ok(Revocation::NotOwner);
+        }
+        items.remove(&key);
+        Ok(if live {
+            Revocation::Revoked { family_id }
+        } else {
+            Revocation::NotFound
+        })
+    }
+
+    async fn claim_secret_check(&self, client_id: &str, window: u64, limit: u32) -> Result<bool, StoreError> {
+        let mut items = self.lock();
+        let Some(client) = items.get_mut(&Key::Client(client_id.to_owned())) else {
+            return Ok(false);
+        };
+        let checks = match client.secret_checks {
+            Some((w, n)) if w == window && n >= limit => return Ok(false),
+            Some((w, n)) if w == window => n + 1,
+            Some((w, _)) if w > window => return Ok(false),
+            _ => 1,
+        };
+        client.secret_checks = Some((window, checks));
+        Ok(true)
+    }
+
+    async fn rehash_client_secret(
+        &self,
+        client_id: &str,
+        verified: &str,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        match self.lock().get_mut(&Key::Client(client_id.to_owned())) {
+            Some(Stored {
+                item: Item::Client(c),
+                ..
+            }) if c.secret_hash == verified => {
+                c.secret_hash = sha256.to_owned();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn rehash_password(&self, username: &str, verified: &str, new: &str) -> Result<bool, StoreError> {
+        match self.lock().get_mut(&Key::User(username.to_owned())) {
+            Some(Stored {
+                item: Item::User(u), ..
+            }) if u.password_hash == verified => {
+                u.password_hash = new.to_owned();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+impl AdminStore for MemoryStore {
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        let mut items = self.lock();
+        let key = Key::Client(client.client_id.clone());
+        if items.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        items.insert(key, stored(Item::Client(client.clone())));
+        Ok(())
+    }
+
+    async fn update_client(
+        &self,
+        client_id: &str,
+        change: ClientChange,
+    ) -> Result<Option<Client>, StoreError> {
+        let mut items = self.lock();
+        let Some(Stored {
+            item: Item::Client(c),
+            ..
+        }) = items.get_mut(&Key::Client(client_id.to_owned()))
+        else {
+            return Ok(None);
+        };
+        match change {
+            ClientChange::Disabled(disabled) => c.disabled = disabled,
+            ClientChange::SecretHash(hash) => c.secret_hash = hash,
+        }
+        Ok(Some(c.clone()))
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().remove(&Key::Client(client_id.to_owned())).is_some())
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let mut clients: Vec<Client> = self
+            .lock()
+            .values()
+            .filter_map(|s| match &s.item {
+                Item::Client(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
+        clients.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
+        Ok(clients)
+    }
+
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut items = self.lock();
+        let key = Key::User(user.username.clone());
+        if items.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        items.insert(key, stored(Item::User(user.clone())));
+        Ok(())
+    }
+
+    async fn update_user(&self, username: &str, change: UserChange) -> Result<Option<User>, StoreError> {
+        let new_key =
+            || generate_id().map_err(|_| StoreError::Unavailable("the OS random source failed".into()));
+        let mut items = self.lock();
+        let Some(Stored {
+            item: Item::User(u), ..
+        }) = items.get_mut(&Key::User(username.to_owned()))
+        else {
+            return Ok(None);
+        };
+        // As the DynamoDB store: disabling, a new password and revoking
+        // grants each give the user a new grants key.
+        match change {
+            UserChange::Disabled(true) => {
+                u.disabled = true;
+                u.grants_key = new_key()?;
+            }
+            UserChange::Disabled(false) => u.disabled = false,
+            UserChange::PasswordHash(hash) => {
+                u.password_hash = hash;
+                u.grants_key = new_key()?;
+            }
+            UserChange::RevokeGrants => u.grants_key = new_key()?,
+        }
+        Ok(Some(u.clone()))
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().remove(&Key::User(username.to_owned())).is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::admin::{self, NewClient};
+    use crate::clock::ManualClock;
+    use crate::config::ServiceConfig;
+    use crate::model::GrantType;
+    use crate::scope::parse_scope;
+    use crate::service::TokenService;
+
+    fn service() -> (TokenService<MemoryStore>, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new());
+        let config = ServiceConfig::from_lookup(|k| match k {
+            "TABLE_NAME" => Some("memory".into()),
+            "ISSUER" => Some("https://auth.example.test".into()),
+            "PASSWORD_HASH_ITERATIONS" => Some("1000".into()),
+            _ => None,
+        })
+        .unwrap();
+        let shared: SharedClock = clock.clone();
+        (
+            TokenService::new(config, MemoryStore::new(shared.clone()), shared),
+            clock,
+        )
+    }
+
+    async fn post(
+        service: &TokenService<MemoryStore>,
+        path: &str,
+        basic: &(String, String),
+        body: &str,
+    ) -> (u16, Value) {
+        let credentials = STANDARD.encode(format!("{}:{}", basic.0, basic.1));
+        let request = http::Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Basic {credentials}"))
+            .body(body.as_bytes().to_vec())
+            .unwrap();
+        let response = service.handle(request).await;
+        (
+            response.status().as_u16(),
+            serde_json::from_str(response.body()).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn register(
+        service: &TokenService<MemoryStore>,
+        grants: &[GrantType],
+        scope: &str,
+    ) -> (String, String) {
+        let new = NewClient {
+            name: "app".into(),
+            grants: grants.iter().copied().collect(),
+            scopes: parse_scope(scope).unwrap(),
+            default_scopes: parse_scope("").unwrap(),
+            token_lifetime: None,
+        };
+        let (client, secret) = admin::create_client(service.store(), new, 0).await.unwrap();
+        (client.client_id, secret)
+    }
+
+    /// The whole token service runs over the in-memory store as over
+    /// DynamoDB: issuance, introspection, expiry, revocation, rotation and
+    /// reuse detection, with no DynamoDB at all.
+    #[tokio::test]
+    async fn the_token_service_runs_over_it() {
+        let (service, clock) = service();
+        let app = register(
+            &service,
+            &[GrantType::ClientCredentials, GrantType::Password],
+            "read",
+        )
+        .await;
+        let rs = register(&service, &[GrantType::ClientCredentials], "introspection").await;
+        admin::create_user(service.store(), "ann", "pw", 1000, 0)
+            .await
+            .unwrap();
+
+        let (status, issued) = post(&service, "/o/token/", &app, "grant_type=client_credentials").await;
+        assert_eq!(status, 200);
+        let token = issued["access_token"].as_str().unwrap().to_owned();
+        let introspect = |t: &str| format!("token={t}");
+        assert_eq!(
+            post(&service, "/o/introspect/", &rs, &introspect(&token)).await.1["active"],
+            true
+        );
+        assert_eq!(
+            post(&service, "/o/revoke_token/", &app, &introspect(&token))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            post(&service, "/o/introspect/", &rs, &introspect(&token)).await.1["active"],
+            false
+        );
+
+        let (_, pair) = post(
+            &service,
+            "/o/token/",
+            &app,
+            "grant_type=password&username=ann&password=pw",
+        )
+        .await;
+        let first = pair["refresh_token"].as_str().unwrap().to_owned();
+        let refresh = |t: &str| format!("grant_type=refresh_token&refresh_token={t}");
+        let (status, rotated) = post(&service, "/o/token/", &app, &refresh(&first)).await;
+        assert_eq!(status, 200);
+        let access = rotated["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            post(&service, "/o/introspect/", &rs, &introspect(&access))
+                .await
+                .1["active"],
+            true
+        );
+        // Reuse of the spent token revokes the family.
+        assert_eq!(post(&service, "/o/token/", &app, &refresh(&first)).await.0, 400);
+        assert_eq!(
+            post(&service, "/o/introspect/", &rs, &introspect(&access))
+                .await
+                .1["active"],
+            false
+        );
+
+        // Expired tokens read as absent.
+        let (_, issued) = post(&service, "/o/token/", &app, "grant_type=client_credentials").await;
+        clock.advance(3600);
+        let token = issued["access_token"].as_str().unwrap();
+        assert_eq!(
+            post(&service, "/o/introspect/", &rs, &introspect(token)).await.1["active"],
+            false
+        );
+    }
+}
