@@ -128,6 +128,17 @@ struct CreateClient {
     /// Access-token lifetime for this client, seconds (default: the service's ACCESS_TOKEN_EXPIRE_SECONDS).
     #[arg(long, value_parser = parse_lifetime)]
     token_lifetime: Option<u64>,
+    /// Where authorization responses may be sent, matched exactly (repeatable;
+    /// the authorization_code grant needs one): https, http to a loopback
+    /// address, or a private-use scheme such as com.example.app:/callback.
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// A public client (no secret; the authorization_code grant with PKCE only).
+    #[arg(long)]
+    public: bool,
+    /// Do not ask users to consent for this client (DOT's skip_authorization).
+    #[arg(long)]
+    skip_consent: bool,
 }
 
 #[derive(Subcommand)]
@@ -202,11 +213,17 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
                     None => ScopeSet::new(),
                 },
                 token_lifetime: args.token_lifetime,
+                redirect_uris: args.redirect_uris,
+                public: args.public,
+                skip_consent: args.skip_consent,
             };
             let (client, secret) = admin::create_client(&store, new, clock.now())
                 .await
                 .map_err(flagged)?;
-            with_secret(&client, &secret)
+            match secret {
+                Some(secret) => with_secret(&client, &secret),
+                None => client.to_public_json(),
+            }
         }
         Command::Client(ClientCommand::List) => Value::Array(
             admin::clients(&store)

@@ -184,13 +184,28 @@ fn decode_client(item: &Attributes) -> Option<Client> {
         scopes: parse_scope(&s(item, "scope")?).ok()?,
         default_scopes: parse_scope(&s(item, "default_scope")?).ok()?,
         token_lifetime: n(item, "token_lifetime"),
-        disabled: item
-            .get("disabled")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
+        disabled: flag(item, "disabled"),
         created_at: n(item, "created_at").unwrap_or(0),
+        // Stored space-separated, as grant types (a URI has no space).
+        redirect_uris: s(item, "redirect_uris")
+            .map(|uris| {
+                uris.split(' ')
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        public: flag(item, "public"),
+        skip_consent: flag(item, "skip_consent"),
     })
+}
+
+/// A boolean attribute; absent is false.
+fn flag(item: &Attributes, name: &str) -> bool {
+    item.get(name)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(false)
 }
 
 fn encode_client(client: &Client) -> Attributes {
@@ -214,6 +229,14 @@ fn encode_client(client: &Client) -> Attributes {
     }
     item.insert("disabled".into(), AttributeValue::Bool(client.disabled));
     item.insert("created_at".into(), num(client.created_at));
+    if !client.redirect_uris.is_empty() {
+        item.insert(
+            "redirect_uris".into(),
+            AttributeValue::S(client.redirect_uris.join(" ")),
+        );
+    }
+    item.insert("public".into(), AttributeValue::Bool(client.public));
+    item.insert("skip_consent".into(), AttributeValue::Bool(client.skip_consent));
     item
 }
 

@@ -398,9 +398,12 @@ mod tests {
             scopes: parse_scope(scope).unwrap(),
             default_scopes: parse_scope("").unwrap(),
             token_lifetime: None,
+            redirect_uris: Vec::new(),
+            public: false,
+            skip_consent: false,
         };
         let (client, secret) = admin::create_client(service.store(), new, 0).await.unwrap();
-        (client.client_id, secret)
+        (client.client_id, secret.unwrap())
     }
 
     /// The whole token service runs over the in-memory store as over

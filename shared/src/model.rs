@@ -17,11 +17,15 @@ pub enum GrantType {
     Password,
     /// RFC 6749 §6: a refresh token for a new pair.
     RefreshToken,
+    /// RFC 6749 §4.1 with PKCE (RFC 7636): a user signs in here and the
+    /// client redeems the code it got back.
+    AuthorizationCode,
 }
 
 impl GrantType {
-    /// Every grant type the token endpoint implements.
-    pub const ALL: [GrantType; 3] = [
+    /// Every grant type a client may be registered for.
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
@@ -33,6 +37,7 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::AuthorizationCode => "authorization_code",
         }
     }
 
@@ -40,9 +45,17 @@ impl GrantType {
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|g| g.as_str() == value)
     }
+
+    /// Whether the token endpoint serves it today: clients may be registered
+    /// for the authorization code grant (and DOT's imported with it), but
+    /// its authorization endpoint is still to come, so it is not announced.
+    pub fn is_served(self) -> bool {
+        self != GrantType::AuthorizationCode
+    }
 }
 
-/// A registered OAuth client (a confidential client: it always has a secret).
+/// A registered OAuth client: confidential (with a secret) or public (RFC 6749
+/// §2.1: no secret, the authorization code grant with PKCE only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     /// Public identifier, random letters and digits.
@@ -63,6 +76,12 @@ pub struct Client {
     pub disabled: bool,
     /// Creation time, epoch seconds.
     pub created_at: u64,
+    /// Where authorization responses may be sent, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// A public client: no secret; PKCE is its proof.
+    pub public: bool,
+    /// Users are not asked to consent (django-oauth-toolkit's `skip_authorization`).
+    pub skip_consent: bool,
 }
 
 impl Client {
@@ -70,7 +89,9 @@ impl Client {
     /// tokens may also redeem them.
     pub fn may_use(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
-            || (grant == GrantType::RefreshToken && self.grant_types.contains(&GrantType::Password))
+            || (grant == GrantType::RefreshToken
+                && (self.grant_types.contains(&GrantType::Password)
+                    || self.grant_types.contains(&GrantType::AuthorizationCode)))
     }
 
     /// The client as shown to an administrator: everything but the secret hash.
@@ -84,7 +105,59 @@ impl Client {
             "token_lifetime": self.token_lifetime,
             "disabled": self.disabled,
             "created_at": self.created_at,
+            "redirect_uris": self.redirect_uris,
+            "public": self.public,
+            "skip_consent": self.skip_consent,
         })
+    }
+}
+
+/// Whether `uri` may be registered as a redirect URI: `https` with a host;
+/// plain `http` only to a loopback address (RFC 8252 §7.3: native apps
+/// listening on this machine); or a private-use scheme in reverse-domain
+/// form (RFC 8252 §7.1, `com.example.app:/callback`). Never a fragment.
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("{uri:?} {why}"));
+    if uri.len() > 2000 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("is not a URI");
+    }
+    if uri.contains('#') {
+        return bad("has a fragment");
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return bad("has no scheme");
+    };
+    let host = || {
+        let authority = rest.strip_prefix("//")?.split(['/', '?']).next()?;
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next()?,
+            None => host_port.split(':').next()?,
+        };
+        (!host.is_empty()).then_some(host)
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" if host().is_some() => Ok(()),
+        "https" => bad("has no host"),
+        "http" => match host() {
+            Some(h)
+                if h.eq_ignore_ascii_case("localhost")
+                    || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) =>
+            {
+                Ok(())
+            }
+            _ => bad("is plain http to another host than this machine's loopback; use https"),
+        },
+        s if s.contains('.')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+            && !rest.is_empty() =>
+        {
+            Ok(())
+        }
+        _ => {
+            bad("is neither https, loopback http, nor a private-use scheme such as com.example.app:/callback")
+        }
     }
 }
 
@@ -189,5 +262,37 @@ impl User {
     /// The user as shown to an administrator: everything but the password hash.
     pub fn to_public_json(&self) -> Value {
         json!({ "username": self.username, "disabled": self.disabled, "created_at": self.created_at })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_are_https_loopback_http_or_private_use_schemes() {
+        for ok in [
+            "https://app.example.com/callback",
+            "https://app.example.com:8443/cb?tenant=1",
+            "http://127.0.0.1:49152/callback",
+            "http://[::1]:8080/cb",
+            "http://localhost:3000/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert_eq!(check_redirect_uri(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://app.example.com/callback",
+            "http://127.0.0.1.example.com/cb",
+            "https:///no-host",
+            "https://app.example.com/cb#fragment",
+            "javascript:alert(1)",
+            "myapp:/cb",
+            "https://app.example.com/a b",
+            "/relative/path",
+            "",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
     }
 }

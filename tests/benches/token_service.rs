@@ -57,6 +57,9 @@ fn handler_cpu(c: &mut Criterion) {
             token_lifetime: None,
             disabled: false,
             created_at: 0,
+            redirect_uris: Vec::new(),
+            public: false,
+            skip_consent: false,
         };
         runtime.block_on(service.store().create_client(&client)).unwrap();
         basic(&id, &secret)

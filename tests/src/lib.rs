@@ -297,6 +297,9 @@ impl TestEnv {
             token_lifetime,
             disabled: false,
             created_at: 0,
+            redirect_uris: Vec::new(),
+            public: false,
+            skip_consent: false,
         };
         self.admin.create_client(&client).await.unwrap();
     }

@@ -4,6 +4,7 @@
 
 use integration_tests::{binary, TestClient, TestEnv};
 use serde_json::{json, Value};
+use shared::Store;
 use tokio::process::Command;
 
 async fn dot_dump() -> Value {
@@ -84,6 +85,37 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
     assert_eq!(
         env.introspect(&rs, "dot-expired-token").await.json(),
         json!({ "active": false })
+    );
+
+    // DOT's public authorization-code application keeps its redirect URIs
+    // (but not the one this server would refuse), no secret, and
+    // skip_authorization; it may use the authorization code grant.
+    let spa_id = secrets["spa"]["client_id"].as_str().unwrap();
+    let spa = env
+        .admin
+        .get_client(spa_id)
+        .await
+        .unwrap()
+        .expect("the SPA is imported");
+    assert_eq!(
+        (spa.public, spa.skip_consent, spa.redirect_uris.clone()),
+        (
+            true,
+            true,
+            vec![
+                "https://spa.example/cb".to_owned(),
+                "http://127.0.0.1:8765/cb".to_owned()
+            ]
+        )
+    );
+    assert!(
+        spa.may_use(shared::GrantType::AuthorizationCode) && spa.may_use(shared::GrantType::RefreshToken)
+    );
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("http://spa.example/insecure"),
+        "{report}"
     );
 
     // A DOT client secret (PBKDF2) works, and is re-stored as SHA-256 after its first use.

@@ -135,6 +135,9 @@ async fn imported_client(env: &TestEnv, secret_hash: &str) -> TestClient {
         token_lifetime: None,
         disabled: false,
         created_at: 0,
+        redirect_uris: Vec::new(),
+        public: false,
+        skip_consent: false,
     };
     env.admin.create_client(&client).await.unwrap();
     app

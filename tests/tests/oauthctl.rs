@@ -327,3 +327,83 @@ async fn every_command_has_help() {
         assert!(run.stdout.contains("Usage:"), "{args:?}");
     }
 }
+
+/// Clients for the authorization code grant: redirect URIs, public clients
+/// (no secret is generated or shown) and consent skipped, as registered by
+/// an administrator; unsafe redirect URIs are refused, named.
+#[tokio::test]
+async fn authorization_code_clients_are_registered_with_their_redirect_uris() {
+    let table = unique_table();
+    oauthctl(&table, &["table", "create"]).await.json();
+    let spa = oauthctl(
+        &table,
+        &[
+            "client",
+            "create",
+            "--name",
+            "SPA",
+            "--grant",
+            "authorization_code",
+            "--scope",
+            "read",
+            "--redirect-uri",
+            "https://spa.example.com/callback",
+            "--redirect-uri",
+            "http://127.0.0.1:8765/callback",
+            "--public",
+            "--skip-consent",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(spa["public"], true);
+    assert_eq!(spa["skip_consent"], true);
+    assert_eq!(
+        spa["redirect_uris"],
+        json!([
+            "https://spa.example.com/callback",
+            "http://127.0.0.1:8765/callback"
+        ])
+    );
+    assert!(spa.get("client_secret").is_none(), "{spa}");
+    let shown = oauthctl(&table, &["client", "show", spa["client_id"].as_str().unwrap()])
+        .await
+        .json();
+    assert_eq!(shown, spa);
+
+    for (extra, message) in [
+        (
+            vec!["--redirect-uri", "http://spa.example.com/cb"],
+            "--redirect-uri",
+        ),
+        (
+            vec![],
+            "--redirect-uri: the authorization code grant needs at least one",
+        ),
+        (
+            vec![
+                "--redirect-uri",
+                "https://spa.example.com/cb",
+                "--grant",
+                "client_credentials",
+                "--public",
+            ],
+            "--public",
+        ),
+    ] {
+        let mut args = vec![
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--grant",
+            "authorization_code",
+            "--scope",
+            "read",
+        ];
+        args.extend(extra);
+        let run = oauthctl(&table, &args).await;
+        assert_ne!(run.code, 0, "{args:?}");
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+    }
+}

@@ -546,6 +546,9 @@ async fn faults_under_load_lose_nothing_and_never_allow() {
             token_lifetime: None,
             disabled: false,
             created_at: 0,
+            redirect_uris: Vec::new(),
+            public: false,
+            skip_consent: false,
         };
         (credentials, client)
     };

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::model::{Client, Family, GrantType, Token, TokenKind, User};
+use crate::model::{check_redirect_uri, Client, Family, GrantType, Token, TokenKind, User};
 use crate::scope::{parse_scope, ScopeSet};
 use crate::secret::{generate_id, sha256_hex};
 use crate::store::{AdminStore, StoreError};
@@ -136,20 +136,39 @@ pub async fn import(
             continue;
         };
         let grant = text(fields, "authorization_grant_type").unwrap_or("");
+        let public = text(fields, "client_type") == Some("public");
         let grant_types: BTreeSet<GrantType> = match grant {
-            "client-credentials" => [GrantType::ClientCredentials].into(),
-            "password" => [GrantType::Password].into(),
+            "authorization-code" => [GrantType::AuthorizationCode].into(),
+            "client-credentials" if !public => [GrantType::ClientCredentials].into(),
+            "password" if !public => [GrantType::Password].into(),
             // Not served here, but its tokens are, and its refresh tokens may be redeemed.
             _ => {
-                report.notes.push(json!({ "client_id": client_id, "note": format!("grant {grant:?} is not served here; its tokens and refresh tokens are") }));
+                let why = if public {
+                    format!("grant {grant:?} is not open to a public client here (the authorization code grant with PKCE is); its tokens stay active")
+                } else {
+                    format!("grant {grant:?} is not served here; its tokens and refresh tokens are")
+                };
+                report.notes.push(json!({ "client_id": client_id, "note": why }));
                 [GrantType::RefreshToken].into()
             }
         };
+        // DOT's redirect_uris are space-separated; those this server would
+        // refuse to register are left out, and said.
+        let mut redirect_uris = Vec::new();
+        if grant_types.contains(&GrantType::AuthorizationCode) {
+            for uri in text(fields, "redirect_uris").unwrap_or("").split_whitespace() {
+                match check_redirect_uri(uri) {
+                    Ok(()) => redirect_uris.push(uri.to_owned()),
+                    Err(why) => report.notes.push(
+                        json!({ "client_id": client_id, "note": format!("redirect URI left out: {why}") }),
+                    ),
+                }
+            }
+        }
         let secret = text(fields, "client_secret").unwrap_or("");
-        let public = text(fields, "client_type") == Some("public");
         let secret_hash = if public {
-            report.notes.push(json!({ "client_id": client_id, "note": "a public client cannot authenticate here (confidential clients only); its tokens stay active" }));
-            "!public client".to_owned()
+            // No secret: PKCE is a public client's proof.
+            String::new()
         } else if crate::password::is_password_hash(secret) {
             secret.to_owned()
         } else if secret.is_empty() {
@@ -178,6 +197,12 @@ pub async fn import(
             token_lifetime: None,
             disabled: false,
             created_at: text(fields, "created").and_then(epoch).unwrap_or(now),
+            redirect_uris,
+            public,
+            skip_consent: fields
+                .get("skip_authorization")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         };
         clients.insert(pk.to_string(), client_id.to_owned());
         let result = store.create_client(&client).await;

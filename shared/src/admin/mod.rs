@@ -7,7 +7,7 @@ pub mod import_dot;
 use std::collections::BTreeSet;
 
 use crate::issue::{issue_access_token, IssuedToken, TokenRequest};
-use crate::model::{Client, GrantType, User};
+use crate::model::{check_redirect_uri, Client, GrantType, User};
 use crate::password::make_password;
 use crate::scope::ScopeSet;
 use crate::secret::{generate_id, generate_secret, sha256_hex};
@@ -74,15 +74,22 @@ pub struct NewClient {
     pub default_scopes: ScopeSet,
     /// Its own access-token lifetime, seconds.
     pub token_lifetime: Option<u64>,
+    /// Where authorization responses may go (the authorization code grant
+    /// needs at least one); see [`check_redirect_uri`].
+    pub redirect_uris: Vec<String>,
+    /// A public client (no secret; the authorization code grant only).
+    pub public: bool,
+    /// Users are not asked to consent.
+    pub skip_consent: bool,
 }
 
-/// Registers a client with a fresh id and secret; the secret is returned
-/// this once and only its SHA-256 is stored.
+/// Registers a client with a fresh id and, unless it is public, a secret,
+/// returned this once (only its SHA-256 is stored).
 pub async fn create_client<S: AdminStore>(
     store: &S,
     new: NewClient,
     now: u64,
-) -> Result<(Client, String), AdminError> {
+) -> Result<(Client, Option<String>), AdminError> {
     if new.scopes.is_empty() {
         return Err(invalid("scope", "name at least one scope"));
     }
@@ -92,17 +99,47 @@ pub async fn create_client<S: AdminStore>(
             format!("{extra:?} is not in the client's scope"),
         ));
     }
-    let secret = generate_secret().map_err(randomness)?;
+    for uri in &new.redirect_uris {
+        check_redirect_uri(uri).map_err(|why| invalid("redirect_uri", why))?;
+    }
+    let code_grant = new.grants.contains(&GrantType::AuthorizationCode);
+    if code_grant && new.redirect_uris.is_empty() {
+        return Err(invalid(
+            "redirect_uri",
+            "the authorization code grant needs at least one",
+        ));
+    }
+    if !code_grant && !new.redirect_uris.is_empty() {
+        return Err(invalid(
+            "redirect_uri",
+            "only the authorization code grant redirects",
+        ));
+    }
+    if new.public && new.grants.iter().any(|g| *g != GrantType::AuthorizationCode) {
+        return Err(invalid(
+            "public",
+            "a public client has no secret, so only the authorization code grant (with PKCE) is open to it",
+        ));
+    }
+    let secret = if new.public {
+        None
+    } else {
+        Some(generate_secret().map_err(randomness)?)
+    };
     let client = Client {
         client_id: generate_id().map_err(randomness)?,
         name: new.name,
-        secret_hash: sha256_hex(&secret),
+        // A public client's empty hash matches no secret.
+        secret_hash: secret.as_deref().map(sha256_hex).unwrap_or_default(),
         grant_types: new.grants,
         scopes: new.scopes,
         default_scopes: new.default_scopes,
         token_lifetime: new.token_lifetime,
         disabled: false,
         created_at: now,
+        redirect_uris: new.redirect_uris,
+        public: new.public,
+        skip_consent: new.skip_consent,
     };
     store.create_client(&client).await?;
     Ok((client, secret))
@@ -138,6 +175,12 @@ pub async fn rotate_secret<S: AdminStore>(
     store: &S,
     client_id: &str,
 ) -> Result<(Client, String), AdminError> {
+    if client(store, client_id).await?.public {
+        return Err(invalid(
+            "client",
+            format!("{client_id:?} is public: it has no secret"),
+        ));
+    }
     let secret = generate_secret().map_err(randomness)?;
     let client = change_client(store, client_id, ClientChange::SecretHash(sha256_hex(&secret))).await?;
     Ok((client, secret))
@@ -279,6 +322,9 @@ mod tests {
             scopes: parse_scope(scope).unwrap(),
             default_scopes: parse_scope(default_scope).unwrap(),
             token_lifetime: None,
+            redirect_uris: Vec::new(),
+            public: false,
+            skip_consent: false,
         }
     }
 
@@ -288,6 +334,7 @@ mod tests {
         let (created, secret) = create_client(&store, new_client("read write", "read"), 7)
             .await
             .unwrap();
+        let secret = secret.unwrap();
         assert_eq!(created.secret_hash, sha256_hex(&secret));
         assert_eq!(client(&store, &created.client_id).await.unwrap(), created);
         assert_eq!(clients(&store).await.unwrap(), vec![created.clone()]);
@@ -327,6 +374,70 @@ mod tests {
             }
         ));
         assert!(clients(&store).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn code_grant_clients_need_redirect_uris_and_public_ones_have_no_secret() {
+        let store = store();
+        let spa = NewClient {
+            grants: [GrantType::AuthorizationCode].into(),
+            redirect_uris: vec![
+                "https://spa.example.com/cb".into(),
+                "http://127.0.0.1:8765/cb".into(),
+            ],
+            public: true,
+            skip_consent: true,
+            ..new_client("read", "")
+        };
+        let (created, secret) = create_client(&store, spa.clone(), 0).await.unwrap();
+        assert_eq!(secret, None);
+        assert!(created.public && created.skip_consent);
+        assert_eq!(
+            client(&store, &created.client_id).await.unwrap().redirect_uris,
+            spa.redirect_uris
+        );
+        assert!(matches!(
+            rotate_secret(&store, &created.client_id).await,
+            Err(AdminError::Invalid { field: "client", .. })
+        ));
+
+        let refused = [
+            (
+                NewClient {
+                    redirect_uris: vec![],
+                    ..spa.clone()
+                },
+                "redirect_uri",
+            ),
+            (
+                NewClient {
+                    redirect_uris: vec!["http://spa.example.com/cb".into()],
+                    ..spa.clone()
+                },
+                "redirect_uri",
+            ),
+            (
+                NewClient {
+                    grants: [GrantType::AuthorizationCode, GrantType::ClientCredentials].into(),
+                    ..spa.clone()
+                },
+                "public",
+            ),
+            (
+                NewClient {
+                    redirect_uris: vec!["https://x.example/cb".into()],
+                    ..new_client("read", "")
+                },
+                "redirect_uri",
+            ),
+        ];
+        for (new, field) in refused {
+            match create_client(&store, new, 0).await {
+                Err(AdminError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert_eq!(clients(&store).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
         "token_endpoint": format!("{issuer}/o/token/"),
         "introspection_endpoint": format!("{issuer}/o/introspect/"),
         "revocation_endpoint": format!("{issuer}/o/revoke_token/"),
-        "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "grant_types_supported": GrantType::ALL.iter().filter(|g| g.is_served()).map(|g| g.as_str()).collect::<Vec<_>>(),
         // No authorization endpoint: no response type is supported.
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": client_auth,
