@@ -44,7 +44,18 @@ pub struct ServiceConfig {
     /// minute; beyond, the client is refused unchecked
     /// (`IMPORTED_SECRET_CHECKS_PER_MINUTE`, default 10).
     pub imported_secret_checks_per_minute: u32,
+    /// How long a browser stays signed in at the authorization endpoint
+    /// (`SESSION_EXPIRE_SECONDS`, default 12 hours).
+    pub session_expire_seconds: u64,
+    /// Failed sign-ins for one username that lock it (`SIGN_IN_LOCKOUT_ATTEMPTS`, default 5)...
+    pub sign_in_lockout_attempts: u32,
+    /// ...counted over, and locking it for, this long (`SIGN_IN_LOCKOUT_SECONDS`, default 900).
+    pub sign_in_lockout_seconds: u64,
 }
+
+/// How long an authorization code may be redeemed (RFC 6749 §4.1.2 advises
+/// at most ten minutes; a client redeems it at once).
+pub const AUTHORIZATION_CODE_EXPIRE_SECONDS: u64 = 60;
 
 /// Default of [`ServiceConfig::imported_secret_checks_per_minute`].
 pub const DEFAULT_IMPORTED_SECRET_CHECKS_PER_MINUTE: u32 = 10;
@@ -183,6 +194,25 @@ impl ServiceConfig {
                 })?,
         };
 
+        let session_expire_seconds = match get("SESSION_EXPIRE_SECONDS") {
+            None => 12 * 3600,
+            Some(v) => parse_lifetime(&v).map_err(|p| error("SESSION_EXPIRE_SECONDS", p))?,
+        };
+        const ATTEMPTS: &str = "SIGN_IN_LOCKOUT_ATTEMPTS";
+        let sign_in_lockout_attempts = match get(ATTEMPTS) {
+            None => 5,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| error(ATTEMPTS, format!("{v:?} is not a whole number from 1 to 1000")))?,
+        };
+        let sign_in_lockout_seconds = match get("SIGN_IN_LOCKOUT_SECONDS") {
+            None => 900,
+            Some(v) => parse_lifetime(&v).map_err(|p| error("SIGN_IN_LOCKOUT_SECONDS", p))?,
+        };
+
         Ok(Self {
             table_name,
             issuer,
@@ -194,6 +224,9 @@ impl ServiceConfig {
             rotation_revokes_access_token,
             password_hash_iterations,
             imported_secret_checks_per_minute,
+            session_expire_seconds,
+            sign_in_lockout_attempts,
+            sign_in_lockout_seconds,
         })
     }
 

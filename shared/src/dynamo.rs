@@ -15,11 +15,13 @@ use aws_sdk_dynamodb::types::{
 pub use aws_sdk_dynamodb::Client as DynamoClient;
 
 use crate::clock::SharedClock;
-use crate::model::{Client, Family, GrantType, Token, TokenKind, User};
+use crate::model::{
+    AuthorizationCode, Client, Consent, Family, GrantType, Session, SignInFailures, Token, TokenKind, User,
+};
 use crate::scope::{format_scope, parse_scope};
 use crate::secret::generate_id;
 use crate::store::{
-    AdminStore, ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange,
+    AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError, UserChange,
 };
 
 /// The partition key attribute.
@@ -102,6 +104,10 @@ impl DynamoStore {
             Key::Token(hash) => format!("token#{hash}"),
             Key::User(username) => format!("user#{username}"),
             Key::Family(id) => format!("family#{id}"),
+            Key::Code(hash) => format!("code#{hash}"),
+            Key::Session(hash) => format!("session#{hash}"),
+            Key::Consent { username, client_id } => format!("consent#{client_id}#{username}"),
+            Key::SignInFailures(username) => format!("signin#{username}"),
         }
     }
 
@@ -116,6 +122,14 @@ impl DynamoStore {
             Key::Token(hash) => decode_token(hash, item).map(Item::Token),
             Key::User(_) => decode_user(item).map(Item::User),
             Key::Family(id) => decode_family(id, item).map(Item::Family),
+            Key::Code(hash) => decode_code(hash, item).map(Item::Code),
+            Key::Session(hash) => decode_session(hash, item).map(Item::Session),
+            Key::Consent { username, client_id } => {
+                decode_consent(username, client_id, item).map(Item::Consent)
+            }
+            Key::SignInFailures(username) => {
+                decode_sign_in_failures(username, item).map(Item::SignInFailures)
+            }
         };
         if decoded.is_none() {
             tracing::error!(
@@ -123,9 +137,13 @@ impl DynamoStore {
                 "stored item is malformed; treating it as absent"
             );
         }
+        let now = self.clock.now();
         match decoded {
-            Some(Item::Token(t)) if t.expires_at <= self.clock.now() => None,
-            Some(Item::Family(f)) if f.expires_at <= self.clock.now() => None,
+            Some(Item::Token(t)) if t.expires_at <= now => None,
+            Some(Item::Family(f)) if f.expires_at <= now => None,
+            Some(Item::Code(c)) if c.expires_at <= now => None,
+            Some(Item::Session(x)) if x.expires_at <= now => None,
+            Some(Item::SignInFailures(f)) if f.expires_at <= now => None,
             other => other,
         }
     }
@@ -137,6 +155,10 @@ fn key_kind(key: &Key) -> &'static str {
         Key::Token(_) => "token",
         Key::User(_) => "user",
         Key::Family(_) => "family",
+        Key::Code(_) => "code",
+        Key::Session(_) => "session",
+        Key::Consent { .. } => "consent",
+        Key::SignInFailures(_) => "sign-in failures",
     }
 }
 
@@ -308,6 +330,96 @@ fn encode_token(token: &Token) -> Attributes {
         item.insert("access_hash".into(), AttributeValue::S(access_hash.clone()));
     }
     item
+}
+
+fn decode_code(hash: &str, item: &Attributes) -> Option<AuthorizationCode> {
+    Some(AuthorizationCode {
+        code_hash: hash.to_owned(),
+        client_id: s(item, "client_id")?,
+        redirect_uri: s(item, "redirect_uri")?,
+        scope: parse_scope(&s(item, "scope")?).ok()?,
+        username: s(item, "username")?,
+        user_grants_key: s(item, "user_grants_key")?,
+        code_challenge: s(item, "code_challenge")?,
+        family_id: s(item, "family_id")?,
+        issued_at: n(item, "issued_at")?,
+        expires_at: n(item, TTL_ATTRIBUTE)?,
+        redeemed_at: n(item, "redeemed_at"),
+    })
+}
+
+fn encode_code(code: &AuthorizationCode) -> Attributes {
+    let mut item = DynamoStore::key_attributes(&Key::Code(code.code_hash.clone()));
+    item.insert("kind".into(), AttributeValue::S("code".into()));
+    for (name, value) in [
+        ("client_id", &code.client_id),
+        ("redirect_uri", &code.redirect_uri),
+        ("username", &code.username),
+        ("user_grants_key", &code.user_grants_key),
+        ("code_challenge", &code.code_challenge),
+        ("family_id", &code.family_id),
+    ] {
+        item.insert(name.into(), AttributeValue::S(value.clone()));
+    }
+    item.insert("scope".into(), AttributeValue::S(format_scope(&code.scope)));
+    item.insert("issued_at".into(), num(code.issued_at));
+    item.insert(TTL_ATTRIBUTE.into(), num(code.expires_at));
+    item
+}
+
+fn decode_session(hash: &str, item: &Attributes) -> Option<Session> {
+    Some(Session {
+        session_hash: hash.to_owned(),
+        username: s(item, "username")?,
+        user_grants_key: s(item, "user_grants_key")?,
+        issued_at: n(item, "issued_at")?,
+        expires_at: n(item, TTL_ATTRIBUTE)?,
+    })
+}
+
+fn encode_session(session: &Session) -> Attributes {
+    let mut item = DynamoStore::key_attributes(&Key::Session(session.session_hash.clone()));
+    item.insert("kind".into(), AttributeValue::S("session".into()));
+    item.insert("username".into(), AttributeValue::S(session.username.clone()));
+    item.insert(
+        "user_grants_key".into(),
+        AttributeValue::S(session.user_grants_key.clone()),
+    );
+    item.insert("issued_at".into(), num(session.issued_at));
+    item.insert(TTL_ATTRIBUTE.into(), num(session.expires_at));
+    item
+}
+
+fn decode_consent(username: &str, client_id: &str, item: &Attributes) -> Option<Consent> {
+    Some(Consent {
+        username: username.to_owned(),
+        client_id: client_id.to_owned(),
+        scopes: parse_scope(&s(item, "scope")?).ok()?,
+        user_grants_key: s(item, "user_grants_key")?,
+    })
+}
+
+fn encode_consent(consent: &Consent) -> Attributes {
+    let key = Key::Consent {
+        username: consent.username.clone(),
+        client_id: consent.client_id.clone(),
+    };
+    let mut item = DynamoStore::key_attributes(&key);
+    item.insert("kind".into(), AttributeValue::S("consent".into()));
+    item.insert("scope".into(), AttributeValue::S(format_scope(&consent.scopes)));
+    item.insert(
+        "user_grants_key".into(),
+        AttributeValue::S(consent.user_grants_key.clone()),
+    );
+    item
+}
+
+fn decode_sign_in_failures(username: &str, item: &Attributes) -> Option<SignInFailures> {
+    Some(SignInFailures {
+        username: username.to_owned(),
+        failures: n(item, "failures")?.try_into().ok()?,
+        expires_at: n(item, TTL_ATTRIBUTE)?,
+    })
 }
 
 fn decode_family(id: &str, item: &Attributes) -> Option<Family> {
@@ -667,6 +779,150 @@ impl Store for DynamoStore {
             .set_attributes_if(key, Some(expected), changes)
             .await?
             .is_some())
+    }
+
+    async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        self.put_new(encode_code(code)).await
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        family: &Family,
+        tokens: &[Token],
+        now: u64,
+    ) -> Result<Redemption, StoreError> {
+        let next_hash = tokens
+            .iter()
+            .find(|t| t.kind == TokenKind::Refresh)
+            .map(|t| t.token_hash.clone())
+            .ok_or_else(|| StoreError::Unavailable("a grant without a refresh token".into()))?;
+        let key = Key::Code(code_hash.to_owned());
+        // Spend the code: only if live and not spent yet, which lets exactly
+        // one of concurrent redemptions through.
+        let spend = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&key)))
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(redeemed_at) AND expires_at > :now",
+            )
+            .update_expression("SET redeemed_at = :now, redeemed_to = :next")
+            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":next", AttributeValue::S(next_hash.clone()))
+            .build()
+            .map_err(build_error)?;
+        let mut steps = vec![
+            TransactWriteItem::builder().update(spend).build(),
+            put_new_step(encode_family(family), &self.table)?,
+        ];
+        for token in tokens {
+            steps.push(put_new_step(encode_token(token), &self.table)?);
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(steps))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Redemption::Redeemed),
+            Err(e) => {
+                let spent_already = e
+                    .as_service_error()
+                    .and_then(|s| match s {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                            c.cancellation_reasons().first().and_then(|r| r.code()).map(|c| c == "ConditionalCheckFailed")
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or(false);
+                if !spent_already {
+                    return Err(unavailable(e));
+                }
+                // Spent, expired or unknown: which, and by whom.
+                let Some(item) = self.get_raw(&key).await? else {
+                    return Ok(Redemption::NotFound);
+                };
+                if s(&item, "redeemed_to").as_deref() == Some(next_hash.as_str()) {
+                    return Ok(Redemption::Redeemed);
+                }
+                match (n(&item, "redeemed_at"), s(&item, "family_id")) {
+                    (Some(_), Some(family_id)) => Ok(Redemption::Replayed { family_id }),
+                    _ => Ok(Redemption::NotFound),
+                }
+            }
+        }
+    }
+
+    async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.put_new(encode_session(session)).await
+    }
+
+    async fn delete_session(&self, session_hash: &str) -> Result<(), StoreError> {
+        self.delete(Key::Session(session_hash.to_owned()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(encode_consent(consent)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn record_sign_in_failure(
+        &self,
+        username: &str,
+        window_seconds: u64,
+        now: u64,
+    ) -> Result<u32, StoreError> {
+        let key = Key::SignInFailures(username.to_owned());
+        // One more failure in the open window...
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&key)))
+            .condition_expression("attribute_exists(pk) AND expires_at > :now")
+            .update_expression("SET failures = failures + :one")
+            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":one", num(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match counted {
+            Ok(out) => {
+                let failures = out.attributes().and_then(|a| n(a, "failures")).unwrap_or(1);
+                return Ok(u32::try_from(failures).unwrap_or(u32::MAX));
+            }
+            Err(e) if is_condition_failure(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        // ...or the first of a new one (a concurrent first is overwritten:
+        // at worst one failure goes uncounted).
+        let mut item = Self::key_attributes(&key);
+        item.insert("kind".into(), AttributeValue::S("sign-in failures".into()));
+        item.insert("failures".into(), num(1));
+        item.insert(TTL_ATTRIBUTE.into(), num(now + window_seconds));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(1)
+    }
+
+    async fn clear_sign_in_failures(&self, username: &str) -> Result<(), StoreError> {
+        self.delete(Key::SignInFailures(username.to_owned()))
+            .await
+            .map(|_| ())
     }
 }
 

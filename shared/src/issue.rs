@@ -1,10 +1,10 @@
 //! Issuing tokens: the one place tokens are created, used by the token
 //! endpoint's grants and by `oauthctl token mint`.
 
-use crate::model::{Family, Token, TokenKind, User};
+use crate::model::{AuthorizationCode, Family, Token, TokenKind, User};
 use crate::scope::ScopeSet;
 use crate::secret::{generate_access_token, generate_id, generate_secret, sha256_hex, RandomnessUnavailable};
-use crate::store::{Rotation, Store, StoreError};
+use crate::store::{Redemption, Rotation, Store, StoreError};
 use crate::successor::seal;
 
 /// Tokens just issued; the only moment their values exist outside the client.
@@ -184,6 +184,40 @@ pub async fn issue_user_grant<S: Store>(
         record: access,
         refresh_token: Some(refresh_token),
     })
+}
+
+/// Redeems authorization code `code` for a new grant to its user: a family
+/// (with the id the code chose), an access token and a refresh token, in
+/// the same transaction that spends the code; `Err(Redemption)` for a
+/// replayed or unknown code.
+pub async fn redeem_authorization_code<S: Store>(
+    store: &S,
+    code: &AuthorizationCode,
+    request: TokenRequest<'_>,
+    refresh_lifetime: u64,
+) -> Result<Result<IssuedToken, Redemption>, IssueError> {
+    let family = Family {
+        family_id: code.family_id.clone(),
+        client_id: request.client_id.to_owned(),
+        username: code.username.clone(),
+        user_grants_key: code.user_grants_key.clone(),
+        revoked: false,
+        expires_at: request.now + refresh_lifetime,
+        successor: None,
+    };
+    let ((access_token, access), (refresh_token, refresh)) =
+        new_pair(&request, &request.scope, refresh_lifetime, &family.family_id)?;
+    match store
+        .redeem_code(&code.code_hash, &family, &[access.clone(), refresh], request.now)
+        .await?
+    {
+        Redemption::Redeemed => Ok(Ok(IssuedToken {
+            access_token,
+            record: access,
+            refresh_token: Some(refresh_token),
+        })),
+        refused => Ok(Err(refused)),
+    }
 }
 
 /// How a refresh token is exchanged.

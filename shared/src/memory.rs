@@ -7,17 +7,20 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::clock::SharedClock;
-use crate::model::{Client, Family, Token, TokenKind, User};
+use crate::model::{
+    AuthorizationCode, Client, Consent, Family, Session, SignInFailures, Token, TokenKind, User,
+};
 use crate::secret::generate_id;
 use crate::store::{
-    AdminStore, ClientChange, Item, Key, Revocation, Rotation, Store, StoreError, UserChange,
+    AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError, UserChange,
 };
 
 /// One stored item, with what the DynamoDB store keeps beside the model.
 #[derive(Clone)]
 struct Stored {
     item: Item,
-    /// For a spent refresh token: the refresh token it was exchanged for.
+    /// For a spent refresh token (or a redeemed code): the refresh token it
+    /// was exchanged for.
     rotated_to: Option<String>,
     /// For a client: (window, checks) of its slow secret.
     secret_checks: Option<(u64, u32)>,
@@ -48,7 +51,10 @@ impl MemoryStore {
         match &stored.item {
             Item::Token(t) => t.expires_at > now,
             Item::Family(f) => f.expires_at > now,
-            Item::Client(_) | Item::User(_) => true,
+            Item::Code(c) => c.expires_at > now,
+            Item::Session(x) => x.expires_at > now,
+            Item::SignInFailures(f) => f.expires_at > now,
+            Item::Client(_) | Item::User(_) | Item::Consent(_) => true,
         }
     }
 }
@@ -243,6 +249,126 @@ impl Store for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let mut items = self.lock();
+        let key = Key::Code(code.code_hash.clone());
+        if items.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        items.insert(key, stored(Item::Code(code.clone())));
+        Ok(())
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        family: &Family,
+        tokens: &[Token],
+        now: u64,
+    ) -> Result<Redemption, StoreError> {
+        let mut items = self.lock();
+        let next = tokens
+            .iter()
+            .find(|t| t.kind == TokenKind::Refresh)
+            .map(|t| t.token_hash.clone())
+            .ok_or_else(|| StoreError::Unavailable("a grant without a refresh token".into()))?;
+        let key = Key::Code(code_hash.to_owned());
+        match items.get(&key) {
+            Some(Stored {
+                item: Item::Code(code),
+                rotated_to,
+                ..
+            }) if code.redeemed_at.is_some() => {
+                return Ok(if rotated_to.as_deref() == Some(next.as_str()) {
+                    Redemption::Redeemed
+                } else {
+                    Redemption::Replayed {
+                        family_id: code.family_id.clone(),
+                    }
+                });
+            }
+            Some(Stored {
+                item: Item::Code(code),
+                ..
+            }) if code.expires_at > now => {}
+            _ => return Ok(Redemption::NotFound),
+        }
+        let family_key = Key::Family(family.family_id.clone());
+        if items.contains_key(&family_key) || tokens.iter().any(|t| items.contains_key(&token_key(t))) {
+            return Err(StoreError::Unavailable("a new key is taken".into()));
+        }
+        if let Some(Stored {
+            item: Item::Code(code),
+            rotated_to,
+            ..
+        }) = items.get_mut(&key)
+        {
+            code.redeemed_at = Some(now);
+            *rotated_to = Some(next);
+        }
+        items.insert(family_key, stored(Item::Family(family.clone())));
+        for token in tokens {
+            items.insert(token_key(token), stored(Item::Token(token.clone())));
+        }
+        Ok(Redemption::Redeemed)
+    }
+
+    async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut items = self.lock();
+        let key = Key::Session(session.session_hash.clone());
+        if items.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        items.insert(key, stored(Item::Session(session.clone())));
+        Ok(())
+    }
+
+    async fn delete_session(&self, session_hash: &str) -> Result<(), StoreError> {
+        self.lock().remove(&Key::Session(session_hash.to_owned()));
+        Ok(())
+    }
+
+    async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+        let key = Key::Consent {
+            username: consent.username.clone(),
+            client_id: consent.client_id.clone(),
+        };
+        self.lock().insert(key, stored(Item::Consent(consent.clone())));
+        Ok(())
+    }
+
+    async fn record_sign_in_failure(
+        &self,
+        username: &str,
+        window_seconds: u64,
+        now: u64,
+    ) -> Result<u32, StoreError> {
+        let mut items = self.lock();
+        let key = Key::SignInFailures(username.to_owned());
+        if let Some(Stored {
+            item: Item::SignInFailures(f),
+            ..
+        }) = items.get_mut(&key)
+        {
+            if f.expires_at > now {
+                f.failures = f.failures.saturating_add(1);
+                return Ok(f.failures);
+            }
+        }
+        let fresh = SignInFailures {
+            username: username.to_owned(),
+            failures: 1,
+            expires_at: now + window_seconds,
+        };
+        items.insert(key, stored(Item::SignInFailures(fresh)));
+        Ok(1)
+    }
+
+    async fn clear_sign_in_failures(&self, username: &str) -> Result<(), StoreError> {
+        self.lock().remove(&Key::SignInFailures(username.to_owned()));
+        Ok(())
     }
 }
 

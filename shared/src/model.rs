@@ -23,7 +23,7 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    /// Every grant type a client may be registered for.
+    /// Every grant type the token endpoint implements.
     pub const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
@@ -44,13 +44,6 @@ impl GrantType {
     /// The grant type named by a `grant_type` parameter, if implemented here.
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|g| g.as_str() == value)
-    }
-
-    /// Whether the token endpoint serves it today: clients may be registered
-    /// for the authorization code grant (and DOT's imported with it), but
-    /// its authorization endpoint is still to come, so it is not announced.
-    pub fn is_served(self) -> bool {
-        self != GrantType::AuthorizationCode
     }
 }
 
@@ -263,6 +256,74 @@ impl User {
     pub fn to_public_json(&self) -> Value {
         json!({ "username": self.username, "disabled": self.disabled, "created_at": self.created_at })
     }
+}
+
+/// An authorization code (RFC 6749 §4.1.2), known only by the SHA-256 of
+/// its value, bound to everything the authorization request said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    /// Lowercase hex SHA-256 of the code.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI it was sent to; the token request must name it again.
+    pub redirect_uri: String,
+    /// The scope the user granted.
+    pub scope: ScopeSet,
+    /// The user who signed in.
+    pub username: String,
+    /// The user's grants key then (see [`User::grants_key`]).
+    pub user_grants_key: String,
+    /// The PKCE `code_challenge` (S256).
+    pub code_challenge: String,
+    /// The family the tokens issued for it belong to, chosen in advance so
+    /// that a replayed code revokes them.
+    pub family_id: String,
+    /// Issue time, epoch seconds.
+    pub issued_at: u64,
+    /// Expiry, epoch seconds (and the item's TTL).
+    pub expires_at: u64,
+    /// When it was redeemed (it then only serves replay detection).
+    pub redeemed_at: Option<u64>,
+}
+
+/// A signed-in browser session, known only by the SHA-256 of its cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Lowercase hex SHA-256 of the session cookie's value.
+    pub session_hash: String,
+    /// Who signed in.
+    pub username: String,
+    /// The user's grants key then: ending the user's grants ends the session.
+    pub user_grants_key: String,
+    /// Sign-in time, epoch seconds.
+    pub issued_at: u64,
+    /// Expiry, epoch seconds (and the item's TTL).
+    pub expires_at: u64,
+}
+
+/// Scopes a user approved for a client, so that asking again is skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    /// The user.
+    pub username: String,
+    /// The client.
+    pub client_id: String,
+    /// What was approved.
+    pub scopes: ScopeSet,
+    /// The user's grants key then: ending the user's grants ends the approval.
+    pub user_grants_key: String,
+}
+
+/// Failed sign-ins for one username (whether or not such a user exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInFailures {
+    /// The username tried.
+    pub username: String,
+    /// Failures since the window opened.
+    pub failures: u32,
+    /// When the window closes, epoch seconds (and the item's TTL).
+    pub expires_at: u64,
 }
 
 #[cfg(test)]

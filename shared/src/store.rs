@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::model::{Client, Family, Token, User};
+use crate::model::{AuthorizationCode, Client, Consent, Family, Session, SignInFailures, Token, User};
 
 /// The key of one stored item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -15,6 +15,19 @@ pub enum Key {
     User(String),
     /// A token family (one user grant), by id.
     Family(String),
+    /// An authorization code, by the hex SHA-256 of its value.
+    Code(String),
+    /// A browser session, by the hex SHA-256 of its cookie.
+    Session(String),
+    /// A user's approval of a client.
+    Consent {
+        /// The user.
+        username: String,
+        /// The client.
+        client_id: String,
+    },
+    /// Failed sign-ins for a username.
+    SignInFailures(String),
 }
 
 /// One stored item.
@@ -28,6 +41,29 @@ pub enum Item {
     User(User),
     /// A token family.
     Family(Family),
+    /// An authorization code.
+    Code(AuthorizationCode),
+    /// A browser session.
+    Session(Session),
+    /// A user's approval of a client.
+    Consent(Consent),
+    /// Failed sign-ins for a username.
+    SignInFailures(SignInFailures),
+}
+
+/// What an attempt to redeem an authorization code did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// The code is spent and the grant stored.
+    Redeemed,
+    /// The code was redeemed before: a replay; the family of the tokens it
+    /// gave must be revoked (RFC 6749 §4.1.2).
+    Replayed {
+        /// That family.
+        family_id: String,
+    },
+    /// No live code has that value.
+    NotFound,
 }
 
 /// What a revocation request did.
@@ -176,6 +212,44 @@ pub trait Store: Send + Sync + 'static {
         verified: &str,
         new: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a new authorization code; fails with [`StoreError::AlreadyExists`] rather than overwrite.
+    fn put_code(&self, code: &AuthorizationCode) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Spends the live code `code_hash` and stores the grant made for it
+    /// (`family`, `tokens` with the new refresh token among them) in one
+    /// transaction: of concurrent redemptions exactly one succeeds, and the
+    /// same redemption written again (a retry after a lost answer) is
+    /// [`Redemption::Redeemed`], not a replay.
+    fn redeem_code(
+        &self,
+        code_hash: &str,
+        family: &Family,
+        tokens: &[Token],
+        now: u64,
+    ) -> impl Future<Output = Result<Redemption, StoreError>> + Send;
+
+    /// Stores a new session.
+    fn put_session(&self, session: &Session) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Ends a session (signing out); absent is fine.
+    fn delete_session(&self, session_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records (or replaces) a user's approval of a client.
+    fn put_consent(&self, consent: &Consent) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts a failed sign-in for `username` in the window that opened with
+    /// the first failure and lasts `window_seconds`; the failures counted in
+    /// it so far.
+    fn record_sign_in_failure(
+        &self,
+        username: &str,
+        window_seconds: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// Forgets a username's failed sign-ins (after a successful one).
+    fn clear_sign_in_failures(&self, username: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Reads one user.
     fn get_user(&self, username: &str) -> impl Future<Output = Result<Option<User>, StoreError>> + Send {

@@ -19,10 +19,12 @@ use http::HeaderMap;
 use lambda_http::Body;
 use serde_json::Value;
 use shared::dynamo::DynamoClient;
-use shared::model::{Client, Family, GrantType, Token};
+use shared::model::{AuthorizationCode, Client, Consent, Family, GrantType, Session, Token};
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
-use shared::store::{AdminStore, ClientChange, Item, Key, Revocation, Rotation, Store, StoreError};
+use shared::store::{
+    AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError,
+};
 use shared::{DynamoStore, ManualClock, ServiceConfig, SharedClock, TokenService};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -182,6 +184,42 @@ impl<S: Store> Store for Counting<S> {
     }
     async fn rehash_password(&self, username: &str, verified: &str, new: &str) -> Result<bool, StoreError> {
         self.inner.rehash_password(username, verified, new).await
+    }
+    async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        self.calls.token_writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.put_code(code).await
+    }
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        family: &Family,
+        tokens: &[Token],
+        now: u64,
+    ) -> Result<Redemption, StoreError> {
+        self.calls.transactions.fetch_add(1, Ordering::SeqCst);
+        self.inner.redeem_code(code_hash, family, tokens, now).await
+    }
+    async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.inner.put_session(session).await
+    }
+    async fn delete_session(&self, session_hash: &str) -> Result<(), StoreError> {
+        self.inner.delete_session(session_hash).await
+    }
+    async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+        self.inner.put_consent(consent).await
+    }
+    async fn record_sign_in_failure(
+        &self,
+        username: &str,
+        window_seconds: u64,
+        now: u64,
+    ) -> Result<u32, StoreError> {
+        self.inner
+            .record_sign_in_failure(username, window_seconds, now)
+            .await
+    }
+    async fn clear_sign_in_failures(&self, username: &str) -> Result<(), StoreError> {
+        self.inner.clear_sign_in_failures(username).await
     }
 }
 

@@ -124,7 +124,7 @@ for verb in ("POST", "GET"):
           f"{verb} /o/introspect has a throttle of its own")
 token_paths = resources["TokenApi"]["Properties"]["Body"]["paths"]
 routes = sorted(f"{verb.upper()} {path}" for path, verbs in token_paths.items() for verb in verbs)
-check(routes == ["GET /.well-known/oauth-authorization-server", "GET /o/introspect", "POST /o/introspect", "POST /o/revoke_token", "POST /o/token"],
+check(routes == ["GET /.well-known/oauth-authorization-server", "GET /o/authorize", "GET /o/introspect", "GET /o/logout", "POST /o/authorize", "POST /o/introspect", "POST /o/logout", "POST /o/revoke_token", "POST /o/token"],
       f"the token API routes exactly the service's endpoints ({routes})")
 check(cfn["Outputs"]["AuthorizerFunctionArn"]["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-AuthorizerFunctionArn"},
       "the authorizer's ARN is exported")

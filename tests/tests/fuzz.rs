@@ -144,6 +144,8 @@ fn request() -> impl Strategy<Value = Request> {
         Just("/o/introspect/".to_owned()),
         Just("/o/revoke_token".to_owned()),
         Just("/.well-known/oauth-authorization-server".to_owned()),
+        Just("/o/authorize/".to_owned()),
+        Just("/o/logout/".to_owned()),
         "/[a-z/._%-]{0,30}",
     ];
     let path = (endpoint, proptest::option::of(query())).prop_map(|(p, q)| match q {
@@ -208,6 +210,23 @@ fn the_token_service_answers_any_request_with_a_shaped_status() {
                 "{r:?} -> {}",
                 answer.status
             );
+            // The pages people see answer errors with an HTML page that
+            // no frame, script or other site can use.
+            let route = r.path.split('?').next().unwrap_or("").trim_end_matches('/');
+            let is_page = route.ends_with("/o/authorize") || route.ends_with("/o/logout");
+            if is_page && answer.status >= 400 && answer.status != 405 {
+                prop_assert!(
+                    answer.header("content-type") == Some("text/html; charset=utf-8")
+                        && answer.header("x-frame-options") == Some("DENY")
+                        && answer
+                            .header("content-security-policy")
+                            .is_some_and(|c| c.starts_with("default-src 'none'")),
+                    "{r:?}: {} {:?}",
+                    answer.status,
+                    answer.headers
+                );
+                return Ok(());
+            }
             if answer.status >= 400 && !answer.body.is_empty() {
                 let json: Value = serde_json::from_str(&answer.body)
                     .map_err(|e| TestCaseError::fail(format!("{r:?}: not JSON ({e}): {}", answer.body)))?;

@@ -23,11 +23,17 @@ async fn metadata_describes_the_server() {
     assert_eq!(doc["revocation_endpoint"], format!("{ISSUER}/o/revoke_token/"));
     assert_eq!(
         doc["grant_types_supported"],
-        json!(["client_credentials", "password", "refresh_token"])
+        json!([
+            "authorization_code",
+            "client_credentials",
+            "password",
+            "refresh_token"
+        ])
     );
+    // `none`: public clients, at the authorization code grant only.
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "none"])
     );
     assert_eq!(
         doc["scopes_supported"],
@@ -82,7 +88,7 @@ async fn an_issuer_with_a_path_has_its_metadata_where_rfc_8414_puts_it() {
 #[tokio::test]
 async fn unknown_paths_get_json_404_and_methods_405_with_allow() {
     let env = TestEnv::new().await;
-    for path in ["/", "/o/", "/o/authorize/", "/o/token/extra", "/token"] {
+    for path in ["/", "/o/", "/o/authorize/extra", "/o/token/extra", "/token"] {
         let answer = env.request("GET", path).send().await;
         assert_eq!(answer.status, 404, "{path}");
         assert_eq!(answer.error(), "not_found", "{path}");

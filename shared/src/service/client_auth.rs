@@ -1,5 +1,6 @@
 //! Client authentication (RFC 6749 §2.3.1): `client_secret_basic` and
-//! `client_secret_post`, exactly one of them per request.
+//! `client_secret_post`, exactly one of them per request; or, for a public
+//! client, its `client_id` alone (`none`), where its grant allows.
 
 use super::{OAuthError, TokenService};
 use crate::credentials::{parse_authorization, Authorization};
@@ -18,7 +19,15 @@ const SECRET_CHECK_WINDOW_SECONDS: u64 = 60;
 /// Credentials a client presented.
 pub(super) struct ClientCredentials {
     pub client_id: String,
-    client_secret: String,
+    /// `None`: a client id alone, as a public client sends it.
+    client_secret: Option<String>,
+}
+
+impl ClientCredentials {
+    /// Whether only a client id was presented.
+    pub fn is_id_only(&self) -> bool {
+        self.client_secret.is_none()
+    }
 }
 
 /// Who is calling: a client with its credentials, or the holder of a bearer token.
@@ -50,7 +59,7 @@ pub(super) fn caller(headers: &http::HeaderMap, params: &Form) -> Result<Caller,
             }
             Ok(Caller::Client(ClientCredentials {
                 client_id,
-                client_secret,
+                client_secret: Some(client_secret),
             }))
         }
         Authorization::Bearer(token) => {
@@ -67,11 +76,13 @@ pub(super) fn caller(headers: &http::HeaderMap, params: &Form) -> Result<Caller,
         Authorization::Absent => match (body_id, body_secret) {
             (Some(id), Some(secret)) => Ok(Caller::Client(ClientCredentials {
                 client_id: id.to_owned(),
-                client_secret: secret.to_owned(),
+                client_secret: Some(secret.to_owned()),
             })),
-            (Some(_), None) => Err(OAuthError::invalid_client(
-                "client_secret is missing; only confidential clients are supported",
-            )),
+            // A public client (RFC 6749 §2.3): checked against the stored client.
+            (Some(id), None) => Ok(Caller::Client(ClientCredentials {
+                client_id: id.to_owned(),
+                client_secret: None,
+            })),
             (None, Some(_)) => Err(OAuthError::invalid_request(
                 "client_secret was sent without client_id",
             )),
@@ -110,8 +121,14 @@ impl<S: Store> TokenService<S> {
     ) -> Result<Client, OAuthError> {
         let refused = || OAuthError::invalid_client("client authentication failed");
         let client = stored.filter(|c| !c.disabled).ok_or_else(refused)?;
+        // A public client has no secret to present, a confidential one must.
+        let secret = match (&credentials.client_secret, client.public) {
+            (None, true) => return Ok(client),
+            (Some(secret), false) => secret,
+            _ => return Err(refused()),
+        };
         if !is_password_hash(&client.secret_hash) {
-            return if matches_hash(&credentials.client_secret, &client.secret_hash) {
+            return if matches_hash(secret, &client.secret_hash) {
                 Ok(client)
             } else {
                 Err(refused())
@@ -131,13 +148,13 @@ impl<S: Store> TokenService<S> {
             return Err(refused());
         }
         let iterations = self.config.password_hash_iterations;
-        let (secret, encoded) = (credentials.client_secret.clone(), client.secret_hash.clone());
+        let (given, encoded) = (secret.clone(), client.secret_hash.clone());
         let check =
-            tokio::task::spawn_blocking(move || check_password(&secret, Some(&encoded), iterations)).await;
+            tokio::task::spawn_blocking(move || check_password(&given, Some(&encoded), iterations)).await;
         if !check.is_ok_and(|c| c.matches) {
             return Err(refused());
         }
-        let sha256 = sha256_hex(&credentials.client_secret);
+        let sha256 = sha256_hex(secret);
         let rehashed = self
             .store
             .rehash_client_secret(&client.client_id, &client.secret_hash, &sha256)

@@ -33,6 +33,16 @@ impl OAuthError {
         }
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The human-readable description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     fn challenge(mut self, challenge: String) -> Self {
         self.challenges.push(challenge);
         self
@@ -149,6 +159,12 @@ impl From<crate::issue::IssueError> for OAuthError {
 impl From<crate::form::FormError> for OAuthError {
     fn from(e: crate::form::FormError) -> Self {
         Self::invalid_request(e.to_string())
+    }
+}
+
+impl From<crate::secret::RandomnessUnavailable> for OAuthError {
+    fn from(e: crate::secret::RandomnessUnavailable) -> Self {
+        Self::unavailable(&e)
     }
 }
 

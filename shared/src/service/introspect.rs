@@ -38,6 +38,8 @@ impl Loaded {
                 Item::Token(t) => self.tokens.push(t),
                 Item::User(u) => self.users.push(u),
                 Item::Family(f) => self.families.push(f),
+                // Introspection never asks for these.
+                Item::Code(_) | Item::Session(_) | Item::Consent(_) | Item::SignInFailures(_) => {}
             }
         }
     }
@@ -122,6 +124,12 @@ impl<S: Store> TokenService<S> {
 
         let mut keys = Vec::new();
         let caller_token_hash = match &caller {
+            // Introspection is for authenticated callers (RFC 7662 §2.1).
+            Caller::Client(credentials) if credentials.is_id_only() => {
+                return Err(OAuthError::invalid_client(
+                    "client_secret is missing: introspection needs client authentication",
+                ))
+            }
             Caller::Client(credentials) => {
                 keys.push(Key::Client(credentials.client_id.clone()));
                 None

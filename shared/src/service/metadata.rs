@@ -14,13 +14,19 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
     let client_auth = ["client_secret_basic", "client_secret_post"];
     json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/o/authorize/"),
         "token_endpoint": format!("{issuer}/o/token/"),
         "introspection_endpoint": format!("{issuer}/o/introspect/"),
         "revocation_endpoint": format!("{issuer}/o/revoke_token/"),
-        "grant_types_supported": GrantType::ALL.iter().filter(|g| g.is_served()).map(|g| g.as_str()).collect::<Vec<_>>(),
-        // No authorization endpoint: no response type is supported.
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": client_auth,
+        "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        // PKCE is required of every client, with S256 only.
+        "code_challenge_methods_supported": ["S256"],
+        // RFC 9207: every authorization response names the issuer.
+        "authorization_response_iss_parameter_supported": true,
+        // `none`: public clients, at the authorization code grant.
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": client_auth,
         // A resource server may also present a bearer token with the
         // `introspection` scope (django-oauth-toolkit's RESOURCE_SERVER_AUTH_TOKEN),

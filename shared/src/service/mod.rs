@@ -1,11 +1,14 @@
 //! The HTTP face of the OAuth core: one entry point, [`TokenService::handle`],
 //! that both the Lambda adapter and the standalone server call.
 
+mod authorization_code;
+mod authorize;
 mod client_auth;
 mod client_credentials;
 mod error;
 mod introspect;
 mod metadata;
+mod pages;
 mod password;
 mod refresh_token;
 mod revoke;
@@ -40,14 +43,18 @@ enum Route {
     Introspect,
     Revoke,
     Metadata,
+    Authorize,
+    Logout,
 }
 
 impl Route {
-    const ALL: [(Route, &'static str); 4] = [
+    const ALL: [(Route, &'static str); 6] = [
         (Route::Token, "/o/token"),
         (Route::Introspect, "/o/introspect"),
         (Route::Revoke, "/o/revoke_token"),
         (Route::Metadata, "/.well-known/oauth-authorization-server"),
+        (Route::Authorize, "/o/authorize"),
+        (Route::Logout, "/o/logout"),
     ];
 
     /// The route a path ends with. Matching the end lets the service run under
@@ -71,6 +78,8 @@ impl Route {
             Route::Introspect => "introspect",
             Route::Revoke => "revoke",
             Route::Metadata => "metadata",
+            Route::Authorize => "authorize",
+            Route::Logout => "logout",
         }
     }
 
@@ -79,6 +88,7 @@ impl Route {
             Route::Token | Route::Revoke => &[Method::POST],
             Route::Introspect => &[Method::GET, Method::POST],
             Route::Metadata => &[Method::GET, Method::HEAD],
+            Route::Authorize | Route::Logout => &[Method::GET, Method::POST],
         }
     }
 }
@@ -155,6 +165,8 @@ impl<S: Store> TokenService<S> {
                 let params = read_params(&request)?;
                 self.revoke(&request, &params).await
             }
+            Route::Authorize => Ok(self.authorize(&request).await),
+            Route::Logout => Ok(self.logout(&request).await),
         }
     }
 }

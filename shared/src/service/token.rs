@@ -19,11 +19,9 @@ impl<S: Store> TokenService<S> {
         params: &Form,
     ) -> Result<HttpResponse, OAuthError> {
         let grant_type = params.require("grant_type")?;
-        let grant = GrantType::parse(grant_type)
-            .filter(|g| g.is_served())
-            .ok_or_else(|| {
-                OAuthError::unsupported_grant_type(format!("grant_type {grant_type:?} is not supported"))
-            })?;
+        let grant = GrantType::parse(grant_type).ok_or_else(|| {
+            OAuthError::unsupported_grant_type(format!("grant_type {grant_type:?} is not supported"))
+        })?;
 
         let credentials = client_credentials(request.headers(), params)?;
         let client = self
@@ -40,12 +38,7 @@ impl<S: Store> TokenService<S> {
             GrantType::ClientCredentials => self.client_credentials_grant(&client, params).await?,
             GrantType::Password => self.password_grant(&client, params).await?,
             GrantType::RefreshToken => self.refresh_token_grant(&client, params).await?,
-            // Not served yet (refused above): no code was ever issued.
-            GrantType::AuthorizationCode => {
-                return Err(OAuthError::unsupported_grant_type(
-                    "grant_type \"authorization_code\" is not supported",
-                ))
-            }
+            GrantType::AuthorizationCode => self.authorization_code_grant(&client, params).await?,
         };
         Ok(token_response(&issued, self.clock.now()))
     }

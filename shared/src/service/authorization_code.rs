@@ -1,0 +1,91 @@
+//! The authorization code grant at the token endpoint (RFC 6749 §4.1.3)
+//! with PKCE (RFC 7636 §4.5): the code, the redirect URI it was sent to and
+//! the verifier of its challenge. A code is redeemed once; presented again,
+//! every token issued for it is revoked (RFC 6749 §4.1.2).
+
+use super::authorize::verifies;
+use super::{OAuthError, TokenService};
+use crate::form::Form;
+use crate::issue::{redeem_authorization_code, IssuedToken, TokenRequest};
+use crate::model::Client;
+use crate::scope::ScopeSet;
+use crate::secret::sha256_hex;
+use crate::store::{Item, Key, Redemption, Store};
+
+fn invalid() -> OAuthError {
+    OAuthError::invalid_grant("the authorization code is invalid, expired or already used")
+}
+
+impl<S: Store> TokenService<S> {
+    pub(super) async fn authorization_code_grant(
+        &self,
+        client: &Client,
+        params: &Form,
+    ) -> Result<IssuedToken, OAuthError> {
+        let presented = params.require("code")?;
+        let redirect_uri = params.require("redirect_uri")?;
+        let verifier = params.require("code_verifier")?;
+        let now = self.clock.now();
+
+        let code = match self
+            .store
+            .load(&[Key::Code(sha256_hex(presented))])
+            .await?
+            .pop()
+            .flatten()
+        {
+            Some(Item::Code(code)) if code.client_id == client.client_id => code,
+            _ => return Err(invalid()),
+        };
+        if code.redeemed_at.is_some() {
+            return self.replayed(client, &code.family_id).await;
+        }
+        if code.redirect_uri != redirect_uri {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri differs from the authorization request's",
+            ));
+        }
+        if !verifies(verifier, &code.code_challenge) {
+            return Err(OAuthError::invalid_grant(
+                "the code_verifier does not match the code_challenge",
+            ));
+        }
+        // The user must still stand, and the client still be allowed the scope.
+        let user = self.store.get_user(&code.username).await?;
+        if !user.is_some_and(|u| u.honours(&code.user_grants_key)) {
+            return Err(invalid());
+        }
+        let scope: ScopeSet = code.scope.intersection(&client.scopes).cloned().collect();
+        if scope.is_empty() {
+            return Err(OAuthError::invalid_scope(
+                "the client is no longer allowed any of the granted scope",
+            ));
+        }
+        let request = TokenRequest {
+            client_id: &client.client_id,
+            scope,
+            lifetime: client
+                .token_lifetime
+                .unwrap_or(self.config.access_token_expire_seconds),
+            username: Some(code.username.clone()),
+            now,
+        };
+        let refresh_lifetime = self.config.refresh_token_expire_seconds;
+        match redeem_authorization_code(&self.store, &code, request, refresh_lifetime).await? {
+            Ok(issued) => Ok(issued),
+            // Redeemed between our read and our write.
+            Err(Redemption::Replayed { family_id }) => self.replayed(client, &family_id).await,
+            Err(_) => Err(invalid()),
+        }
+    }
+
+    /// A code presented again: revoke what it gave, refuse.
+    async fn replayed(&self, client: &Client, family_id: &str) -> Result<IssuedToken, OAuthError> {
+        tracing::warn!(
+            client_id = %client.client_id,
+            "an authorization code was presented again; revoking the tokens issued for it"
+        );
+        self.store.revoke_family(family_id).await?;
+        Err(invalid())
+    }
+}

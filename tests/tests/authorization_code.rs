@@ -1,0 +1,612 @@
+//! The authorization code flow with PKCE through the token service's own
+//! entry point, as a browser without JavaScript drives it: the client's
+//! redirect to `/o/authorize/`, the sign-in and consent forms (cookies and
+//! CSRF tokens carried as a browser carries them), the redirect back with
+//! the code, and the code's redemption at `/o/token/`.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use integration_tests::{Answer, TestClient, TestEnv, ISSUER};
+use serde_json::Value;
+use shared::admin::{self, NewClient};
+use shared::model::GrantType;
+use shared::scope::parse_scope;
+use shared::AdminStore;
+
+const REDIRECT: &str = "https://app.example.com/callback";
+
+/// A PKCE pair: a fresh verifier and its S256 challenge.
+fn pkce() -> (String, String) {
+    use sha2::Digest;
+    let verifier = shared::secret::random_alphanumeric(64).unwrap();
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// Cookies, kept as a browser keeps them.
+#[derive(Default)]
+struct Browser {
+    cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn keep(&mut self, answer: &Answer) {
+        for set in answer.header_all("set-cookie") {
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if set.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, env: &TestEnv, path: &str) -> Answer {
+        let answer = env
+            .request("GET", path)
+            .header("cookie", &self.cookie_header())
+            .send()
+            .await;
+        self.keep(&answer);
+        answer
+    }
+
+    /// Submits the form on `page` with its hidden fields, plus `extra`.
+    async fn submit(&mut self, env: &TestEnv, page: &Answer, extra: &[(&str, &str)]) -> Answer {
+        let mut fields = hidden_fields(&page.body);
+        for (name, value) in extra {
+            fields.retain(|(n, _)| n != name);
+            fields.push((name.to_string(), value.to_string()));
+        }
+        self.post_form(env, &fields).await
+    }
+
+    async fn post_form(&mut self, env: &TestEnv, fields: &[(String, String)]) -> Answer {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", shared::form::encode(k), shared::form::encode(v)))
+            .collect();
+        let answer = env
+            .post("/o/authorize/", &body.join("&"))
+            .header("cookie", &self.cookie_header())
+            .send()
+            .await;
+        self.keep(&answer);
+        answer
+    }
+}
+
+/// The hidden inputs of a page, unescaped.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|rest| {
+            let attr = |name: &str| {
+                let start = rest.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                let end = start + rest[start..].find('"').unwrap();
+                rest[start..end]
+                    .replace("&quot;", "\"")
+                    .replace("&#39;", "'")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&")
+            };
+            (attr("name"), attr("value"))
+        })
+        .collect()
+}
+
+/// The query parameters of a redirect's `Location`.
+fn redirected(answer: &Answer, to: &str) -> BTreeMap<String, String> {
+    let location = answer
+        .header("location")
+        .unwrap_or_else(|| panic!("no redirect: {} {}", answer.status, answer.body));
+    let query = location
+        .strip_prefix(&format!("{to}?"))
+        .unwrap_or_else(|| panic!("{location}"));
+    query
+        .split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap();
+            (k.to_owned(), shared::form::decode(v.as_bytes()).unwrap())
+        })
+        .collect()
+}
+
+struct Fixture {
+    env: TestEnv,
+    app: TestClient,
+    rs: TestClient,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        Self::with(&[]).await
+    }
+
+    async fn with(vars: &[(&str, &str)]) -> Self {
+        let mut all = vec![
+            ("PASSWORD_HASH_ITERATIONS", "1000"),
+            (
+                "SCOPES",
+                r#"{"read": "Read your items", "write": "Change your items"}"#,
+            ),
+        ];
+        all.extend_from_slice(vars);
+        let env = TestEnv::with_config(&all).await;
+        let app = Self::register(&env, false, false).await;
+        let rs = env.client("introspection").await;
+        admin::create_user(&env.admin, "jdoe", "s3cret pw", 1000, 0)
+            .await
+            .unwrap();
+        Self { env, app, rs }
+    }
+
+    async fn register(env: &TestEnv, public: bool, skip_consent: bool) -> TestClient {
+        let new = NewClient {
+            name: "Example App".into(),
+            grants: [GrantType::AuthorizationCode].into(),
+            scopes: parse_scope("read write").unwrap(),
+            default_scopes: parse_scope("read").unwrap(),
+            token_lifetime: None,
+            redirect_uris: vec![REDIRECT.into(), "http://127.0.0.1:8765/cb".into()],
+            public,
+            skip_consent,
+        };
+        let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
+        TestClient {
+            id: client.client_id,
+            secret: secret.unwrap_or_default(),
+        }
+    }
+
+    fn authorize_path(&self, client: &TestClient, challenge: &str, extra: &str) -> String {
+        format!(
+            "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope=read&state=st%3D1&code_challenge={challenge}&code_challenge_method=S256{extra}",
+            client.id,
+            shared::form::encode(REDIRECT)
+        )
+    }
+
+    /// Signs `jdoe` in and approves: the redirect back with the code.
+    async fn code(
+        &self,
+        browser: &mut Browser,
+        client: &TestClient,
+        challenge: &str,
+    ) -> BTreeMap<String, String> {
+        let page = browser
+            .get(&self.env, &self.authorize_path(client, challenge, ""))
+            .await;
+        if page.status == 302 {
+            // Signed in and approved before.
+            return redirected(&page, REDIRECT);
+        }
+        assert_eq!(page.status, 200, "{}", page.body);
+        let next = if page.body.contains("name=\"password\"") {
+            browser
+                .submit(
+                    &self.env,
+                    &page,
+                    &[("username", "jdoe"), ("password", "s3cret pw")],
+                )
+                .await
+        } else {
+            page
+        };
+        let done = if next.status == 200 {
+            assert!(next.body.contains("Allow access?"), "{}", next.body);
+            browser.submit(&self.env, &next, &[("decision", "allow")]).await
+        } else {
+            next
+        };
+        redirected(&done, REDIRECT)
+    }
+
+    async fn redeem(&self, client: &TestClient, code: &str, verifier: &str) -> Answer {
+        let form = format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
+            shared::form::encode(REDIRECT)
+        );
+        let request = self.env.post("/o/token/", &form);
+        if client.secret.is_empty() {
+            self.env
+                .post("/o/token/", &format!("{form}&client_id={}", client.id))
+                .send()
+                .await
+        } else {
+            request.basic(&client.id, &client.secret).send().await
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_user_signs_in_consents_and_the_client_redeems_the_code() {
+    let f = Fixture::new().await;
+    let mut browser = Browser::default();
+    let (verifier, challenge) = pkce();
+
+    let page = browser
+        .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Example App"), "{}", page.body);
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert!(page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("default-src 'none'"));
+    assert!(browser.cookies.contains_key("__Host-csrf"));
+    assert!(page.header_all("set-cookie")[0].contains("Secure; HttpOnly; SameSite=Lax"));
+
+    let consent = browser
+        .submit(&f.env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+        .await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(
+        consent.body.contains("Read your items") && consent.body.contains("jdoe"),
+        "{}",
+        consent.body
+    );
+    assert!(browser.cookies.contains_key("__Host-session"));
+
+    let back = browser.submit(&f.env, &consent, &[("decision", "allow")]).await;
+    assert_eq!(back.status, 303);
+    let params = redirected(&back, REDIRECT);
+    assert_eq!(params["state"], "st=1");
+    assert_eq!(params["iss"], ISSUER);
+
+    let tokens = f.redeem(&f.app, &params["code"], &verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let tokens: Value = tokens.json();
+    assert_eq!(tokens["scope"], "read");
+    let access = tokens["access_token"].as_str().unwrap();
+    let seen = f.env.introspect(&f.rs, access).await.json();
+    assert_eq!(
+        (seen["active"].clone(), seen["username"].clone()),
+        (Value::Bool(true), "jdoe".into())
+    );
+
+    let refreshed = f
+        .env
+        .post(
+            "/o/token/",
+            &format!(
+                "grant_type=refresh_token&refresh_token={}",
+                tokens["refresh_token"].as_str().unwrap()
+            ),
+        )
+        .basic(&f.app.id, &f.app.secret)
+        .send()
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let refreshed_access = refreshed.json()["access_token"].as_str().unwrap().to_owned();
+
+    // The code again: refused, and every token issued from it revoked.
+    f.redeem(&f.app, &params["code"], &verifier)
+        .await
+        .assert_error(400, "invalid_grant");
+    assert_eq!(
+        f.env.introspect(&f.rs, &refreshed_access).await.json()["active"],
+        false
+    );
+
+    // A second visit: signed in already, the same scope approved already.
+    let (_, challenge) = pkce();
+    let again = browser
+        .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
+        .await;
+    assert_eq!(again.status, 302, "{}", again.body);
+    assert!(redirected(&again, REDIRECT).contains_key("code"));
+    // A wider scope asks again.
+    let wider = browser
+        .get(
+            &f.env,
+            &f.authorize_path(&f.app, &challenge, "")
+                .replace("scope=read", "scope=read+write"),
+        )
+        .await;
+    assert!(wider.body.contains("Change your items"), "{}", wider.body);
+}
+
+#[tokio::test]
+async fn metadata_announces_the_authorization_endpoint_and_pkce() {
+    let f = Fixture::new().await;
+    let doc = f
+        .env
+        .request("GET", "/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .json();
+    assert_eq!(doc["authorization_endpoint"], format!("{ISSUER}/o/authorize/"));
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert!(doc["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"authorization_code".into()));
+}
+
+#[tokio::test]
+async fn a_wrong_password_says_nothing_of_which_part_was_wrong_and_repeats_lock() {
+    let f = Fixture::with(&[("SIGN_IN_LOCKOUT_ATTEMPTS", "3")]).await;
+    let mut browser = Browser::default();
+    let (_, challenge) = pkce();
+    let page = browser
+        .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
+        .await;
+    let strip = |body: &str, user: &str| body.replace(user, "USER");
+    let wrong_password = browser
+        .submit(&f.env, &page, &[("username", "jdoe"), ("password", "nope")])
+        .await;
+    let unknown_user = browser
+        .submit(&f.env, &page, &[("username", "nobody"), ("password", "nope")])
+        .await;
+    assert!(wrong_password.body.contains("The username or password is wrong."));
+    assert_eq!(
+        strip(&wrong_password.body, "jdoe"),
+        strip(&unknown_user.body, "nobody")
+    );
+    assert!(!browser.cookies.contains_key("__Host-session"));
+
+    // Third failure: locked, for an existing user and an unknown one alike,
+    // and then even the right password is refused.
+    for user in ["jdoe", "nobody"] {
+        browser
+            .submit(&f.env, &page, &[("username", user), ("password", "nope")])
+            .await;
+        let locked = browser
+            .submit(&f.env, &page, &[("username", user), ("password", "nope")])
+            .await;
+        assert!(
+            locked.body.contains("Too many failed sign-ins"),
+            "{user}: {}",
+            locked.body
+        );
+    }
+    let right = browser
+        .submit(&f.env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+        .await;
+    assert!(right.body.contains("Too many failed sign-ins"), "{}", right.body);
+    // A lock lasts SIGN_IN_LOCKOUT_SECONDS (900 by default).
+    f.env.clock.advance(901);
+    let after = browser
+        .submit(&f.env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+        .await;
+    assert!(after.body.contains("Allow access?"), "{}", after.body);
+}
+
+#[tokio::test]
+async fn a_tampered_csrf_token_is_refused() {
+    let f = Fixture::new().await;
+    let mut browser = Browser::default();
+    let (_, challenge) = pkce();
+    let page = browser
+        .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
+        .await;
+    let forged = browser
+        .submit(
+            &f.env,
+            &page,
+            &[
+                ("username", "jdoe"),
+                ("password", "s3cret pw"),
+                ("csrf", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(!browser.cookies.contains_key("__Host-session"));
+    // Without the cookie (another site posting the form): refused too.
+    browser.cookies.remove("__Host-csrf");
+    let cross_site = browser
+        .submit(&f.env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+        .await;
+    assert_eq!(cross_site.status, 403);
+}
+
+#[tokio::test]
+async fn untrusted_clients_and_redirect_uris_get_a_page_never_a_redirect() {
+    let f = Fixture::new().await;
+    let mut browser = Browser::default();
+    let (_, challenge) = pkce();
+    let path = f.authorize_path(&f.app, &challenge, "");
+    for bad in [
+        path.replace(&f.app.id, "unknown-client"),
+        path.replace(
+            &shared::form::encode(REDIRECT),
+            &shared::form::encode("https://evil.example/cb"),
+        ),
+        path.replace(
+            &shared::form::encode(REDIRECT),
+            &shared::form::encode(&format!("{REDIRECT}/extra")),
+        ),
+    ] {
+        let answer = browser.get(&f.env, &bad).await;
+        assert_eq!(answer.status, 400, "{bad}");
+        assert!(answer.header("location").is_none(), "{bad}");
+        assert!(answer.body.contains("cannot be completed"), "{}", answer.body);
+    }
+}
+
+#[tokio::test]
+async fn other_errors_go_back_to_the_client_with_state_and_issuer() {
+    let f = Fixture::new().await;
+    let mut browser = Browser::default();
+    let (_, challenge) = pkce();
+    let path = f.authorize_path(&f.app, &challenge, "");
+    for (bad, error) in [
+        (
+            path.replace("&code_challenge_method=S256", "&code_challenge_method=plain"),
+            "invalid_request",
+        ),
+        (
+            path.replace(&format!("&code_challenge={challenge}"), ""),
+            "invalid_request",
+        ),
+        (
+            path.replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (path.replace("scope=read", "scope=admin"), "invalid_scope"),
+    ] {
+        let answer = browser.get(&f.env, &bad).await;
+        assert_eq!(answer.status, 302, "{bad}: {}", answer.body);
+        let params = redirected(&answer, REDIRECT);
+        assert_eq!(params["error"], error, "{bad}");
+        assert_eq!(
+            (params["state"].as_str(), params["iss"].as_str()),
+            ("st=1", ISSUER)
+        );
+    }
+    // Denied at the consent page.
+    let page = browser.get(&f.env, &path).await;
+    let consent = browser
+        .submit(&f.env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+        .await;
+    let denied = browser.submit(&f.env, &consent, &[("decision", "deny")]).await;
+    assert_eq!(redirected(&denied, REDIRECT)["error"], "access_denied");
+}
+
+#[tokio::test]
+async fn codes_are_bound_to_client_redirect_uri_verifier_and_time() {
+    let f = Fixture::new().await;
+    let other = Fixture::register(&f.env, false, true).await;
+    let mut browser = Browser::default();
+
+    let (verifier, challenge) = pkce();
+    let code = f.code(&mut browser, &f.app, &challenge).await["code"].clone();
+    f.redeem(&other, &code, &verifier)
+        .await
+        .assert_error(400, "invalid_grant");
+    let (wrong_verifier, _) = pkce();
+    f.redeem(&f.app, &code, &wrong_verifier)
+        .await
+        .assert_error(400, "invalid_grant");
+    let wrong_uri = f
+        .env
+        .post(
+            "/o/token/",
+            &format!("grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcb&code_verifier={verifier}"),
+        )
+        .basic(&f.app.id, &f.app.secret)
+        .send()
+        .await;
+    wrong_uri.assert_error(400, "invalid_grant");
+    // None of that spent the code.
+    assert_eq!(f.redeem(&f.app, &code, &verifier).await.status, 200);
+
+    let (verifier, challenge) = pkce();
+    let code = f.code(&mut browser, &f.app, &challenge).await["code"].clone();
+    f.env.clock.advance(61);
+    f.redeem(&f.app, &code, &verifier)
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn public_clients_prove_themselves_with_pkce_alone() {
+    let f = Fixture::new().await;
+    let spa = Fixture::register(&f.env, true, true).await;
+    let mut browser = Browser::default();
+    let (verifier, challenge) = pkce();
+    // Consent skipped: straight back with the code after signing in.
+    let code = f.code(&mut browser, &spa, &challenge).await["code"].clone();
+    let tokens = f.redeem(&spa, &code, &verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let tokens = tokens.json();
+    let refreshed = f
+        .env
+        .post(
+            "/o/token/",
+            &format!(
+                "grant_type=refresh_token&client_id={}&refresh_token={}",
+                spa.id,
+                tokens["refresh_token"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    // A confidential client cannot leave its secret out, nor a public one introspect.
+    f.env
+        .post(
+            "/o/token/",
+            &format!(
+                "grant_type=authorization_code&client_id={}&code=x&redirect_uri=x&code_verifier=x",
+                f.app.id
+            ),
+        )
+        .send()
+        .await
+        .assert_error(401, "invalid_client");
+    f.env
+        .post("/o/introspect/", &format!("client_id={}&token=x", spa.id))
+        .send()
+        .await
+        .assert_error(401, "invalid_client");
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_and_revoked_grants_end_sessions() {
+    let f = Fixture::new().await;
+    let mut browser = Browser::default();
+    let (_, challenge) = pkce();
+    f.code(&mut browser, &f.app, &challenge).await;
+    // Signed in: the next request skips the sign-in page.
+    assert_eq!(
+        browser
+            .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
+            .await
+            .status,
+        302
+    );
+
+    let form = browser.get(&f.env, "/o/logout/").await;
+    assert!(form.body.contains("Signed in as jdoe"), "{}", form.body);
+    let csrf = hidden_fields(&form.body)
+        .into_iter()
+        .find(|(n, _)| n == "csrf")
+        .unwrap()
+        .1;
+    let out = f
+        .env
+        .post("/o/logout/", &format!("csrf={csrf}"))
+        .header("cookie", &browser.cookie_header())
+        .send()
+        .await;
+    browser.keep(&out);
+    assert!(out.body.contains("Signed out"), "{}", out.body);
+    assert!(!browser.cookies.contains_key("__Host-session"));
+    let page = browser
+        .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
+        .await;
+    assert!(page.body.contains("name=\"password\""));
+
+    // Signed in again, then the administrator ends the user's grants.
+    f.code(&mut browser, &f.app, &challenge).await;
+    f.env
+        .admin
+        .update_user("jdoe", shared::store::UserChange::RevokeGrants)
+        .await
+        .unwrap();
+    let page = browser
+        .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
+        .await;
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+}
