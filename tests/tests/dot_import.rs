@@ -183,8 +183,64 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
         "reuse revoked the family"
     );
 
-    // A public client cannot authenticate here.
+    // DOT's public SPA signs jdoe in here through the authorization code
+    // flow unchanged: its client_id, its redirect_uri, PKCE, no secret, and
+    // no consent page (skip_authorization).
     let spa = secrets["spa"]["client_id"].as_str().unwrap();
+    let verifier = "dot-spa-verifier-0123456789-0123456789-0123456789";
+    let challenge = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+    };
+    let request = format!(
+        "response_type=code&client_id={spa}&redirect_uri=https%3A%2F%2Fspa.example%2Fcb&scope=read&state=s1&code_challenge={challenge}&code_challenge_method=S256"
+    );
+    let page = env
+        .request("GET", &format!("/o/authorize/?{request}"))
+        .send()
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page
+        .header_all("set-cookie")
+        .iter()
+        .find_map(|c| {
+            c.strip_prefix("__Host-csrf=")?
+                .split(';')
+                .next()
+                .map(str::to_owned)
+        })
+        .expect("a CSRF cookie");
+    let sign_in = format!(
+        "{request}&csrf={csrf}&step=sign_in&username=jdoe&password={}",
+        secrets["jdoe_password"].as_str().unwrap()
+    );
+    let back = env
+        .post("/o/authorize/", &sign_in)
+        .header("cookie", &format!("__Host-csrf={csrf}"))
+        .send()
+        .await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let location = back.header("location").unwrap();
+    assert!(location.starts_with("https://spa.example/cb?code="), "{location}");
+    let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap();
+    let tokens = env
+        .post(
+            "/o/token/",
+            &format!("grant_type=authorization_code&client_id={spa}&code={code}&redirect_uri=https%3A%2F%2Fspa.example%2Fcb&code_verifier={verifier}"),
+        )
+        .send()
+        .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let seen = env
+        .introspect(&rs, tokens.json()["access_token"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(
+        (seen["active"].clone(), seen["username"].clone()),
+        (json!(true), json!("jdoe"))
+    );
+    // Its secret-less Basic is still no authentication.
     let answer = env
         .post("/o/token/", "grant_type=refresh_token&refresh_token=x")
         .basic(spa, "")

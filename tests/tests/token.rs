@@ -231,7 +231,11 @@ async fn grant_type_errors() {
         (400, "invalid_request")
     );
 
-    for grant in ["authorization_code", "implicit", "urn:x:custom"] {
+    for grant in [
+        "implicit",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:x:custom",
+    ] {
         let form = format!("grant_type={grant}");
         let answer = env
             .post("/o/token/", &form)

@@ -1,0 +1,469 @@
+//! The authorization code flow in a real browser: headless Chromium from the
+//! distribution, driven through chromedriver's WebDriver API, against the
+//! standalone token service and a loopback callback server standing in for
+//! the client's redirect URI. Screenshots of the sign-in, consent and error
+//! pages, at a desktop's and a phone's width, are written to
+//! `$CARGO_TARGET_TMPDIR/screenshots/`.
+//!
+//! Needs `chromium` and `chromedriver` (`scripts/test` installs them:
+//! `apt-get install chromium chromium-driver`); `CHROMEDRIVER` and
+//! `CHROMIUM` may name them.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use integration_tests::{dynamo, fresh_table, start_standalone_with};
+use serde_json::{json, Value};
+use shared::admin::{self, NewClient};
+use shared::model::GrantType;
+use shared::scope::parse_scope;
+use shared::{DynamoStore, SharedClock, SystemClock};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+type Client = HttpClient<HttpConnector, Full<Bytes>>;
+
+async fn call(client: &Client, method: &str, url: &str, body: Option<Value>) -> Value {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        )))
+        .unwrap();
+    let response = client
+        .request(request)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+async fn form_post(client: &Client, url: &str, basic: (&str, &str), form: &str) -> (u16, Value) {
+    let request = http::Request::post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            format!("Basic {}", STANDARD.encode(format!("{}:{}", basic.0, basic.1))),
+        )
+        .body(Full::new(Bytes::from(form.to_owned())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// chromedriver and one browser session, both ended on drop.
+struct Browser {
+    driver: tokio::process::Child,
+    client: Client,
+    session: String,
+    shots: PathBuf,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    async fn start() -> Self {
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = tokio::process::Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{chromedriver}: {e} (scripts/test installs chromium-driver)"));
+        let client: Client = HttpClient::builder(TokioExecutor::new()).build_http();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
+            }
+        }}});
+        let created = call(&client, "POST", &format!("{base}/session"), Some(capabilities)).await;
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {created}"))
+            .to_owned();
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Self {
+            driver,
+            client,
+            session: format!("{base}/session/{session}"),
+            shots,
+        }
+    }
+
+    async fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let answer = call(&self.client, method, &format!("{}{path}", self.session), body).await;
+        if let Some(error) = answer["value"].get("error") {
+            panic!(
+                "WebDriver {method} {path}: {error} {}",
+                answer["value"]["message"]
+            );
+        }
+        answer["value"].clone()
+    }
+
+    async fn open(&self, url: &str) {
+        self.command("POST", "/url", Some(json!({ "url": url }))).await;
+    }
+
+    async fn url(&self) -> String {
+        self.command("GET", "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn source(&self) -> String {
+        self.command("GET", "/source", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .command(
+                "POST",
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        found[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.command("POST", &format!("/element/{element}/clear"), Some(json!({})))
+            .await;
+        self.command(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.command(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    /// Clicks, then waits for the next page (a form submission navigates).
+    async fn click(&self, css: &str) {
+        self.script("window.previousPage = true;").await;
+        let element = self.find(css).await;
+        self.command("POST", &format!("/element/{element}/click"), Some(json!({})))
+            .await;
+        for _ in 0..100 {
+            let loaded = self
+                .script("return window.previousPage === undefined && document.readyState === 'complete';")
+                .await;
+            if loaded == true {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} led nowhere within 5 s");
+    }
+
+    async fn window(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
+    /// Saves a screenshot; also checks the page needs no sideways scrolling.
+    async fn screenshot(&self, name: &str) {
+        let png = self.command("GET", "/screenshot", None).await;
+        let bytes = STANDARD.decode(png.as_str().unwrap()).unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), bytes).unwrap();
+        let overflow = self
+            .script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+            .await;
+        assert_eq!(overflow, 0, "{name}: the page scrolls sideways");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.start_kill();
+    }
+}
+
+/// A loopback server standing in for the client's redirect URI: it answers
+/// every request with a small page and reports each request's target.
+async fn callback_server() -> (u16, mpsc::UnboundedReceiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 8192];
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buffer[..n]);
+                // Only the redirect URI's path: not the browser's /favicon.ico.
+                if let Some(target) = request.split_whitespace().nth(1).filter(|t| t.starts_with("/cb")) {
+                    let _ = tx.send(target.to_owned());
+                }
+                let body = "<!doctype html><title>Back at the app</title><p>Back at the app.</p>";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (port, rx)
+}
+
+fn query_value(target: &str, name: &str) -> Option<String> {
+    let query = target.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| shared::form::decode(v.as_bytes()).unwrap())
+    })
+}
+
+fn pkce() -> (String, String) {
+    use sha2::Digest;
+    let verifier = shared::secret::random_alphanumeric(64).unwrap();
+    (
+        verifier.clone(),
+        URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes())),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_through_a_real_browser() {
+    // The service, on localhost: browsers keep `Secure` cookies there.
+    let table = fresh_table(&dynamo().await).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://localhost:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let server = start_standalone_with(&[
+        ("TABLE_NAME", table.as_str()),
+        ("ISSUER", issuer.as_str()),
+        ("LISTEN_ADDR", listen.as_str()),
+        ("PASSWORD_HASH_ITERATIONS", "1000"),
+        (
+            "SCOPES",
+            r#"{"read": "Read your items", "write": "Change your items"}"#,
+        ),
+    ])
+    .await;
+    let (callback_port, mut callbacks) = callback_server().await;
+    let redirect_uri = format!("http://127.0.0.1:{callback_port}/cb");
+
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = DynamoStore::new(dynamo().await, table.clone(), clock);
+    admin::create_user(&store, "jdoe", "s3cret pw", 1000, 0)
+        .await
+        .unwrap();
+    let new = NewClient {
+        name: "Example App".into(),
+        grants: [GrantType::AuthorizationCode].into(),
+        scopes: parse_scope("read write").unwrap(),
+        default_scopes: parse_scope("read").unwrap(),
+        token_lifetime: None,
+        redirect_uris: vec![redirect_uri.clone()],
+        public: false,
+        skip_consent: false,
+    };
+    let (app, secret) = admin::create_client(&store, new, 0).await.unwrap();
+    let secret = secret.unwrap();
+    let (rs, rs_secret) = admin::create_client(
+        &store,
+        NewClient {
+            name: "RS".into(),
+            grants: [GrantType::ClientCredentials].into(),
+            scopes: parse_scope("introspection").unwrap(),
+            default_scopes: parse_scope("").unwrap(),
+            token_lifetime: None,
+            redirect_uris: vec![],
+            public: false,
+            skip_consent: false,
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let rs_secret = rs_secret.unwrap();
+    let http: Client = HttpClient::builder(TokioExecutor::new()).build_http();
+    let authorize = |challenge: &str, scope: &str| {
+        format!(
+            "{issuer}/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope={scope}&state=abc123&code_challenge={challenge}&code_challenge_method=S256",
+            app.client_id,
+            shared::form::encode(&redirect_uri)
+        )
+    };
+
+    let browser = Browser::start().await;
+    let (verifier, challenge) = pkce();
+    browser.open(&authorize(&challenge, "read")).await;
+    assert!(
+        browser.source().await.contains("to continue to"),
+        "{}",
+        browser.source().await
+    );
+    browser.screenshot("sign-in").await;
+    browser.window(390, 844).await;
+    browser.screenshot("sign-in-phone").await;
+    browser.window(1280, 900).await;
+
+    // A wrong password: an error that does not say which part was wrong.
+    browser.type_into("#username", "jdoe").await;
+    browser.type_into("#password", "not it").await;
+    browser.click("button[type=submit]").await;
+    let page = browser.source().await;
+    assert!(page.contains("The username or password is wrong."), "{page}");
+    browser.screenshot("sign-in-error").await;
+
+    browser.type_into("#username", "jdoe").await;
+    browser.type_into("#password", "s3cret pw").await;
+    browser.click("button[type=submit]").await;
+    let page = browser.source().await;
+    assert!(
+        page.contains("Allow access?") && page.contains("Read your items"),
+        "{page}"
+    );
+    browser.screenshot("consent").await;
+    browser.window(390, 844).await;
+    browser.screenshot("consent-phone").await;
+    browser.window(1280, 900).await;
+    browser.click("button[value=allow]").await;
+
+    let target = tokio::time::timeout(Duration::from_secs(10), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(browser.url().await.starts_with(&redirect_uri));
+    assert_eq!(query_value(&target, "state").as_deref(), Some("abc123"));
+    assert_eq!(query_value(&target, "iss").as_deref(), Some(issuer.as_str()));
+    let code = query_value(&target, "code").expect("a code");
+
+    let token_url = format!("{issuer}/o/token/");
+    let redeem = |code: String, verifier: String| {
+        let form = format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
+            shared::form::encode(&redirect_uri)
+        );
+        let (http, url, id, secret) = (
+            http.clone(),
+            token_url.clone(),
+            app.client_id.clone(),
+            secret.clone(),
+        );
+        async move { form_post(&http, &url, (&id, &secret), &form).await }
+    };
+    let (status, tokens) = redeem(code.clone(), verifier.clone()).await;
+    assert_eq!(status, 200, "{tokens}");
+    let introspect = |token: String| {
+        let (http, url, id, secret) = (
+            http.clone(),
+            format!("{issuer}/o/introspect/"),
+            rs.client_id.clone(),
+            rs_secret.clone(),
+        );
+        async move {
+            form_post(&http, &url, (&id, &secret), &format!("token={token}"))
+                .await
+                .1
+        }
+    };
+    let seen = introspect(tokens["access_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(
+        (seen["active"].clone(), seen["username"].clone()),
+        (json!(true), json!("jdoe"))
+    );
+    let (status, refreshed) = form_post(
+        &http,
+        &token_url,
+        (&app.client_id, &secret),
+        &format!(
+            "grant_type=refresh_token&refresh_token={}",
+            tokens["refresh_token"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+
+    // A second visit: the session and the approval are remembered.
+    let (_, challenge) = pkce();
+    browser.open(&authorize(&challenge, "read")).await;
+    let target = tokio::time::timeout(Duration::from_secs(10), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(query_value(&target, "code").is_some(), "{target}");
+
+    // A tampered CSRF token (a wider scope, so consent is asked again).
+    browser.open(&authorize(&challenge, "read+write")).await;
+    assert!(browser.source().await.contains("Change your items"));
+    browser
+        .script("document.querySelector('input[name=csrf]').value = 'forged';")
+        .await;
+    browser.click("button[value=allow]").await;
+    let page = browser.source().await;
+    assert!(
+        page.contains("The form has expired or did not come from this site."),
+        "{page}"
+    );
+    browser.screenshot("error").await;
+    browser.window(390, 844).await;
+    browser.screenshot("error-phone").await;
+
+    // The first code again: refused, and the tokens it gave revoked.
+    let (status, replay) = redeem(code, verifier).await;
+    assert_eq!((status, replay["error"].clone()), (400, json!("invalid_grant")));
+    let seen = introspect(refreshed["access_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(seen, json!({ "active": false }));
+
+    drop(browser);
+    drop(server);
+}
