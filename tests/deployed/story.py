@@ -116,6 +116,17 @@ check(stages == ["prod"], "the token API has one stage, prod (no unthrottled 'St
 other_stage = request("POST", TOKEN_API.replace("/prod", "/Stage") + "/o/token/", {"grant_type": "client_credentials"}, basic=app)
 check(other_stage.status in (403, 404) and "error" not in other_stage.json(), "/Stage/o/token/ does not reach the service", other_stage)
 
+# --- The authorization endpoint's pages are routed to the service, with
+# their headers intact (an unknown client gets a page, never a redirect).
+page = request("GET", f"{TOKEN_API}/o/authorize/?response_type=code&client_id=nobody")
+check(page.status == 400 and page.headers.get("Content-Type", "").startswith("text/html")
+      and page.headers.get("X-Frame-Options") == "DENY"
+      and page.headers.get("Content-Security-Policy", "").startswith("default-src 'none'")
+      and "cannot be completed" in page.body,
+      "GET /o/authorize/ reaches the service: an unknown client gets its error page, unframeable", page)
+signed_out = request("GET", f"{TOKEN_API}/o/logout/")
+check(signed_out.status == 200 and "Signed out" in signed_out.body, "GET /o/logout/ reaches the service", signed_out)
+
 # --- client_credentials, introspection by the resource server.
 issued = token(app, grant_type="client_credentials", scope="read")
 check(issued.status == 200 and issued.json().get("scope") == "read", "client_credentials issues a read token", issued)
