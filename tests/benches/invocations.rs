@@ -16,7 +16,8 @@
 //!   response, median and 99th percentile.
 //!
 //! Run with `scripts/bench-invocations` (builds the release binaries, starts
-//! DynamoDB Local).
+//! DynamoDB Local). `BENCH_PROFILE_DIR=dir` keeps each scenario's callgrind
+//! profile there.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -250,8 +251,28 @@ async fn run_invocations(api: &RuntimeApi, scenario: &Scenario, n: usize) -> Vec
 }
 
 /// User-space instructions of a whole run of `n` invocations under callgrind.
+/// With `BENCH_PROFILE_DIR` set, the longer run's profile is kept there
+/// (`<scenario>.callgrind`, for `callgrind_annotate`).
 async fn instructions(scenario: &Scenario, n: usize) -> Option<u64> {
-    let out = std::env::temp_dir().join(format!("callgrind-{}-{n}.out", std::process::id()));
+    let kept = std::env::var_os("BENCH_PROFILE_DIR")
+        .filter(|_| n >= 100)
+        .map(|dir| {
+            let slug: String = scenario
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            PathBuf::from(dir).join(format!("{slug}.callgrind"))
+        });
+    let out = kept
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("callgrind-{}-{n}.out", std::process::id())));
     let api = RuntimeApi::start().await;
     let mut child = spawn(scenario, &api, Some(&out)).await;
     run_invocations(&api, scenario, n).await;
@@ -266,7 +287,9 @@ async fn instructions(scenario: &Scenario, n: usize) -> Option<u64> {
     })
     .await
     .ok()?;
-    let _ = std::fs::remove_file(&out);
+    if kept.is_none() {
+        let _ = std::fs::remove_file(&out);
+    }
     output
         .lines()
         .find_map(|l| l.split("Collected :").nth(1))
