@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, KeysAndAttributes,
     Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
@@ -21,7 +22,8 @@ use crate::model::{
 use crate::scope::{format_scope, parse_scope};
 use crate::secret::generate_id;
 use crate::store::{
-    AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError, UserChange,
+    new_refresh_hash, AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
+    StoreError, UserChange,
 };
 
 /// The partition key attribute.
@@ -172,6 +174,16 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     StoreError::Unavailable(DisplayErrorContext(&e).to_string())
+}
+
+/// Whether step `index` of a cancelled transaction failed its condition.
+fn failed_condition<R>(e: &SdkError<TransactWriteItemsError, R>, index: usize) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            c.cancellation_reasons().get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+        }
+        _ => false,
+    }
 }
 
 /// Whether a write failed only because its condition did not hold.
@@ -621,11 +633,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", num(now));
         // Which exchange spent it: the new refresh token's hash. A retried
         // write whose first attempt landed then knows it was its own.
-        let next_hash = tokens
-            .iter()
-            .find(|t| t.kind == TokenKind::Refresh)
-            .map(|t| t.token_hash.clone())
-            .ok_or_else(|| StoreError::Unavailable("a rotation without a new refresh token".into()))?;
+        let next_hash = new_refresh_hash(tokens)?;
         let spend = spend
             .update_expression("SET rotated_at = :now, rotated_to = :next")
             .expression_attribute_values(":next", AttributeValue::S(next_hash.clone()))
@@ -673,16 +681,7 @@ impl Store for DynamoStore {
         {
             Ok(_) => Ok(Rotation::Rotated),
             Err(e) => {
-                let failed = |index: usize| {
-                    e.as_service_error()
-                        .and_then(|s| match s {
-                            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
-                                c.cancellation_reasons().get(index).and_then(|r| r.code()).map(|c| c == "ConditionalCheckFailed")
-                            }
-                            _ => None,
-                        })
-                        .unwrap_or(false)
-                };
+                let failed = |index: usize| failed_condition(&e, index);
                 if failed(0) {
                     // Spent already: by this very exchange, if an attempt
                     // whose answer was lost landed (a retry DynamoDB did not
@@ -792,11 +791,7 @@ impl Store for DynamoStore {
         tokens: &[Token],
         now: u64,
     ) -> Result<Redemption, StoreError> {
-        let next_hash = tokens
-            .iter()
-            .find(|t| t.kind == TokenKind::Refresh)
-            .map(|t| t.token_hash.clone())
-            .ok_or_else(|| StoreError::Unavailable("a grant without a refresh token".into()))?;
+        let next_hash = new_refresh_hash(tokens)?;
         let key = Key::Code(code_hash.to_owned());
         // Spend the code: only if live and not spent yet, which lets exactly
         // one of concurrent redemptions through.
@@ -827,15 +822,7 @@ impl Store for DynamoStore {
         {
             Ok(_) => Ok(Redemption::Redeemed),
             Err(e) => {
-                let spent_already = e
-                    .as_service_error()
-                    .and_then(|s| match s {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
-                            c.cancellation_reasons().first().and_then(|r| r.code()).map(|c| c == "ConditionalCheckFailed")
-                        }
-                        _ => None,
-                    })
-                    .unwrap_or(false);
+                let spent_already = failed_condition(&e, 0);
                 if !spent_already {
                     return Err(unavailable(e));
                 }

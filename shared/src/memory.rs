@@ -7,12 +7,11 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::clock::SharedClock;
-use crate::model::{
-    AuthorizationCode, Client, Consent, Family, Session, SignInFailures, Token, TokenKind, User,
-};
+use crate::model::{AuthorizationCode, Client, Consent, Family, Session, SignInFailures, Token, User};
 use crate::secret::generate_id;
 use crate::store::{
-    AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError, UserChange,
+    new_refresh_hash, AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
+    StoreError, UserChange,
 };
 
 /// One stored item, with what the DynamoDB store keeps beside the model.
@@ -112,11 +111,7 @@ impl Store for MemoryStore {
         now: u64,
     ) -> Result<Rotation, StoreError> {
         let mut items = self.lock();
-        let next = tokens
-            .iter()
-            .find(|t| t.kind == TokenKind::Refresh)
-            .map(|t| t.token_hash.clone())
-            .ok_or_else(|| StoreError::Unavailable("a rotation without a new refresh token".into()))?;
+        let next = new_refresh_hash(tokens)?;
         let old_key = Key::Token(old_hash.to_owned());
         match items.get(&old_key) {
             Some(Stored {
@@ -269,11 +264,7 @@ impl Store for MemoryStore {
         now: u64,
     ) -> Result<Redemption, StoreError> {
         let mut items = self.lock();
-        let next = tokens
-            .iter()
-            .find(|t| t.kind == TokenKind::Refresh)
-            .map(|t| t.token_hash.clone())
-            .ok_or_else(|| StoreError::Unavailable("a grant without a refresh token".into()))?;
+        let next = new_refresh_hash(tokens)?;
         let key = Key::Code(code_hash.to_owned());
         match items.get(&key) {
             Some(Stored {

@@ -51,6 +51,17 @@ pub enum Item {
     SignInFailures(SignInFailures),
 }
 
+/// The hash of the new refresh token among `tokens` of a rotation or a
+/// redemption: the spent token or code records it, so that the same write
+/// retried is recognised as its own.
+pub(crate) fn new_refresh_hash(tokens: &[Token]) -> Result<String, StoreError> {
+    tokens
+        .iter()
+        .find(|t| t.kind == crate::model::TokenKind::Refresh)
+        .map(|t| t.token_hash.clone())
+        .ok_or_else(|| StoreError::Unavailable("a grant without a new refresh token".into()))
+}
+
 /// What an attempt to redeem an authorization code did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {

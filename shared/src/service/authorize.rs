@@ -9,16 +9,15 @@
 //! a `__Host-` cookie (double submit); sessions are `__Host-` cookies whose
 //! SHA-256 keys a stored session.
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{pages, HttpRequest, HttpResponse, OAuthError, TokenService};
+use super::{pages, read_params, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::config::AUTHORIZATION_CODE_EXPIRE_SECONDS;
 use crate::form::{self, Form};
 use crate::model::{AuthorizationCode, Client, Consent, GrantType, Session, User};
-use crate::password::{check_password, make_password};
 use crate::scope::{format_scope, parse_scope, ScopeSet, INTROSPECTION_SCOPE};
 use crate::secret::{generate_id, generate_secret, sha256_hex};
 use crate::store::{Item, Key, Store};
@@ -93,6 +92,45 @@ impl<'a> Cookies<'a> {
     }
 }
 
+/// A signed-in browser: its session, its user, and (when asked for) the
+/// user's approval of the client at hand.
+struct SignedIn {
+    session: Session,
+    user: User,
+    consent: Option<Consent>,
+}
+
+/// What one read finds under a username.
+#[derive(Default)]
+struct UserItems {
+    user: Option<User>,
+    consent: Option<Consent>,
+    failures: u32,
+}
+
+/// Whether consent must be asked: not for a client registered to skip it,
+/// nor when the user approved this scope (or more) since their grants last ended.
+fn consent_needed(user: &User, consent: Option<&Consent>, authorization: &Authorization) -> bool {
+    !authorization.client.skip_consent
+        && !consent
+            .is_some_and(|c| c.user_grants_key == user.grants_key && authorization.scope.is_subset(&c.scopes))
+}
+
+/// Whether the form's CSRF token equals the one in this browser's cookie
+/// (double submit), compared in constant time.
+fn csrf_holds(params: &Form, cookies: &Cookies<'_>) -> Result<bool, OAuthError> {
+    let sent = params.get("csrf")?.unwrap_or("");
+    let expected = cookies.get(CSRF_COOKIE).unwrap_or("");
+    Ok(!expected.is_empty() && bool::from(sent.as_bytes().ct_eq(expected.as_bytes())))
+}
+
+fn csrf_refused() -> HttpResponse {
+    pages::error(
+        StatusCode::FORBIDDEN,
+        "The form has expired or did not come from this site.",
+    )
+}
+
 fn cookie(name: &str, value: &str, max_age: u64) -> HeaderValue {
     let text = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -153,7 +191,7 @@ impl<S: Store> TokenService<S> {
 
     /// `GET` (the client's redirect) and `POST` (the forms) of `/o/authorize/`.
     pub(super) async fn authorize(&self, request: &HttpRequest) -> HttpResponse {
-        let params = match authorize_params(request) {
+        let params = match read_params(request) {
             Ok(params) => params,
             Err(e) => return pages::error(StatusCode::BAD_REQUEST, e.description()),
         };
@@ -299,8 +337,14 @@ impl<S: Store> TokenService<S> {
             .collect()
     }
 
-    /// The signed-in user behind the session cookie, if any is still good.
-    async fn signed_in(&self, cookies: &Cookies<'_>) -> Result<Option<(Session, User)>, OAuthError> {
+    /// The signed-in user behind the session cookie, if any is still good,
+    /// with their approval of `client_id` when asked for (read in the same
+    /// round trip as the user).
+    async fn signed_in(
+        &self,
+        cookies: &Cookies<'_>,
+        client_id: Option<&str>,
+    ) -> Result<Option<SignedIn>, OAuthError> {
         let Some(value) = cookies.get(SESSION_COOKIE) else {
             return Ok(None);
         };
@@ -313,29 +357,68 @@ impl<S: Store> TokenService<S> {
         else {
             return Ok(None);
         };
-        let user = self.store.get_user(&session.username).await?;
-        Ok(user
+        let found = self.user_items(&session.username, client_id, false).await?;
+        Ok(found
+            .user
             .filter(|u| u.honours(&session.user_grants_key))
-            .map(|u| (session, u)))
+            .map(|user| SignedIn {
+                session,
+                user,
+                consent: found.consent,
+            }))
+    }
+
+    /// A user, their approval of `client_id` (when given) and, when
+    /// `with_failures`, the failed sign-ins under their name: one read.
+    async fn user_items(
+        &self,
+        username: &str,
+        client_id: Option<&str>,
+        with_failures: bool,
+    ) -> Result<UserItems, OAuthError> {
+        let mut keys = vec![Key::User(username.to_owned())];
+        if let Some(client_id) = client_id {
+            keys.push(Key::Consent {
+                username: username.to_owned(),
+                client_id: client_id.to_owned(),
+            });
+        }
+        if with_failures {
+            keys.push(Key::SignInFailures(username.to_owned()));
+        }
+        let mut found = UserItems::default();
+        for item in self.store.load(&keys).await?.into_iter().flatten() {
+            match item {
+                Item::User(u) => found.user = Some(u),
+                Item::Consent(c) => found.consent = Some(c),
+                Item::SignInFailures(f) => found.failures = f.failures,
+                _ => {}
+            }
+        }
+        Ok(found)
     }
 
     /// The next step for a request: sign in, consent, or the code.
-    /// `new_session` is a session cookie just made, to set on the answer.
+    /// `new_session` is a sign-in just made: the session cookie to set on
+    /// the answer, the user and their approval of the client.
     async fn proceed(
         &self,
         method: &Method,
         cookies: &Cookies<'_>,
         authorization: &Authorization,
-        new_session: Option<(String, User)>,
+        new_session: Option<(String, User, Option<Consent>)>,
     ) -> Result<HttpResponse, OAuthError> {
-        let (user, session_cookie) = match new_session {
-            Some((value, user)) => (user, Some(value)),
-            None => match self.signed_in(cookies).await? {
-                Some((_, user)) => (user, None),
+        let (user, consent, session_cookie) = match new_session {
+            Some((value, user, consent)) => (user, consent, Some(value)),
+            None => match self
+                .signed_in(cookies, Some(&authorization.client.client_id))
+                .await?
+            {
+                Some(signed_in) => (signed_in.user, signed_in.consent, None),
                 None => return Ok(self.sign_in_page(cookies, authorization, None, "")),
             },
         };
-        let mut response = if self.consent_needed(&user, authorization).await? {
+        let mut response = if consent_needed(&user, consent.as_ref(), authorization) {
             self.consent_page(cookies, authorization, &user)
         } else {
             self.issue_code(method, authorization, &user).await?
@@ -347,22 +430,6 @@ impl<S: Store> TokenService<S> {
                 .append(SET_COOKIE, cookie(SESSION_COOKIE, &value, age));
         }
         Ok(response)
-    }
-
-    async fn consent_needed(&self, user: &User, authorization: &Authorization) -> Result<bool, OAuthError> {
-        if authorization.client.skip_consent {
-            return Ok(false);
-        }
-        let key = Key::Consent {
-            username: user.username.clone(),
-            client_id: authorization.client.client_id.clone(),
-        };
-        Ok(match self.store.load(&[key]).await?.pop().flatten() {
-            Some(Item::Consent(c)) => {
-                !(c.user_grants_key == user.grants_key && authorization.scope.is_subset(&c.scopes))
-            }
-            _ => true,
-        })
     }
 
     /// The form fields every page carries: the request, and the CSRF token.
@@ -447,13 +514,8 @@ impl<S: Store> TokenService<S> {
         cookies: &Cookies<'_>,
         authorization: &Authorization,
     ) -> Result<HttpResponse, OAuthError> {
-        let sent = params.get("csrf")?.unwrap_or("");
-        let expected = cookies.get(CSRF_COOKIE).unwrap_or("");
-        if expected.is_empty() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
-            return Ok(pages::error(
-                StatusCode::FORBIDDEN,
-                "The form has expired or did not come from this site.",
-            ));
+        if !csrf_holds(params, cookies)? {
+            return Ok(csrf_refused());
         }
         match params.get("step")? {
             Some("sign_in") => {
@@ -461,7 +523,7 @@ impl<S: Store> TokenService<S> {
                     .await
             }
             Some("consent") => {
-                let Some((_, user)) = self.signed_in(cookies).await? else {
+                let Some(SignedIn { user, .. }) = self.signed_in(cookies, None).await? else {
                     return Ok(self.sign_in_page(cookies, authorization, None, ""));
                 };
                 if params.get("decision")? != Some("allow") {
@@ -509,65 +571,27 @@ impl<S: Store> TokenService<S> {
             return Ok(self.sign_in_page(cookies, authorization, Some(WRONG), username));
         }
         let now = self.clock.now();
-        let keys = [
-            Key::User(username.to_owned()),
-            Key::SignInFailures(username.to_owned()),
-        ];
-        let loaded = self.store.load(&keys).await?;
-        let (user, failures) = match loaded.as_slice() {
-            [user, failures] => (
-                match user {
-                    Some(Item::User(u)) => Some(u.clone()),
-                    _ => None,
-                },
-                match failures {
-                    Some(Item::SignInFailures(f)) => f.failures,
-                    _ => 0,
-                },
-            ),
-            _ => (None, 0),
-        };
+        let client_id = &authorization.client.client_id;
+        let UserItems {
+            user,
+            consent,
+            failures,
+        } = self.user_items(username, Some(client_id), true).await?;
         if failures >= self.config.sign_in_lockout_attempts {
             return Ok(self.sign_in_page(cookies, authorization, Some(LOCKED), username));
         }
-        let iterations = self.config.password_hash_iterations;
-        let (given, stored) = (
-            password.to_owned(),
-            user.as_ref().map(|u| u.password_hash.clone()),
-        );
-        let check = tokio::task::spawn_blocking(move || {
-            let check = check_password(&given, stored.as_deref(), iterations);
-            let rehashed = check
-                .needs_rehash
-                .then(|| make_password(&given, iterations).ok())
-                .flatten();
-            (check.matches, rehashed)
-        })
-        .await;
-        let (user, rehashed) = match (user, check) {
-            (Some(user), Ok((true, rehashed))) if !user.disabled => (user, rehashed),
-            _ => {
-                let count = self
-                    .store
-                    .record_sign_in_failure(username, self.config.sign_in_lockout_seconds, now)
-                    .await?;
-                let message = if count >= self.config.sign_in_lockout_attempts {
-                    LOCKED
-                } else {
-                    WRONG
-                };
-                return Ok(self.sign_in_page(cookies, authorization, Some(message), username));
-            }
-        };
-        if let Some(new) = rehashed {
-            if let Err(e) = self
+        let Some(user) = self.check_sign_in(user, password).await else {
+            let count = self
                 .store
-                .rehash_password(&user.username, &user.password_hash, &new)
-                .await
-            {
-                tracing::warn!(error = %e, "could not re-hash a password to the configured hasher");
-            }
-        }
+                .record_sign_in_failure(username, self.config.sign_in_lockout_seconds, now)
+                .await?;
+            let message = if count >= self.config.sign_in_lockout_attempts {
+                LOCKED
+            } else {
+                WRONG
+            };
+            return Ok(self.sign_in_page(cookies, authorization, Some(message), username));
+        };
         if failures > 0 {
             self.store.clear_sign_in_failures(username).await?;
         }
@@ -581,7 +605,7 @@ impl<S: Store> TokenService<S> {
                 expires_at: now + self.config.session_expire_seconds,
             })
             .await?;
-        self.proceed(method, cookies, authorization, Some((value, user)))
+        self.proceed(method, cookies, authorization, Some((value, user, consent)))
             .await
     }
 
@@ -630,29 +654,24 @@ impl<S: Store> TokenService<S> {
         let cookies = Cookies::of(request.headers());
         let action = format!("{}/o/logout/", self.config.issuer);
         let outcome: Result<HttpResponse, OAuthError> = async {
-            let signed_in = self.signed_in(&cookies).await?;
+            let signed_in = self.signed_in(&cookies, None).await?;
             if request.method() == Method::GET {
                 let (csrf, set) = Self::csrf_token(&cookies);
                 let mut page = pages::sign_out(
                     &action,
                     &csrf,
-                    signed_in.as_ref().map(|(_, u)| u.username.as_str()),
+                    signed_in.as_ref().map(|s| s.user.username.as_str()),
                 );
                 if let Some(set) = set {
                     page.headers_mut().append(SET_COOKIE, set);
                 }
                 return Ok(page);
             }
-            let params = authorize_params(request)?;
-            let sent = params.get("csrf")?.unwrap_or("");
-            let expected = cookies.get(CSRF_COOKIE).unwrap_or("");
-            if expected.is_empty() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
-                return Ok(pages::error(
-                    StatusCode::FORBIDDEN,
-                    "The form has expired or did not come from this site.",
-                ));
+            let params = read_params(request)?;
+            if !csrf_holds(&params, &cookies)? {
+                return Ok(csrf_refused());
             }
-            if let Some((session, _)) = signed_in {
+            if let Some(SignedIn { session, .. }) = signed_in {
                 self.store.delete_session(&session.session_hash).await?;
             }
             let mut page = pages::sign_out(&action, "", None);
@@ -663,31 +682,6 @@ impl<S: Store> TokenService<S> {
         .await;
         outcome.unwrap_or_else(|e| pages::error(e.status(), e.description()))
     }
-}
-
-/// The parameters: the query of a GET, the form body of a POST.
-fn authorize_params(request: &HttpRequest) -> Result<Form, OAuthError> {
-    if request.method() == Method::GET {
-        return Ok(Form::parse(request.uri().query().unwrap_or("").as_bytes())?);
-    }
-    let is_form = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(OAuthError::invalid_request(
-            "the form must be application/x-www-form-urlencoded",
-        ));
-    }
-    if request.body().len() > super::MAX_BODY_BYTES {
-        return Err(OAuthError::payload_too_large());
-    }
-    Ok(Form::parse(request.body())?)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use super::{OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{issue_user_grant, IssuedToken, TokenRequest};
-use crate::model::Client;
+use crate::model::{Client, User};
 use crate::password::{check_password, make_password};
 use crate::store::Store;
 
@@ -20,37 +20,9 @@ impl<S: Store> TokenService<S> {
         let scope = self.granted_scope(client, params.get("scope")?)?;
 
         let user = self.store.get_user(username).await?;
-        // A hash is checked (or its cost spent) whether or not the user
-        // exists, so timing does not tell.
-        let iterations = self.config.password_hash_iterations;
-        let (given, stored) = (
-            password.to_owned(),
-            user.as_ref().map(|u| u.password_hash.clone()),
-        );
-        let check = tokio::task::spawn_blocking(move || {
-            let check = check_password(&given, stored.as_deref(), iterations);
-            let rehashed = check
-                .needs_rehash
-                .then(|| make_password(&given, iterations).ok())
-                .flatten();
-            (check.matches, rehashed)
-        })
-        .await;
-        let (user, rehashed) = match (user, check) {
-            (Some(user), Ok((true, rehashed))) if !user.disabled => (user, rehashed),
-            _ => return Err(OAuthError::invalid_grant("the username or password is wrong")),
+        let Some(user) = self.check_sign_in(user, password).await else {
+            return Err(OAuthError::invalid_grant("the username or password is wrong"));
         };
-        if let Some(new) = rehashed {
-            // As Django on sign-in: the password moves to the configured
-            // hasher. Grants stand; a failure only means a later sign-in retries.
-            let rehashed = self
-                .store
-                .rehash_password(&user.username, &user.password_hash, &new)
-                .await;
-            if let Err(e) = rehashed {
-                tracing::warn!(error = %e, "could not re-hash a password to the configured hasher");
-            }
-        }
 
         let request = TokenRequest {
             client_id: &client.client_id,
@@ -68,5 +40,41 @@ impl<S: Store> TokenService<S> {
             self.config.refresh_token_expire_seconds,
         )
         .await?)
+    }
+
+    /// Checks a sign-in (password grant or sign-in page): the user, if they
+    /// exist, are enabled and `password` is theirs. A hash is checked (or its
+    /// cost spent) whether or not the user exists, so timing does not tell;
+    /// a password under another hasher moves to the configured one, as Django
+    /// does on sign-in (grants stand; a failure only means a later retry).
+    pub(super) async fn check_sign_in(&self, user: Option<User>, password: &str) -> Option<User> {
+        let iterations = self.config.password_hash_iterations;
+        let (given, stored) = (
+            password.to_owned(),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        );
+        let check = tokio::task::spawn_blocking(move || {
+            let check = check_password(&given, stored.as_deref(), iterations);
+            let rehashed = check
+                .needs_rehash
+                .then(|| make_password(&given, iterations).ok())
+                .flatten();
+            (check.matches, rehashed)
+        })
+        .await;
+        let (user, rehashed) = match (user, check) {
+            (Some(user), Ok((true, rehashed))) if !user.disabled => (user, rehashed),
+            _ => return None,
+        };
+        if let Some(new) = rehashed {
+            let rehashed = self
+                .store
+                .rehash_password(&user.username, &user.password_hash, &new)
+                .await;
+            if let Err(e) = rehashed {
+                tracing::warn!(error = %e, "could not re-hash a password to the configured hasher");
+            }
+        }
+        Some(user)
     }
 }
