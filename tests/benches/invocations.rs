@@ -33,7 +33,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use integration_tests::{binary, dynamo, fresh_table, start_standalone_with, TOKEN_SERVICE_PRINCIPAL};
+use integration_tests::{
+    binary, dynamo, fresh_table, sample_event, start_standalone_with, TOKEN_SERVICE_PRINCIPAL,
+};
 use shared::admin::{self, NewClient};
 use shared::model::GrantType;
 use shared::scope::parse_scope;
@@ -323,15 +325,9 @@ async fn measure(scenario: &Scenario, n: usize) -> Figures {
     }
 }
 
+/// A sample event on one line, as the Runtime API hands events out.
 fn event(file: &str, replacements: &[(&str, &str)]) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../events")
-        .join(file);
-    let mut text = std::fs::read_to_string(path).unwrap();
-    for (placeholder, value) in replacements {
-        text = text.replace(placeholder, value);
-    }
-    // One line, as the Runtime API hands events out.
+    let text = sample_event(file, replacements);
     serde_json::from_str::<serde_json::Value>(&text)
         .unwrap()
         .to_string()

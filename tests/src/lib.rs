@@ -602,6 +602,27 @@ pub async fn start_standalone_with(vars: &[(&str, &str)]) -> Standalone {
     Standalone { child, addr, logs }
 }
 
+/// A sample event of `events/` with its placeholders replaced (the tests,
+/// the benchmarks and `sam local invoke -e` use the same files).
+pub fn sample_event(name: &str, replacements: &[(&str, &str)]) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (placeholder, value) in replacements {
+        text = text.replace(placeholder, value);
+    }
+    text
+}
+
+/// A PKCE pair (RFC 7636): a fresh verifier and its S256 challenge.
+pub fn pkce_pair() -> (String, String) {
+    let verifier = generate_secret().unwrap();
+    let challenge =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(shared::secret::sha256(&verifier));
+    (verifier, challenge)
+}
+
 /// The Python that has the pinned django-oauth-toolkit (scripts/test sets `DOT_PYTHON`).
 pub fn dot_python() -> Command {
     let python = std::env::var("DOT_PYTHON").expect(

@@ -6,9 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use integration_tests::{Answer, TestClient, TestEnv, ISSUER};
+use integration_tests::{pkce_pair, Answer, TestClient, TestEnv, ISSUER};
 use serde_json::Value;
 use shared::admin::{self, NewClient};
 use shared::model::GrantType;
@@ -16,14 +14,6 @@ use shared::scope::parse_scope;
 use shared::AdminStore;
 
 const REDIRECT: &str = "https://app.example.com/callback";
-
-/// A PKCE pair: a fresh verifier and its S256 challenge.
-fn pkce() -> (String, String) {
-    use sha2::Digest;
-    let verifier = shared::secret::random_alphanumeric(64).unwrap();
-    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
 
 /// Cookies, kept as a browser keeps them.
 #[derive(Default)]
@@ -235,7 +225,7 @@ impl Fixture {
 async fn a_user_signs_in_consents_and_the_client_redeems_the_code() {
     let f = Fixture::new().await;
     let mut browser = Browser::default();
-    let (verifier, challenge) = pkce();
+    let (verifier, challenge) = pkce_pair();
 
     let page = browser
         .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
@@ -302,13 +292,17 @@ async fn a_user_signs_in_consents_and_the_client_redeems_the_code() {
         false
     );
 
-    // A second visit: signed in already, the same scope approved already.
-    let (_, challenge) = pkce();
+    // A second visit: signed in already, the same scope approved already;
+    // at the cost of the client, the session, the user with their approval
+    // (one read) and the code's write.
+    let (_, challenge) = pkce_pair();
+    f.env.calls.take();
     let again = browser
         .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
         .await;
     assert_eq!(again.status, 302, "{}", again.body);
     assert!(redirected(&again, REDIRECT).contains_key("code"));
+    assert_eq!(f.env.calls.take(), (3, 1, 0), "(reads, writes, revocations)");
     // A wider scope asks again.
     let wider = browser
         .get(
@@ -321,7 +315,7 @@ async fn a_user_signs_in_consents_and_the_client_redeems_the_code() {
 }
 
 #[tokio::test]
-async fn metadata_announces_the_authorization_endpoint_and_pkce() {
+async fn metadata_announces_the_authorization_endpoint_and_pkce_pair() {
     let f = Fixture::new().await;
     let doc = f
         .env
@@ -346,7 +340,7 @@ async fn metadata_announces_the_authorization_endpoint_and_pkce() {
 async fn a_wrong_password_says_nothing_of_which_part_was_wrong_and_repeats_lock() {
     let f = Fixture::with(&[("SIGN_IN_LOCKOUT_ATTEMPTS", "3")]).await;
     let mut browser = Browser::default();
-    let (_, challenge) = pkce();
+    let (_, challenge) = pkce_pair();
     let page = browser
         .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
         .await;
@@ -395,7 +389,7 @@ async fn a_wrong_password_says_nothing_of_which_part_was_wrong_and_repeats_lock(
 async fn a_tampered_csrf_token_is_refused() {
     let f = Fixture::new().await;
     let mut browser = Browser::default();
-    let (_, challenge) = pkce();
+    let (_, challenge) = pkce_pair();
     let page = browser
         .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
         .await;
@@ -424,7 +418,7 @@ async fn a_tampered_csrf_token_is_refused() {
 async fn untrusted_clients_and_redirect_uris_get_a_page_never_a_redirect() {
     let f = Fixture::new().await;
     let mut browser = Browser::default();
-    let (_, challenge) = pkce();
+    let (_, challenge) = pkce_pair();
     let path = f.authorize_path(&f.app, &challenge, "");
     for bad in [
         path.replace(&f.app.id, "unknown-client"),
@@ -448,7 +442,7 @@ async fn untrusted_clients_and_redirect_uris_get_a_page_never_a_redirect() {
 async fn other_errors_go_back_to_the_client_with_state_and_issuer() {
     let f = Fixture::new().await;
     let mut browser = Browser::default();
-    let (_, challenge) = pkce();
+    let (_, challenge) = pkce_pair();
     let path = f.authorize_path(&f.app, &challenge, "");
     for (bad, error) in [
         (
@@ -489,12 +483,12 @@ async fn codes_are_bound_to_client_redirect_uri_verifier_and_time() {
     let other = Fixture::register(&f.env, false, true).await;
     let mut browser = Browser::default();
 
-    let (verifier, challenge) = pkce();
+    let (verifier, challenge) = pkce_pair();
     let code = f.code(&mut browser, &f.app, &challenge).await["code"].clone();
     f.redeem(&other, &code, &verifier)
         .await
         .assert_error(400, "invalid_grant");
-    let (wrong_verifier, _) = pkce();
+    let (wrong_verifier, _) = pkce_pair();
     f.redeem(&f.app, &code, &wrong_verifier)
         .await
         .assert_error(400, "invalid_grant");
@@ -511,7 +505,7 @@ async fn codes_are_bound_to_client_redirect_uri_verifier_and_time() {
     // None of that spent the code.
     assert_eq!(f.redeem(&f.app, &code, &verifier).await.status, 200);
 
-    let (verifier, challenge) = pkce();
+    let (verifier, challenge) = pkce_pair();
     let code = f.code(&mut browser, &f.app, &challenge).await["code"].clone();
     f.env.clock.advance(61);
     f.redeem(&f.app, &code, &verifier)
@@ -524,7 +518,7 @@ async fn public_clients_prove_themselves_with_pkce_alone() {
     let f = Fixture::new().await;
     let spa = Fixture::register(&f.env, true, true).await;
     let mut browser = Browser::default();
-    let (verifier, challenge) = pkce();
+    let (verifier, challenge) = pkce_pair();
     // Consent skipped: straight back with the code after signing in.
     let code = f.code(&mut browser, &spa, &challenge).await["code"].clone();
     let tokens = f.redeem(&spa, &code, &verifier).await;
@@ -566,7 +560,7 @@ async fn public_clients_prove_themselves_with_pkce_alone() {
 async fn signing_out_ends_the_session_and_revoked_grants_end_sessions() {
     let f = Fixture::new().await;
     let mut browser = Browser::default();
-    let (_, challenge) = pkce();
+    let (_, challenge) = pkce_pair();
     f.code(&mut browser, &f.app, &challenge).await;
     // Signed in: the next request skips the sign-in page.
     assert_eq!(

@@ -14,14 +14,14 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
-use integration_tests::{dynamo, fresh_table, start_standalone_with};
+use integration_tests::{dynamo, fresh_table, pkce_pair, start_standalone_with};
 use serde_json::{json, Value};
 use shared::admin::{self, NewClient};
 use shared::model::GrantType;
@@ -266,15 +266,6 @@ fn query_value(target: &str, name: &str) -> Option<String> {
     })
 }
 
-fn pkce() -> (String, String) {
-    use sha2::Digest;
-    let verifier = shared::secret::random_alphanumeric(64).unwrap();
-    (
-        verifier.clone(),
-        URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes())),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_through_a_real_browser() {
     // The service, on localhost: browsers keep `Secure` cookies there.
@@ -344,7 +335,7 @@ async fn a_person_signs_in_through_a_real_browser() {
     };
 
     let browser = Browser::start().await;
-    let (verifier, challenge) = pkce();
+    let (verifier, challenge) = pkce_pair();
     browser.open(&authorize(&challenge, "read")).await;
     assert!(
         browser.source().await.contains("to continue to"),
@@ -434,7 +425,7 @@ async fn a_person_signs_in_through_a_real_browser() {
     assert_eq!(status, 200, "{refreshed}");
 
     // A second visit: the session and the approval are remembered.
-    let (_, challenge) = pkce();
+    let (_, challenge) = pkce_pair();
     browser.open(&authorize(&challenge, "read")).await;
     let target = tokio::time::timeout(Duration::from_secs(10), callbacks.recv())
         .await

@@ -187,12 +187,7 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
     // flow unchanged: its client_id, its redirect_uri, PKCE, no secret, and
     // no consent page (skip_authorization).
     let spa = secrets["spa"]["client_id"].as_str().unwrap();
-    let verifier = "dot-spa-verifier-0123456789-0123456789-0123456789";
-    let challenge = {
-        use base64::Engine;
-        use sha2::Digest;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
-    };
+    let (verifier, challenge) = integration_tests::pkce_pair();
     let request = format!(
         "response_type=code&client_id={spa}&redirect_uri=https%3A%2F%2Fspa.example%2Fcb&scope=read&state=s1&code_challenge={challenge}&code_challenge_method=S256"
     );

@@ -9,21 +9,12 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use integration_tests::{start_standalone, TestEnv, TOKEN_SERVICE_PRINCIPAL};
+use integration_tests::{sample_event, start_standalone, TestEnv, TOKEN_SERVICE_PRINCIPAL};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
-
-/// A sample event with its placeholders filled in.
-fn event(name: &str, replacements: &[(&str, &str)]) -> String {
-    let mut text = std::fs::read_to_string(workspace().join("events").join(name)).unwrap();
-    for (placeholder, value) in replacements {
-        text = text.replace(placeholder, value);
-    }
-    text
 }
 
 struct Watch {
@@ -154,7 +145,7 @@ async fn every_sample_event_through_the_lambda_runtime_api() {
         .invoke(
             "token-service",
             "metadata.json",
-            &event("token-service-metadata.json", &[]),
+            &sample_event("token-service-metadata.json", &[]),
         )
         .await
         .unwrap();
@@ -165,7 +156,7 @@ async fn every_sample_event_through_the_lambda_runtime_api() {
         .invoke(
             "token-service",
             "token.json",
-            &event(
+            &sample_event(
                 "token-service-token.json",
                 &[("REPLACE_WITH_CLIENT_BASIC", &basic)],
             ),
@@ -176,7 +167,7 @@ async fn every_sample_event_through_the_lambda_runtime_api() {
     let token = body(&answer)["access_token"].as_str().unwrap().to_owned();
     assert_eq!(body(&answer)["scope"], "read");
 
-    let introspect = event(
+    let introspect = sample_event(
         "token-service-introspect.json",
         &[
             ("REPLACE_WITH_INTROSPECTION_TOKEN", &rs_token),
@@ -196,7 +187,7 @@ async fn every_sample_event_through_the_lambda_runtime_api() {
         "authorizer-rest-request.json",
         "authorizer-http-api.json",
     ] {
-        let payload = event(file, &[("Bearer REPLACE_WITH_ACCESS_TOKEN", &bearer)]);
+        let payload = sample_event(file, &[("Bearer REPLACE_WITH_ACCESS_TOKEN", &bearer)]);
         let answer = watch.invoke("authorizer", file, &payload).await.unwrap();
         let statements = answer["policyDocument"]["Statement"].as_array();
         let allowed = answer["isAuthorized"].as_bool().unwrap_or_else(|| {
@@ -207,7 +198,7 @@ async fn every_sample_event_through_the_lambda_runtime_api() {
         assert_eq!(answer["context"]["scope"], "read", "{file}");
     }
 
-    let revoke = event(
+    let revoke = sample_event(
         "token-service-revoke.json",
         &[
             ("REPLACE_WITH_CLIENT_BASIC", &basic),
@@ -229,7 +220,7 @@ async fn every_sample_event_through_the_lambda_runtime_api() {
         .invoke(
             "token-service",
             "error.json",
-            &event("token-service-error.json", &[]),
+            &sample_event("token-service-error.json", &[]),
         )
         .await
         .unwrap();
@@ -237,7 +228,7 @@ async fn every_sample_event_through_the_lambda_runtime_api() {
     assert_eq!(body(&answer)["error"], "unsupported_grant_type");
 
     // The revoked token: the authorizer answers the error `Unauthorized` (401).
-    let payload = event(
+    let payload = sample_event(
         "authorizer-rest-token.json",
         &[("Bearer REPLACE_WITH_ACCESS_TOKEN", &bearer)],
     );
