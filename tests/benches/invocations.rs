@@ -3,10 +3,15 @@
 //! no script in the loop), one event at a time, the sample API Gateway
 //! events of `events/`.
 //!
+//! The token service runs over DynamoDB Local, and over the in-memory store
+//! (`bench-token-service-memory`: the same runtime, adapter and service), so
+//! that the DynamoDB calls' share shows.
+//!
 //! Per scenario it reports, per warm invocation:
 //! - **CPU**: the function process's own CPU time (the sum over its threads
 //!   of `/proc/<pid>/task/*/schedstat`, nanoseconds), over `BENCH_INVOCATIONS`
-//!   invocations (default 2000) after 200 of warm-up;
+//!   invocations (default 2000) after 200 of warm-up, in ten rounds: the
+//!   median round;
 //! - **instructions**: user-space instructions counted by
 //!   `valgrind --tool=callgrind`, the difference between a run of 120 and a
 //!   run of 20 invocations divided by 100, so that start-up cancels out
@@ -16,8 +21,10 @@
 //!   response, median and 99th percentile.
 //!
 //! Run with `scripts/bench-invocations` (builds the release binaries, starts
-//! DynamoDB Local). `BENCH_PROFILE_DIR=dir` keeps each scenario's callgrind
-//! profile there.
+//! DynamoDB Local). With `--baseline REF` it also builds REF's binaries and
+//! sets `BENCH_BASELINE_DIR`: each scenario then runs both builds side by
+//! side and prints before, after and their ratio. `BENCH_PROFILE_DIR=dir`
+//! keeps each scenario's callgrind profile there.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -26,19 +33,14 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use integration_tests::{
-    binary, dynamo, fresh_table, sample_event, start_standalone_with, TOKEN_SERVICE_PRINCIPAL,
+    binary, dynamo, fresh_table, start_standalone_with, BenchCredentials, TOKEN_SERVICE_PRINCIPAL,
 };
-use shared::admin::{self, NewClient};
-use shared::model::GrantType;
-use shared::scope::parse_scope;
 use shared::{DynamoStore, SharedClock, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Mutex};
@@ -192,14 +194,26 @@ fn lambda_env(api: &RuntimeApi) -> Vec<(String, String)> {
     .collect()
 }
 
+/// Where a function's binaries come from: this tree's release build, or a
+/// baseline's (`scripts/bench-invocations --baseline REF`).
+struct Build {
+    label: String,
+    dir: PathBuf,
+}
+
 /// A function under test: its binary and environment, and the event stream.
 struct Scenario {
     name: &'static str,
+    /// A file name in a [`Build`]'s directory.
     binary: &'static str,
     env: Vec<(String, String)>,
-    event: String,
+    /// A sample event of `events/`, its placeholders filled with credentials.
+    event_file: &'static str,
     /// What every answer must contain (the benchmark measures only success).
     expect: &'static str,
+    /// The process makes its own clients and tokens (the in-memory store)
+    /// and writes their credentials to `BENCH_SEED_FILE`.
+    seeds_itself: bool,
 }
 
 struct Figures {
@@ -209,58 +223,108 @@ struct Figures {
     wall_p99_us: u64,
 }
 
-async fn spawn(
-    scenario: &Scenario,
-    api: &RuntimeApi,
-    valgrind: Option<&std::path::Path>,
-) -> tokio::process::Child {
-    // A bench runs from target/release: these are the release binaries.
-    let binary = binary(scenario.binary);
-    let mut command = match valgrind {
-        Some(out) => {
-            let mut c = tokio::process::Command::new("valgrind");
-            c.arg("--tool=callgrind")
-                .arg(format!("--callgrind-out-file={}", out.display()))
-                .arg(&binary);
-            c
-        }
-        None => tokio::process::Command::new(&binary),
-    };
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(lambda_env(api))
-        .envs(scenario.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(if valgrind.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+/// A function process behind its own Runtime API, and the event it is given.
+struct Function {
+    api: RuntimeApi,
+    child: tokio::process::Child,
+    event: String,
+    expect: &'static str,
 }
 
-async fn run_invocations(api: &RuntimeApi, scenario: &Scenario, n: usize) -> Vec<Duration> {
-    let mut walls = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (wall, answer) = api.invoke(&scenario.event).await;
-        assert!(answer.contains(scenario.expect), "{}: {answer}", scenario.name);
-        walls.push(wall);
+impl Function {
+    async fn start(
+        scenario: &Scenario,
+        binary: &std::path::Path,
+        credentials: &BenchCredentials,
+        valgrind: Option<&std::path::Path>,
+    ) -> Self {
+        let api = RuntimeApi::start().await;
+        let seed_file = std::env::temp_dir().join(format!(
+            "bench-seed-{}-{}.json",
+            std::process::id(),
+            SEEDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let mut command = match valgrind {
+            Some(out) => {
+                let mut c = tokio::process::Command::new("valgrind");
+                c.arg("--tool=callgrind")
+                    .arg(format!("--callgrind-out-file={}", out.display()))
+                    .arg(binary);
+                c
+            }
+            None => tokio::process::Command::new(binary),
+        };
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(lambda_env(&api))
+            .envs(scenario.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("BENCH_SEED_FILE", &seed_file)
+            .stdout(Stdio::null())
+            .stderr(if valgrind.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .kill_on_drop(true);
+        let child = command.spawn().unwrap();
+        let credentials = if scenario.seeds_itself {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                if let Ok(text) = std::fs::read(&seed_file) {
+                    let _ = std::fs::remove_file(&seed_file);
+                    break serde_json::from_slice(&text).unwrap();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: no credentials written",
+                    scenario.name
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        } else {
+            credentials.clone()
+        };
+        let event = serde_json::from_str::<serde_json::Value>(&credentials.event(scenario.event_file))
+            .unwrap()
+            .to_string();
+        Self {
+            api,
+            child,
+            event,
+            expect: scenario.expect,
+        }
     }
-    walls
+
+    /// `n` invocations, each answered as expected; their wall times.
+    async fn invoke(&self, n: usize, walls: &mut Vec<Duration>) {
+        for _ in 0..n {
+            let (wall, answer) = self.api.invoke(&self.event).await;
+            assert!(answer.contains(self.expect), "{answer}");
+            walls.push(wall);
+        }
+    }
+
+    fn cpu_ns(&self) -> u64 {
+        self.child.id().map_or(0, cpu_ns)
+    }
 }
+
+static SEEDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// User-space instructions of a whole run of `n` invocations under callgrind.
 /// With `BENCH_PROFILE_DIR` set, the longer run's profile is kept there
-/// (`<scenario>.callgrind`, for `callgrind_annotate`).
-async fn instructions(scenario: &Scenario, n: usize) -> Option<u64> {
+/// (`<build>-<scenario>.callgrind`, for `callgrind_annotate`).
+async fn instructions(
+    scenario: &Scenario,
+    build: &Build,
+    credentials: &BenchCredentials,
+    n: usize,
+) -> Option<u64> {
     let kept = std::env::var_os("BENCH_PROFILE_DIR")
         .filter(|_| n >= 100)
         .map(|dir| {
-            let slug: String = scenario
-                .name
+            let slug: String = format!("{}-{}", build.label, scenario.name)
                 .chars()
                 .map(|c| {
                     if c.is_ascii_alphanumeric() {
@@ -275,16 +339,21 @@ async fn instructions(scenario: &Scenario, n: usize) -> Option<u64> {
     let out = kept
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("callgrind-{}-{n}.out", std::process::id())));
-    let api = RuntimeApi::start().await;
-    let mut child = spawn(scenario, &api, Some(&out)).await;
-    run_invocations(&api, scenario, n).await;
-    drop(api.events);
+    let mut function = Function::start(
+        scenario,
+        &build.dir.join(scenario.binary),
+        credentials,
+        Some(&out),
+    )
+    .await;
+    function.invoke(n, &mut Vec::new()).await;
+    drop(function.api.events);
     let output = tokio::time::timeout(Duration::from_secs(120), async {
         let mut stderr = String::new();
-        tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        tokio::io::AsyncReadExt::read_to_string(function.child.stderr.as_mut().unwrap(), &mut stderr)
             .await
             .ok();
-        child.wait().await.ok();
+        function.child.wait().await.ok();
         stderr
     })
     .await
@@ -298,39 +367,66 @@ async fn instructions(scenario: &Scenario, n: usize) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-async fn measure(scenario: &Scenario, n: usize) -> Figures {
-    let api = RuntimeApi::start().await;
-    let child = spawn(scenario, &api, None).await;
-    let pid = child.id().unwrap();
-    run_invocations(&api, scenario, 200).await;
-    let before = cpu_ns(pid);
-    let mut walls = run_invocations(&api, scenario, n).await;
-    let after = cpu_ns(pid);
-    drop(child);
-    walls.sort_unstable();
-    let pick = |p: f64| walls[((walls.len() - 1) as f64 * p) as usize].as_micros() as u64;
-    let (few, many) = (20, 120);
-    let instructions = match (
-        instructions(scenario, few).await,
-        instructions(scenario, many).await,
-    ) {
-        (Some(a), Some(b)) if b > a => Some((b - a) / (many - few) as u64),
-        _ => None,
-    };
-    Figures {
-        cpu_us: (after - before) as f64 / n as f64 / 1000.0,
-        instructions,
-        wall_p50_us: pick(0.5),
-        wall_p99_us: pick(0.99),
+/// The figures of each build that has the scenario's binary. The builds'
+/// processes run side by side, warmed up, then take turns: ten rounds of
+/// `n / 10` invocations each, so that a change in the machine's load lands
+/// on all of them alike; the CPU figure is the median of the rounds.
+async fn measure(
+    scenario: &Scenario,
+    builds: &[Build],
+    credentials: &BenchCredentials,
+    n: usize,
+) -> Vec<Option<Figures>> {
+    const ROUNDS: usize = 10;
+    let mut functions = Vec::new();
+    for build in builds {
+        let binary = build.dir.join(scenario.binary);
+        functions.push(if binary.exists() {
+            let function = Function::start(scenario, &binary, credentials, None).await;
+            function.invoke(200, &mut Vec::new()).await;
+            Some(function)
+        } else {
+            None
+        });
     }
-}
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); builds.len()];
+    let mut walls: Vec<Vec<Duration>> = vec![Vec::new(); builds.len()];
+    let chunk = (n / ROUNDS).max(1);
+    for _ in 0..ROUNDS {
+        for (i, function) in functions.iter().enumerate() {
+            let Some(function) = function else { continue };
+            let before = function.cpu_ns();
+            function.invoke(chunk, &mut walls[i]).await;
+            cpu[i].push((function.cpu_ns() - before) as f64 / chunk as f64 / 1000.0);
+        }
+    }
+    drop(functions);
 
-/// A sample event on one line, as the Runtime API hands events out.
-fn event(file: &str, replacements: &[(&str, &str)]) -> String {
-    let text = sample_event(file, replacements);
-    serde_json::from_str::<serde_json::Value>(&text)
-        .unwrap()
-        .to_string()
+    let mut figures = Vec::new();
+    for (i, build) in builds.iter().enumerate() {
+        if cpu[i].is_empty() {
+            figures.push(None);
+            continue;
+        }
+        let (few, many) = (20, 120);
+        let instructions = match (
+            instructions(scenario, build, credentials, few).await,
+            instructions(scenario, build, credentials, many).await,
+        ) {
+            (Some(a), Some(b)) if b > a => Some((b - a) / (many - few) as u64),
+            _ => None,
+        };
+        cpu[i].sort_by(f64::total_cmp);
+        walls[i].sort_unstable();
+        let pick = |p: f64| walls[i][((walls[i].len() - 1) as f64 * p) as usize].as_micros() as u64;
+        figures.push(Some(Figures {
+            cpu_us: cpu[i][cpu[i].len() / 2],
+            instructions,
+            wall_p50_us: pick(0.5),
+            wall_p99_us: pick(0.99),
+        }));
+    }
+    figures
 }
 
 fn main() {
@@ -342,6 +438,19 @@ fn main() {
     runtime.block_on(async_main());
 }
 
+/// `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 async fn async_main() {
     // Criterion's flags (`--bench`) are not ours.
     let n: usize = std::env::var("BENCH_INVOCATIONS")
@@ -350,40 +459,24 @@ async fn async_main() {
         .unwrap_or(2000);
     let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
 
+    let mut builds = Vec::new();
+    if let Some(dir) = std::env::var_os("BENCH_BASELINE_DIR") {
+        builds.push(Build {
+            label: std::env::var("BENCH_BASELINE_LABEL").unwrap_or_else(|_| "baseline".into()),
+            dir: dir.into(),
+        });
+    }
+    builds.push(Build {
+        label: "this tree".into(),
+        // A bench runs from target/release: these are the release binaries.
+        dir: binary("token-service").parent().unwrap().to_owned(),
+    });
+
     // A table with a client, a resource server and their tokens.
     let table = fresh_table(&dynamo().await).await;
     let clock: SharedClock = Arc::new(SystemClock);
     let store = DynamoStore::new(dynamo().await, table.clone(), clock);
-    let new = |grants: &[GrantType], scope: &str| NewClient {
-        name: "bench".into(),
-        grants: grants.iter().copied().collect(),
-        scopes: parse_scope(scope).unwrap(),
-        default_scopes: parse_scope("").unwrap(),
-        token_lifetime: None,
-        redirect_uris: vec![],
-        public: false,
-        skip_consent: false,
-    };
-    let (app, app_secret) = admin::create_client(&store, new(&[GrantType::ClientCredentials], "read"), 0)
-        .await
-        .unwrap();
-    let (rs, rs_secret) =
-        admin::create_client(&store, new(&[GrantType::ClientCredentials], "introspection"), 0)
-            .await
-            .unwrap();
-    let now = shared::Clock::now(&SystemClock);
-    let mint = |client: String, scope: &'static str| {
-        let store = &store;
-        async move {
-            admin::mint_token(store, &client, parse_scope(scope).unwrap(), 86_400, now)
-                .await
-                .unwrap()
-                .access_token
-        }
-    };
-    let access = mint(app.client_id.clone(), "read").await;
-    let rs_token = mint(rs.client_id.clone(), "introspection").await;
-    let basic = STANDARD.encode(format!("{}:{}", app.client_id, app_secret.unwrap()));
+    let credentials = BenchCredentials::create(&store, shared::Clock::now(&SystemClock)).await;
 
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
         .expect("AWS_ENDPOINT_URL_DYNAMODB (scripts/bench-invocations)");
@@ -399,20 +492,19 @@ async fn async_main() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
 
-    // The authorizer asks a token service running standalone (release).
+    // The authorizer asks a token service running standalone (this tree's).
     let introspection_server = start_standalone_with(&[
         ("TABLE_NAME", table.as_str()),
         ("RUST_LOG", "error,token_service=info"),
     ])
     .await;
     let introspection_url = format!("http://{}/o/introspect/", introspection_server.addr);
-    let rs_credentials = format!("{}:{}", rs.client_id, rs_secret.unwrap());
     let authorizer_env = |caching: &str| -> Vec<(String, String)> {
         [
             ("RESOURCE_SERVER_INTROSPECTION_URL", introspection_url.as_str()),
             (
                 "RESOURCE_SERVER_INTROSPECTION_CREDENTIALS",
-                rs_credentials.as_str(),
+                credentials.introspection_credentials.as_str(),
             ),
             ("RESOURCE_SERVER_TOKEN_CACHING_SECONDS", caching),
         ]
@@ -420,81 +512,141 @@ async fn async_main() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
     };
-    let bearer = [("REPLACE_WITH_ACCESS_TOKEN", access.as_str())];
-
+    let scenario = |name, binary, env: &Vec<(String, String)>, event_file, expect| Scenario {
+        name,
+        binary,
+        env: env.clone(),
+        event_file,
+        expect,
+        seeds_itself: binary == MEMORY_BINARY,
+    };
+    let (cached, uncached) = (authorizer_env("60"), authorizer_env("0"));
     let scenarios = [
-        Scenario {
-            name: "token service: GET metadata (no DynamoDB call)",
-            binary: "token-service",
-            env: service_env.clone(),
-            event: event("token-service-metadata.json", &[]),
-            expect: "\"statusCode\":200",
-        },
-        Scenario {
-            name: "token service: introspection (1 BatchGetItem)",
-            binary: "token-service",
-            env: service_env.clone(),
-            event: event(
-                "token-service-introspect.json",
-                &[
-                    ("REPLACE_WITH_INTROSPECTION_TOKEN", rs_token.as_str()),
-                    ("REPLACE_WITH_ACCESS_TOKEN", access.as_str()),
-                ],
-            ),
-            expect: "\\\"active\\\":true",
-        },
-        Scenario {
-            name: "token service: client_credentials issuance (GetItem + PutItem)",
-            binary: "token-service",
-            env: service_env.clone(),
-            event: event(
-                "token-service-token.json",
-                &[("REPLACE_WITH_CLIENT_BASIC", basic.as_str())],
-            ),
-            expect: "access_token",
-        },
-        Scenario {
-            name: "authorizer: REST TOKEN, warm cache",
-            binary: "authorizer",
-            env: authorizer_env("60"),
-            event: event("authorizer-rest-token.json", &bearer),
-            expect: "Allow",
-        },
-        Scenario {
-            name: "authorizer: HTTP API, warm cache",
-            binary: "authorizer",
-            env: authorizer_env("60"),
-            event: event("authorizer-http-api.json", &bearer),
-            expect: "isAuthorized",
-        },
-        Scenario {
-            name: "authorizer: REST TOKEN, cold (one introspection)",
-            binary: "authorizer",
-            env: authorizer_env("0"),
-            event: event("authorizer-rest-token.json", &bearer),
-            expect: "Allow",
-        },
-        Scenario {
-            name: "authorizer: HTTP API, cold (one introspection)",
-            binary: "authorizer",
-            env: authorizer_env("0"),
-            event: event("authorizer-http-api.json", &bearer),
-            expect: "isAuthorized",
-        },
+        scenario(
+            "token service: GET metadata (no DynamoDB call)",
+            "token-service",
+            &service_env,
+            "token-service-metadata.json",
+            "\"statusCode\":200",
+        ),
+        scenario(
+            "token service: introspection (1 BatchGetItem)",
+            "token-service",
+            &service_env,
+            "token-service-introspect.json",
+            "\\\"active\\\":true",
+        ),
+        scenario(
+            "token service: client_credentials issuance (GetItem + PutItem)",
+            "token-service",
+            &service_env,
+            "token-service-token.json",
+            "access_token",
+        ),
+        scenario(
+            "token service, in-memory store: introspection",
+            MEMORY_BINARY,
+            &service_env,
+            "token-service-introspect.json",
+            "\\\"active\\\":true",
+        ),
+        scenario(
+            "token service, in-memory store: client_credentials issuance",
+            MEMORY_BINARY,
+            &service_env,
+            "token-service-token.json",
+            "access_token",
+        ),
+        scenario(
+            "authorizer: REST TOKEN, warm cache",
+            "authorizer",
+            &cached,
+            "authorizer-rest-token.json",
+            "Allow",
+        ),
+        scenario(
+            "authorizer: HTTP API, warm cache",
+            "authorizer",
+            &cached,
+            "authorizer-http-api.json",
+            "isAuthorized",
+        ),
+        scenario(
+            "authorizer: REST TOKEN, cold (one introspection)",
+            "authorizer",
+            &uncached,
+            "authorizer-rest-token.json",
+            "Allow",
+        ),
+        scenario(
+            "authorizer: HTTP API, cold (one introspection)",
+            "authorizer",
+            &uncached,
+            "authorizer-http-api.json",
+            "isAuthorized",
+        ),
     ];
 
-    println!("| Warm invocation ({n} measured) | CPU µs | instructions | wall p50 µs | wall p99 µs |");
-    println!("|---|---|---|---|---|");
+    let compare = builds.len() > 1;
+    if compare {
+        println!(
+            "Before: {}; after: {}. CPU: median of 10 rounds, the builds taking turns.\n",
+            builds[0].label, builds[1].label
+        );
+        println!("| Warm invocation ({n} measured) | CPU µs before | after | ratio | instructions before | after | ratio | wall p50 µs before | after |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+    } else {
+        println!("| Warm invocation ({n} measured) | CPU µs | instructions | wall p50 µs | wall p99 µs |");
+        println!("|---|---|---|---|---|");
+    }
+    let instructions = |f: &Figures| f.instructions.map_or("n/a".to_owned(), thousands);
     for scenario in scenarios
         .iter()
         .filter(|s| only.as_deref().is_none_or(|o| s.name.contains(o)))
     {
-        let f = measure(scenario, n).await;
-        let instructions = f.instructions.map_or("n/a".to_owned(), |i| format!("{i}"));
+        let figures = measure(scenario, &builds, &credentials, n).await;
+        if !compare {
+            let Some(f) = &figures[0] else { continue };
+            println!(
+                "| {} | {:.0} | {} | {} | {} |",
+                scenario.name,
+                f.cpu_us,
+                instructions(f),
+                thousands(f.wall_p50_us),
+                thousands(f.wall_p99_us)
+            );
+            continue;
+        }
+        let (before, after) = (&figures[0], &figures[1]);
+        let Some(after) = after else { continue };
+        let Some(before) = before else {
+            println!(
+                "| {} | – | {:.0} | – | – | {} | – | – | {} |",
+                scenario.name,
+                after.cpu_us,
+                instructions(after),
+                thousands(after.wall_p50_us)
+            );
+            continue;
+        };
+        let instruction_ratio = match (before.instructions, after.instructions) {
+            (Some(b), Some(a)) if b > 0 => format!("×{:.3}", a as f64 / b as f64),
+            _ => "n/a".into(),
+        };
         println!(
-            "| {} | {:.0} | {instructions} | {} | {} |",
-            scenario.name, f.cpu_us, f.wall_p50_us, f.wall_p99_us
+            "| {} | {:.0} | {:.0} | ×{:.2} | {} | {} | {instruction_ratio} | {} | {} |",
+            scenario.name,
+            before.cpu_us,
+            after.cpu_us,
+            after.cpu_us / before.cpu_us,
+            instructions(before),
+            instructions(after),
+            thousands(before.wall_p50_us),
+            thousands(after.wall_p50_us)
         );
     }
     drop(introspection_server);
 }
+
+/// The token service over the in-memory store (`tests/src/bin`).
+const MEMORY_BINARY: &str = "bench-token-service-memory";

@@ -630,3 +630,62 @@ pub fn dot_python() -> Command {
     );
     Command::new(python)
 }
+
+/// What the per-invocation benchmark's events carry: an application's Basic
+/// credentials (`client_credentials`, scope `read`), an access token of it,
+/// and a resource server's introspection token and Basic credentials.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct BenchCredentials {
+    pub client_basic: String,
+    pub access_token: String,
+    pub introspection_token: String,
+    pub introspection_credentials: String,
+}
+
+impl BenchCredentials {
+    /// Creates the two clients and their tokens in `store`.
+    pub async fn create<S: AdminStore>(store: &S, now: u64) -> Self {
+        use shared::admin::{self, NewClient};
+        let new = |scope: &str| NewClient {
+            name: "bench".into(),
+            grants: [GrantType::ClientCredentials].into_iter().collect(),
+            scopes: parse_scope(scope).unwrap(),
+            default_scopes: parse_scope("").unwrap(),
+            token_lifetime: None,
+            redirect_uris: vec![],
+            public: false,
+            skip_consent: false,
+        };
+        let (app, app_secret) = admin::create_client(store, new("read"), now).await.unwrap();
+        let (rs, rs_secret) = admin::create_client(store, new("introspection"), now)
+            .await
+            .unwrap();
+        let mint = |client: String, scope: &'static str| async move {
+            admin::mint_token(store, &client, parse_scope(scope).unwrap(), 86_400, now)
+                .await
+                .unwrap()
+                .access_token
+        };
+        Self {
+            client_basic: STANDARD.encode(format!("{}:{}", app.client_id, app_secret.unwrap())),
+            access_token: mint(app.client_id.clone(), "read").await,
+            introspection_token: mint(rs.client_id.clone(), "introspection").await,
+            introspection_credentials: format!("{}:{}", rs.client_id, rs_secret.unwrap()),
+        }
+    }
+
+    /// A sample event of `events/` with these credentials in its placeholders.
+    pub fn event(&self, name: &str) -> String {
+        sample_event(
+            name,
+            &[
+                ("REPLACE_WITH_CLIENT_BASIC", self.client_basic.as_str()),
+                (
+                    "REPLACE_WITH_INTROSPECTION_TOKEN",
+                    self.introspection_token.as_str(),
+                ),
+                ("REPLACE_WITH_ACCESS_TOKEN", self.access_token.as_str()),
+            ],
+        )
+    }
+}
