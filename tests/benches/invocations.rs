@@ -11,7 +11,10 @@
 //! - **CPU**: the function process's own CPU time (the sum over its threads
 //!   of `/proc/<pid>/task/*/schedstat`, nanoseconds), over `BENCH_INVOCATIONS`
 //!   invocations (default 2000) after 200 of warm-up, in ten rounds: the
-//!   median round;
+//!   median round. `scripts/bench-invocations` runs everything on one CPU:
+//!   on this virtual machine a wake-up across CPUs costs the woken process
+//!   about 50 µs (the same build measured 45 µs or 95 µs per invocation
+//!   depending on where the scheduler put it);
 //! - **instructions**: user-space instructions counted by
 //!   `valgrind --tool=callgrind`, the difference between a run of 120 and a
 //!   run of 20 invocations divided by 100, so that start-up cancels out

@@ -8,6 +8,12 @@ use lambda_http::{service_fn, Error};
 use token_service::{handle_lambda, serve, service_from_env};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than glibc's allocator: a warm invocation makes and frees
+/// thousands of small allocations (event conversion, the HTTP client, the AWS
+/// SDK), and glibc's `malloc` and `free` were 12–16% of its instructions.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();

@@ -11,6 +11,10 @@ use lambda_http::{service_fn, Error};
 use shared::{MemoryStore, ServiceConfig, SharedClock, SystemClock, TokenService};
 use token_service::handle_lambda;
 
+// As functions/token-service/src/main.rs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init_json_lines();
