@@ -518,25 +518,26 @@ impl Store for DynamoStore {
                 .consistent_read(true)
                 .build()
                 .map_err(build_error)?;
-            let out = self
+            let mut out = self
                 .client
                 .batch_get_item()
                 .request_items(&self.table, request)
                 .send()
                 .await
                 .map_err(unavailable)?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                if let Some(pk) = s(item, PARTITION_KEY) {
-                    found.insert(pk, item.clone());
+            // Taken out of the answer, not copied: an item is a map of maps.
+            let items = out.responses.take().and_then(|mut r| r.remove(&self.table));
+            for item in items.into_iter().flatten() {
+                if let Some(pk) = s(&item, PARTITION_KEY) {
+                    found.insert(pk, item);
                 }
             }
-            if let Some(left) = out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
-                pending = left.keys().to_vec();
+            if let Some(mut left) = out
+                .unprocessed_keys
+                .take()
+                .and_then(|mut u| u.remove(&self.table))
+            {
+                pending = std::mem::take(&mut left.keys);
             }
         }
         if !pending.is_empty() {

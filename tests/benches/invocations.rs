@@ -221,6 +221,8 @@ struct Scenario {
 
 struct Figures {
     cpu_us: f64,
+    /// The kernel's share of the CPU time (clock ticks: coarse).
+    kernel_share: f64,
     instructions: Option<u64>,
     wall_p50_us: u64,
     wall_p99_us: u64,
@@ -311,6 +313,19 @@ impl Function {
     fn cpu_ns(&self) -> u64 {
         self.child.id().map_or(0, cpu_ns)
     }
+
+    /// User and kernel CPU time so far, in clock ticks (`/proc/<pid>/stat`).
+    fn user_kernel_ticks(&self) -> (u64, u64) {
+        let stat = self
+            .child
+            .id()
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+            .unwrap_or_default();
+        // Fields after the command name, which is in parentheses: utime and stime are 14th and 15th.
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let field = |i: usize| fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0);
+        (field(11), field(12))
+    }
 }
 
 static SEEDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -395,6 +410,10 @@ async fn measure(
     let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); builds.len()];
     let mut walls: Vec<Vec<Duration>> = vec![Vec::new(); builds.len()];
     let chunk = (n / ROUNDS).max(1);
+    let ticks_before: Vec<(u64, u64)> = functions
+        .iter()
+        .map(|f| f.as_ref().map_or((0, 0), Function::user_kernel_ticks))
+        .collect();
     for _ in 0..ROUNDS {
         for (i, function) in functions.iter().enumerate() {
             let Some(function) = function else { continue };
@@ -403,6 +422,15 @@ async fn measure(
             cpu[i].push((function.cpu_ns() - before) as f64 / chunk as f64 / 1000.0);
         }
     }
+    let kernel_share: Vec<f64> = functions
+        .iter()
+        .zip(&ticks_before)
+        .map(|(f, (user0, kernel0))| {
+            let (user, kernel) = f.as_ref().map_or((0, 0), Function::user_kernel_ticks);
+            let (user, kernel) = (user - user0, kernel - kernel0);
+            kernel as f64 / (user + kernel).max(1) as f64
+        })
+        .collect();
     drop(functions);
 
     let mut figures = Vec::new();
@@ -424,6 +452,7 @@ async fn measure(
         let pick = |p: f64| walls[i][((walls[i].len() - 1) as f64 * p) as usize].as_micros() as u64;
         figures.push(Some(Figures {
             cpu_us: cpu[i][cpu[i].len() / 2],
+            kernel_share: kernel_share[i],
             instructions,
             wall_p50_us: pick(0.5),
             wall_p99_us: pick(0.99),
@@ -599,8 +628,8 @@ async fn async_main() {
         println!("| Warm invocation ({n} measured) | CPU µs before | after | ratio | instructions before | after | ratio | wall p50 µs before | after |");
         println!("|---|---|---|---|---|---|---|---|---|");
     } else {
-        println!("| Warm invocation ({n} measured) | CPU µs | instructions | wall p50 µs | wall p99 µs |");
-        println!("|---|---|---|---|---|");
+        println!("| Warm invocation ({n} measured) | CPU µs | in the kernel | instructions | wall p50 µs | wall p99 µs |");
+        println!("|---|---|---|---|---|---|");
     }
     let instructions = |f: &Figures| f.instructions.map_or("n/a".to_owned(), thousands);
     for scenario in scenarios
@@ -611,9 +640,10 @@ async fn async_main() {
         if !compare {
             let Some(f) = &figures[0] else { continue };
             println!(
-                "| {} | {:.0} | {} | {} | {} |",
+                "| {} | {:.0} | {:.0}% | {} | {} | {} |",
                 scenario.name,
                 f.cpu_us,
+                f.kernel_share * 100.0,
                 instructions(f),
                 thousands(f.wall_p50_us),
                 thousands(f.wall_p99_us)
