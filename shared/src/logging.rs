@@ -11,7 +11,7 @@
 //! format re-parsed each span's stored fields for every line (twice), which
 //! made the one line a request logs 15% of a warm invocation's instructions.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
@@ -157,11 +157,8 @@ impl Visit for JsonFieldWriter<'_, '_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.member(field, |w| {
-            w.write_char('"')?;
-            write!(JsonEscaping(&mut *w), "{value:?}")?;
-            w.write_char('"')
-        });
+        // Escaped as it is formatted, without an intermediate String.
+        self.member(field, |w| write_json_str(w, &format_args!("{value:?}")));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -186,38 +183,25 @@ impl Visit for JsonFieldWriter<'_, '_> {
     }
 }
 
-/// `value` as a JSON string, quotes included.
-fn write_json_str(writer: &mut impl fmt::Write, value: &str) -> fmt::Result {
-    writer.write_char('"')?;
-    JsonEscaping(&mut *writer).write_str(value)?;
-    writer.write_char('"')
+/// `value` as a JSON string, quotes included, escaped by `serde_json`.
+fn write_json_str(writer: &mut impl fmt::Write, value: &(impl serde::Serialize + ?Sized)) -> fmt::Result {
+    serde_json::to_writer(IoToFmt(writer), value).map_err(|_| fmt::Error)
 }
 
-/// Escapes what it is given for the inside of a JSON string.
-struct JsonEscaping<W>(W);
+/// `serde_json` writes to an `io::Write`; the line being built is a
+/// `fmt::Write`. It writes whole UTF-8 runs (escapes are ASCII), so each
+/// chunk it hands over is a `str`.
+struct IoToFmt<W>(W);
 
-impl<W: fmt::Write> fmt::Write for JsonEscaping<W> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        let mut plain = 0;
-        for (i, byte) in text.bytes().enumerate() {
-            let escape = match byte {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0..=0x1f | 0x7f => "",
-                _ => continue,
-            };
-            self.0.write_str(&text[plain..i])?;
-            if escape.is_empty() {
-                write!(self.0, "\\u{byte:04x}")?;
-            } else {
-                self.0.write_str(escape)?;
-            }
-            plain = i + 1;
-        }
-        self.0.write_str(&text[plain..])
+impl<W: fmt::Write> std::io::Write for IoToFmt<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(bytes).map_err(std::io::Error::other)?;
+        self.0.write_str(text).map_err(std::io::Error::other)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -39,6 +39,16 @@ pub async fn service_from_env() -> Result<TokenService<DynamoStore>, shared::Con
     Ok(TokenService::new(config, store, clock))
 }
 
+/// Serves Lambda invocations (the Runtime API named by the environment) with
+/// `service` until the runtime stops.
+pub async fn run_lambda<S: Store + 'static>(service: Arc<TokenService<S>>) -> Result<(), lambda_http::Error> {
+    lambda_http::run(lambda_http::service_fn(move |request| {
+        let service = service.clone();
+        async move { Ok::<_, lambda_http::Error>(handle_lambda(&service, request).await) }
+    }))
+    .await
+}
+
 /// Answers one Lambda HTTP event.
 pub async fn handle_lambda<S: Store>(
     service: &TokenService<S>,

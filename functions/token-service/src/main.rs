@@ -4,8 +4,8 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use lambda_http::{service_fn, Error};
-use token_service::{handle_lambda, serve, service_from_env};
+use lambda_http::Error;
+use token_service::{run_lambda, serve, service_from_env};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than glibc's allocator: a warm invocation makes and frees
@@ -37,11 +37,7 @@ async fn main() -> Result<(), Error> {
     };
 
     if in_lambda {
-        lambda_http::run(service_fn(move |request| {
-            let service = service.clone();
-            async move { Ok::<_, Error>(handle_lambda(&service, request).await) }
-        }))
-        .await
+        run_lambda(service).await
     } else {
         let addr = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
         let listener = tokio::net::TcpListener::bind(&addr)

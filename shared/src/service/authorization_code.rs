@@ -4,11 +4,11 @@
 //! every token issued for it is revoked (RFC 6749 §4.1.2).
 
 use super::authorize::verifies;
+use super::token::still_allowed;
 use super::{OAuthError, TokenService};
 use crate::form::Form;
-use crate::issue::{redeem_authorization_code, IssuedToken, TokenRequest};
+use crate::issue::{redeem_authorization_code, IssuedToken};
 use crate::model::Client;
-use crate::scope::ScopeSet;
 use crate::secret::sha256_hex;
 use crate::store::{Item, Key, Redemption, Store};
 
@@ -55,21 +55,8 @@ impl<S: Store> TokenService<S> {
         if !user.is_some_and(|u| u.honours(&code.user_grants_key)) {
             return Err(invalid());
         }
-        let scope: ScopeSet = code.scope.intersection(&client.scopes).cloned().collect();
-        if scope.is_empty() {
-            return Err(OAuthError::invalid_scope(
-                "the client is no longer allowed any of the granted scope",
-            ));
-        }
-        let request = TokenRequest {
-            client_id: &client.client_id,
-            scope,
-            lifetime: client
-                .token_lifetime
-                .unwrap_or(self.config.access_token_expire_seconds),
-            username: Some(code.username.clone()),
-            now,
-        };
+        let scope = still_allowed(&code.scope, client)?;
+        let request = self.token_request(client, scope, Some(code.username.clone()), now);
         let refresh_lifetime = self.config.refresh_token_expire_seconds;
         match redeem_authorization_code(&self.store, &code, request, refresh_lifetime).await? {
             Ok(issued) => Ok(issued),

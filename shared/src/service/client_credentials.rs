@@ -3,7 +3,7 @@
 
 use super::{OAuthError, TokenService};
 use crate::form::Form;
-use crate::issue::{IssuedToken, TokenRequest};
+use crate::issue::IssuedToken;
 use crate::model::Client;
 use crate::scope::{parse_scope, ScopeSet};
 use crate::store::Store;
@@ -16,16 +16,8 @@ impl<S: Store> TokenService<S> {
     ) -> Result<IssuedToken, OAuthError> {
         let requested = params.get("scope")?;
         let scope = self.granted_scope(client, requested)?;
-        self.issue(TokenRequest {
-            client_id: &client.client_id,
-            scope,
-            lifetime: client
-                .token_lifetime
-                .unwrap_or(self.config.access_token_expire_seconds),
-            username: None,
-            now: self.clock.now(),
-        })
-        .await
+        self.issue(self.token_request(client, scope, None, self.clock.now()))
+            .await
     }
 
     /// The scope to grant (RFC 6749 §3.3): what was asked, if the client may

@@ -4,7 +4,7 @@
 
 use super::{OAuthError, TokenService};
 use crate::form::Form;
-use crate::issue::{issue_user_grant, IssuedToken, TokenRequest};
+use crate::issue::{issue_user_grant, IssuedToken};
 use crate::model::{Client, User};
 use crate::password::{check_password, make_password};
 use crate::store::Store;
@@ -24,15 +24,7 @@ impl<S: Store> TokenService<S> {
             return Err(OAuthError::invalid_grant("the username or password is wrong"));
         };
 
-        let request = TokenRequest {
-            client_id: &client.client_id,
-            scope,
-            lifetime: client
-                .token_lifetime
-                .unwrap_or(self.config.access_token_expire_seconds),
-            username: Some(username.to_owned()),
-            now: self.clock.now(),
-        };
+        let request = self.token_request(client, scope, Some(username.to_owned()), self.clock.now());
         Ok(issue_user_grant(
             &self.store,
             request,

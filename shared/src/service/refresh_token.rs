@@ -6,11 +6,12 @@
 //! returned again. A bounded number of store calls whatever the family's age:
 //! read the token, read its family and user, one transaction.
 
+use super::token::still_allowed;
 use super::{OAuthError, TokenService};
 use crate::form::Form;
-use crate::issue::{rotate_refresh_token, IssuedToken, RotationPolicy, TokenRequest};
+use crate::issue::{rotate_refresh_token, IssuedToken, RotationPolicy};
 use crate::model::{Client, Token, TokenKind};
-use crate::scope::{parse_scope, ScopeSet};
+use crate::scope::parse_scope;
 use crate::secret::sha256_hex;
 use crate::store::{Item, Key, Rotation, Store};
 use crate::successor;
@@ -55,11 +56,7 @@ impl<S: Store> TokenService<S> {
         // A narrower scope may be asked for, never a wider one (§6), and
         // never one the client is no longer allowed.
         let scope = match requested {
-            None => old
-                .scope
-                .intersection(&client.scopes)
-                .cloned()
-                .collect::<ScopeSet>(),
+            None => still_allowed(&old.scope, client)?,
             Some(requested) => {
                 let requested = parse_scope(requested)
                     .map_err(|bad| OAuthError::invalid_scope(format!("{bad:?} is not a valid scope")))?;
@@ -76,21 +73,8 @@ impl<S: Store> TokenService<S> {
                 requested
             }
         };
-        if scope.is_empty() {
-            return Err(OAuthError::invalid_scope(
-                "the client is no longer allowed any of the granted scope",
-            ));
-        }
 
-        let request = TokenRequest {
-            client_id: &client.client_id,
-            scope,
-            lifetime: client
-                .token_lifetime
-                .unwrap_or(self.config.access_token_expire_seconds),
-            username: Some(username),
-            now,
-        };
+        let request = self.token_request(client, scope, Some(username), now);
         let policy = RotationPolicy {
             refresh_lifetime: self.config.refresh_token_expire_seconds,
             keep_successor: self.config.refresh_token_grace_period_seconds > 0,

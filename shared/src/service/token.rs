@@ -8,8 +8,8 @@ use super::client_auth::client_credentials;
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{issue_access_token, IssuedToken, TokenRequest};
-use crate::model::GrantType;
-use crate::scope::format_scope;
+use crate::model::{Client, GrantType};
+use crate::scope::{format_scope, ScopeSet};
 use crate::store::Store;
 
 impl<S: Store> TokenService<S> {
@@ -47,6 +47,38 @@ impl<S: Store> TokenService<S> {
     pub(super) async fn issue(&self, request: TokenRequest<'_>) -> Result<IssuedToken, OAuthError> {
         Ok(issue_access_token(&self.store, request).await?)
     }
+
+    /// What a grant issues to `client`: with the client's own access-token
+    /// lifetime when it has one, else the service's.
+    pub(super) fn token_request<'a>(
+        &self,
+        client: &'a Client,
+        scope: ScopeSet,
+        username: Option<String>,
+        now: u64,
+    ) -> TokenRequest<'a> {
+        TokenRequest {
+            client_id: &client.client_id,
+            scope,
+            lifetime: client
+                .token_lifetime
+                .unwrap_or(self.config.access_token_expire_seconds),
+            username,
+            now,
+        }
+    }
+}
+
+/// What of an earlier grant's scope the client may still have (its allowed
+/// scopes can have narrowed since); none is `invalid_scope`.
+pub(super) fn still_allowed(granted: &ScopeSet, client: &Client) -> Result<ScopeSet, OAuthError> {
+    let scope: ScopeSet = granted.intersection(&client.scopes).cloned().collect();
+    if scope.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "the client is no longer allowed any of the granted scope",
+        ));
+    }
+    Ok(scope)
 }
 
 /// RFC 6749 §5.1 successful answer.

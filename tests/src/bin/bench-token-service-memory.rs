@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use integration_tests::BenchCredentials;
-use lambda_http::{service_fn, Error};
+use lambda_http::Error;
 use shared::{MemoryStore, ServiceConfig, SharedClock, SystemClock, TokenService};
-use token_service::handle_lambda;
+use token_service::run_lambda;
 
 // As functions/token-service/src/main.rs.
 #[global_allocator]
@@ -28,9 +28,5 @@ async fn main() -> Result<(), Error> {
     std::fs::rename(&partial, &seed_file)?;
 
     let service = Arc::new(TokenService::new(ServiceConfig::from_env()?, store, clock));
-    lambda_http::run(service_fn(move |request| {
-        let service = service.clone();
-        async move { Ok::<_, Error>(handle_lambda(&service, request).await) }
-    }))
-    .await
+    run_lambda(service).await
 }
