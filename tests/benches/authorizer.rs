@@ -1,12 +1,13 @@
 //! Authorizer benchmarks (run with `scripts/bench`): the handler's time for a
-//! decision answered from the warm cache, per event kind, with scope rules;
+//! decision answered from the warm cache (the event read from its JSON, the
+//! decision, the answer), per event kind, with scope rules;
 //! and a cold decision, which costs one introspection call to a loopback
 //! endpoint (counted, and timed with it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use authorizer::{handle, Authorizer, AuthorizerConfig};
+use authorizer::{handle, Authorizer, AuthorizerConfig, AuthorizerEvent};
 use criterion::{criterion_group, criterion_main, Criterion};
 use integration_tests::authorizer_support::{event, EventKind, FakeIntrospection};
 use shared::{SharedClock, SystemClock};
@@ -28,6 +29,11 @@ async fn authorizer(url: &str, caching: &str) -> Authorizer {
         .unwrap()
 }
 
+/// The event as the runtime reads it from the invocation's bytes.
+fn read(json: &str) -> AuthorizerEvent {
+    serde_json::from_str(json).unwrap()
+}
+
 fn decisions(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -47,24 +53,24 @@ fn decisions(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("authorizer_warm");
     for kind in EventKind::ALL {
-        let request = event(kind, Some(token), "GET", "/items/42");
-        runtime.block_on(handle(&warm, request.clone())).unwrap();
+        let request = event(kind, Some(token), "GET", "/items/42").to_string();
+        runtime.block_on(handle(&warm, read(&request))).unwrap();
         group.bench_function(format!("{kind:?}"), |b| {
             b.to_async(&runtime)
-                .iter(|| async { handle(&warm, request.clone()).await.unwrap() })
+                .iter(|| async { handle(&warm, read(&request)).await.unwrap() })
         });
     }
     group.finish();
     assert_eq!(fake.calls(), 1, "warm decisions made introspection calls");
 
     let cold = runtime.block_on(authorizer(&fake.url, "0"));
-    let request = event(EventKind::RestToken, Some(token), "GET", "/items/42");
+    let request = event(EventKind::RestToken, Some(token), "GET", "/items/42").to_string();
     let before = fake.calls();
-    runtime.block_on(handle(&cold, request.clone())).unwrap();
+    runtime.block_on(handle(&cold, read(&request))).unwrap();
     eprintln!("cold decision: {} introspection call(s)", fake.calls() - before);
     c.bench_function("authorizer_cold/RestToken (loopback introspection)", |b| {
         b.to_async(&runtime)
-            .iter(|| async { handle(&cold, request.clone()).await.unwrap() })
+            .iter(|| async { handle(&cold, read(&request)).await.unwrap() })
     });
 }
 

@@ -51,6 +51,16 @@ pub async fn cold_start(config: AuthorizerConfig, clock: SharedClock) -> Result<
     Authorizer::new(config, &auth, client, clock)
 }
 
+/// Answers `event` as the function does in Lambda: the event's bytes read
+/// as an [`authorizer::AuthorizerEvent`], [`authorizer::handle`], and the
+/// answer as the JSON the runtime hands API Gateway.
+pub async fn authorize(authorizer: &Authorizer, event: Value) -> Result<Value, authorizer::Refusal> {
+    let event = serde_json::from_str(&event.to_string()).expect("JSON reads as an authorizer event");
+    let answer = authorizer::handle(authorizer, event).await?;
+    let json = serde_json::to_vec(&answer).expect("an answer serialises");
+    Ok(serde_json::from_slice(&json).expect("an answer is JSON"))
+}
+
 /// The sample event of `kind`, with `authorization` as its Authorization
 /// value (`None`: no header at all) and the request's method and path.
 pub fn event(kind: EventKind, authorization: Option<&str>, method: &str, path: &str) -> Value {

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authorizer::{handle, Authorizer, AuthorizerConfig, Refusal};
+use authorizer::{Authorizer, AuthorizerConfig, Refusal};
 use integration_tests::authorizer_support::{
-    assert_refused, event, policy_allows, EventKind, FakeIntrospection, API_STAGE,
+    assert_refused, authorize, event, policy_allows, EventKind, FakeIntrospection, API_STAGE,
 };
 use integration_tests::{start_standalone, Standalone, TestClient, TestEnv};
 use serde_json::Value;
@@ -88,7 +88,7 @@ async fn decide(
     method: &str,
     path: &str,
 ) -> Result<(bool, Value), Refusal> {
-    let answer = handle(a, event(kind, authorization, method, path)).await?;
+    let answer = authorize(a, event(kind, authorization, method, path)).await?;
     let allowed = match answer.get("isAuthorized") {
         Some(v) => v.as_bool().unwrap(),
         None => policy_allows(&answer, &format!("{API_STAGE}/{method}{path}")),
@@ -125,7 +125,7 @@ async fn policies_are_cache_safe_and_context_is_flat() {
     let read = f.env.token(&f.app, Some("read")).await;
     let a = f.with_token(&[("HTTP_API_RESPONSE", "iam")]).await;
     for kind in EventKind::ALL {
-        let answer = handle(
+        let answer = authorize(
             &a,
             event(kind, Some(&format!("Bearer {read}")), "GET", "/items/42"),
         )
@@ -173,7 +173,7 @@ async fn policies_are_cache_safe_and_context_is_flat() {
         ("RESOURCE_SERVER_AUTH_TOKEN", &f.rs_token),
     ])
     .await;
-    let answer = handle(
+    let answer = authorize(
         &open,
         event(
             EventKind::RestToken,
@@ -189,6 +189,77 @@ async fn policies_are_cache_safe_and_context_is_flat() {
         answer["policyDocument"]["Statement"][0]["Resource"][0],
         format!("{API_STAGE}/*/*")
     );
+}
+
+/// The members of a JSON object, sorted.
+fn members(value: &Value) -> Vec<&str> {
+    let mut members: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+    members.sort_unstable();
+    members
+}
+
+#[tokio::test]
+async fn answers_have_only_the_members_aws_documents() {
+    let f = Fixture::new().await;
+    let read = f.env.token(&f.app, Some("read")).await;
+    let bearer = format!("Bearer {read}");
+    let url = f.url();
+    // Simple answers are for authorizers without scope rules.
+    for response in ["simple", "iam"] {
+        let a = authorizer(&[
+            ("RESOURCE_SERVER_INTROSPECTION_URL", &url),
+            ("RESOURCE_SERVER_AUTH_TOKEN", &f.rs_token),
+            ("HTTP_API_RESPONSE", response),
+        ])
+        .await;
+        for kind in EventKind::ALL {
+            let answer = authorize(&a, event(kind, Some(&bearer), "GET", "/items/42"))
+                .await
+                .unwrap();
+            if kind == EventKind::HttpApi && response == "simple" {
+                assert_eq!(members(&answer), ["context", "isAuthorized"], "{answer}");
+            } else {
+                // No `usageIdentifierKey: null`: API Gateway documents none.
+                assert_eq!(
+                    members(&answer),
+                    ["context", "policyDocument", "principalId"],
+                    "{kind:?} {answer}"
+                );
+                assert_eq!(members(&answer["policyDocument"]), ["Statement", "Version"]);
+                for statement in answer["policyDocument"]["Statement"].as_array().unwrap() {
+                    assert_eq!(
+                        members(statement),
+                        ["Action", "Effect", "Resource"],
+                        "{statement}"
+                    );
+                }
+            }
+            assert_eq!(
+                members(&answer["context"]),
+                ["client_id", "exp", "scope", "token_type"],
+                "{kind:?} {response}"
+            );
+        }
+        // A token that is no good, on an HTTP API: refused, and nothing in the context.
+        let answer = authorize(
+            &a,
+            event(
+                EventKind::HttpApi,
+                Some("Bearer no-such-token"),
+                "GET",
+                "/items/42",
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer["context"], serde_json::json!({}), "{response}");
+        let expected: &[&str] = if response == "simple" {
+            &["context", "isAuthorized"]
+        } else {
+            &["context", "policyDocument", "principalId"]
+        };
+        assert_eq!(members(&answer), expected, "{answer}");
+    }
 }
 
 #[tokio::test]
@@ -253,7 +324,7 @@ async fn missing_or_malformed_authorization_is_unauthorized_without_a_call() {
     let mut request = event(EventKind::RestRequest, None, "GET", "/items/42");
     request["queryStringParameters"] = serde_json::json!({"access_token": "abc"});
     request["multiValueQueryStringParameters"] = serde_json::json!({"access_token": ["abc"]});
-    assert_eq!(handle(&a, request).await.unwrap_err(), Refusal::Unauthorized);
+    assert_eq!(authorize(&a, request).await.unwrap_err(), Refusal::Unauthorized);
     assert_eq!(fake.calls(), 0);
     // The scheme is matched case-insensitively.
     assert!(
@@ -475,13 +546,36 @@ async fn unknown_events_and_bad_arns_fail_closed() {
         ("RESOURCE_SERVER_AUTH_TOKEN", "rs"),
     ])
     .await;
-    assert!(matches!(
-        handle(&a, serde_json::json!({"hello": "world"})).await,
-        Err(Refusal::Failed(_))
-    ));
+    // JSON that is no authorizer event, whatever its shape.
+    for not_an_event in [
+        serde_json::json!({"hello": "world"}),
+        serde_json::json!({"type": 5, "version": ["2.0"]}),
+        serde_json::json!([]),
+        serde_json::json!("TOKEN"),
+        serde_json::json!(null),
+        serde_json::json!(42),
+    ] {
+        match authorize(&a, not_an_event.clone()).await {
+            Err(Refusal::Failed(why)) => {
+                assert!(why.contains("not an API Gateway authorizer event"), "{why}")
+            }
+            other => panic!("{not_an_event}: {other:?}"),
+        }
+    }
+    // An event of a known kind whose members are of the wrong types.
+    let mut arn_not_a_string = event(EventKind::RestToken, Some("Bearer abc"), "GET", "/x");
+    arn_not_a_string["methodArn"] = 42.into();
+    let mut headers_not_a_map = event(EventKind::HttpApi, Some("Bearer abc"), "GET", "/x");
+    headers_not_a_map["headers"] = "authorization: Bearer abc".into();
+    for malformed in [arn_not_a_string, headers_not_a_map] {
+        match authorize(&a, malformed.clone()).await {
+            Err(Refusal::Failed(why)) => assert!(why.contains("malformed authorizer event"), "{why}"),
+            other => panic!("{malformed}: {other:?}"),
+        }
+    }
     let mut bad_arn = event(EventKind::RestToken, Some("Bearer abc"), "GET", "/x");
     bad_arn["methodArn"] = "arn:aws:s3:::bucket".into();
-    assert!(matches!(handle(&a, bad_arn).await, Err(Refusal::Failed(_))));
+    assert!(matches!(authorize(&a, bad_arn).await, Err(Refusal::Failed(_))));
 }
 
 /// A bad configuration stops the cold start with one message naming the variable.

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use authorizer::{handle, Authorizer, AuthorizerConfig, Refusal};
-use integration_tests::authorizer_support::{assert_refused, event, policy_allows, EventKind, API_STAGE};
+use authorizer::{Authorizer, AuthorizerConfig, Refusal};
+use integration_tests::authorizer_support::{
+    assert_refused, authorize, event, policy_allows, EventKind, API_STAGE,
+};
 use serde_json::Value;
 use shared::{SharedClock, SystemClock};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -62,7 +64,7 @@ async fn dot_as_the_introspection_server() {
         .await;
         for kind in EventKind::ALL {
             // A user's token: allowed where `read` reaches, with DOT's username as principal.
-            let answer = handle(&a, event(kind, Some(&token("user_read")), "GET", "/items/1"))
+            let answer = authorize(&a, event(kind, Some(&token("user_read")), "GET", "/items/1"))
                 .await
                 .unwrap();
             assert!(
@@ -75,7 +77,7 @@ async fn dot_as_the_introspection_server() {
             assert_eq!(answer["context"]["username"], "jdoe");
             assert_eq!(answer["context"]["scope"], "read");
 
-            let answer = handle(&a, event(kind, Some(&token("write_only")), "GET", "/items/1"))
+            let answer = authorize(&a, event(kind, Some(&token("write_only")), "GET", "/items/1"))
                 .await
                 .unwrap();
             assert!(!policy_allows(&answer, &format!("{API_STAGE}/GET/items/1")));
@@ -87,7 +89,7 @@ async fn dot_as_the_introspection_server() {
                 } else {
                     token(inactive)
                 };
-                let outcome = handle(&a, event(kind, Some(&header), "GET", "/items/1")).await;
+                let outcome = authorize(&a, event(kind, Some(&header), "GET", "/items/1")).await;
                 assert_refused(outcome, kind, inactive);
             }
         }
@@ -99,7 +101,7 @@ async fn dot_as_the_introspection_server() {
         ("RESOURCE_SERVER_AUTH_TOKEN", "dot-user-read-token"),
     ])
     .await;
-    let outcome = handle(
+    let outcome = authorize(
         &a,
         event(EventKind::RestToken, Some(&token("user_read")), "GET", "/items/1"),
     )

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use authorizer::{handle, Authorizer, AuthorizerConfig, Refusal};
-use integration_tests::authorizer_support::{event, EventKind};
+use authorizer::{Authorizer, AuthorizerConfig, Refusal};
+use integration_tests::authorizer_support::{authorize, event, EventKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use shared::{SharedClock, SystemClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -74,7 +74,7 @@ async fn introspection_over_tls_trusts_only_the_trust_store() {
     std::env::set_var("SSL_CERT_FILE", &bundle);
 
     let good = authorizer(&https_endpoint(&trusted).await).await;
-    let answer = handle(
+    let answer = authorize(
         &good,
         event(EventKind::RestToken, Some("Bearer abc"), "GET", "/items/1"),
     )
@@ -83,7 +83,7 @@ async fn introspection_over_tls_trusts_only_the_trust_store() {
     assert_eq!(answer["policyDocument"]["Statement"][0]["Effect"], "Allow");
 
     let bad = authorizer(&https_endpoint(&stranger).await).await;
-    match handle(
+    match authorize(
         &bad,
         event(EventKind::RestToken, Some("Bearer abc"), "GET", "/items/1"),
     )

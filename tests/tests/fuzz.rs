@@ -12,10 +12,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use authorizer::{handle, Authorizer, AuthorizerConfig};
+use authorizer::{Authorizer, AuthorizerConfig};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use integration_tests::authorizer_support::{event, policy_allows, EventKind, FakeIntrospection, API_STAGE};
+use integration_tests::authorizer_support::{
+    authorize, event, policy_allows, EventKind, FakeIntrospection, API_STAGE,
+};
 use integration_tests::TestEnv;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -289,7 +291,7 @@ fn the_authorizer_never_allows_without_an_active_answer() {
     runner()
         .run(&strategy, |(which, kind, authorization, method, path)| {
             let (_, a) = &authorizers[which];
-            let outcome = rt.block_on(handle(a, event(kind, authorization.as_deref(), method, &path)));
+            let outcome = rt.block_on(authorize(a, event(kind, authorization.as_deref(), method, &path)));
             if let Ok(answer) = outcome {
                 let allowed = match answer.get("isAuthorized") {
                     Some(v) => v.as_bool() != Some(false),

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use authorizer::{handle, AuthorizerConfig};
+use authorizer::AuthorizerConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -32,7 +32,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
-use integration_tests::authorizer_support::{event, policy_allows, EventKind, API_STAGE};
+use integration_tests::authorizer_support::{authorize, event, policy_allows, EventKind, API_STAGE};
 use integration_tests::{start_standalone_with, Standalone, TOKEN_SERVICE_PRINCIPAL};
 use serde_json::Value;
 use shared::dynamo::DynamoClient;
@@ -1025,7 +1025,7 @@ async fn authorizer_under_faults(
                 let kind = EventKind::ALL[i % 3];
                 let (epoch_before, mode) = proxy.state();
                 let started = Instant::now();
-                let outcome = handle(
+                let outcome = authorize(
                     &authorizer,
                     event(kind, Some(&format!("Bearer {token}")), "GET", "/items/42"),
                 )

@@ -21,4 +21,4 @@ pub mod token;
 
 pub use config::AuthorizerConfig;
 pub use decision::{Authorizer, Decision};
-pub use handler::{handle, Refusal};
+pub use handler::{handle, Answer, AuthorizerEvent, Context, Refusal};

@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use authorizer::introspection::https_client;
-use authorizer::{handle, Authorizer, AuthorizerConfig};
+use authorizer::{handle, Authorizer, AuthorizerConfig, AuthorizerEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::Value;
 use shared::{SharedClock, SystemClock};
 
 /// mimalloc rather than glibc's allocator: a warm invocation makes and frees
@@ -22,7 +21,7 @@ async fn main() -> Result<(), Error> {
     shared::logging::init_json_lines();
 
     let authorizer = Arc::new(cold_start().await.inspect_err(|e| eprintln!("authorizer: {e}"))?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<AuthorizerEvent>| {
         let authorizer = authorizer.clone();
         async move { handle(&authorizer, event.payload).await }
     }))

@@ -208,7 +208,9 @@ fn read_params(request: &HttpRequest) -> Result<Form, OAuthError> {
 
 /// A JSON response that no cache may keep (RFC 6749 §5.1).
 fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
-    let mut response = http::Response::new(body.to_string());
+    // Straight into the buffer (a `Value` always serialises; its keys are
+    // strings); `to_string()` would go through `Display` and a formatter.
+    let mut response = http::Response::new(serde_json::to_string(body).unwrap_or_default());
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
