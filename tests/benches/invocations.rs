@@ -26,8 +26,9 @@
 //! Run with `scripts/bench-invocations` (builds the release binaries, starts
 //! DynamoDB Local). With `--baseline REF` it also builds REF's binaries and
 //! sets `BENCH_BASELINE_DIR`: each scenario then runs both builds side by
-//! side and prints before, after and their ratio. `BENCH_PROFILE_DIR=dir`
-//! keeps each scenario's callgrind profile there.
+//! side and prints before, after and their ratio (`--after REF2` measures
+//! REF2's binaries, `BENCH_AFTER_DIR`, in place of this tree's).
+//! `BENCH_PROFILE_DIR=dir` keeps each scenario's callgrind profile there.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -498,10 +499,16 @@ async fn async_main() {
             dir: dir.into(),
         });
     }
-    builds.push(Build {
-        label: "this tree".into(),
-        // A bench runs from target/release: these are the release binaries.
-        dir: binary("token-service").parent().unwrap().to_owned(),
+    builds.push(match std::env::var_os("BENCH_AFTER_DIR") {
+        Some(dir) => Build {
+            label: std::env::var("BENCH_AFTER_LABEL").unwrap_or_else(|_| "after".into()),
+            dir: dir.into(),
+        },
+        None => Build {
+            label: "this tree".into(),
+            // A bench runs from target/release: these are the release binaries.
+            dir: binary("token-service").parent().unwrap().to_owned(),
+        },
     });
 
     // A table with a client, a resource server and their tokens.
