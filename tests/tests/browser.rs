@@ -65,7 +65,10 @@ async fn form_post(client: &Client, url: &str, basic: (&str, &str), form: &str) 
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-/// chromedriver and one browser session, both ended on drop.
+/// chromedriver and one browser session. [`Browser::quit`] ends both and
+/// checks that nothing of them is left; a drop (a failed test) kills
+/// chromedriver's whole process group, Chromium included (killing
+/// chromedriver alone left a headless Chromium running after every run).
 struct Browser {
     driver: tokio::process::Child,
     client: Client,
@@ -88,6 +91,8 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group, which the browsers it starts join.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("{chromedriver}: {e} (scripts/test installs chromium-driver)"));
@@ -223,10 +228,50 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Ends the session (chromedriver closes Chromium), then chromedriver,
+    /// and waits until no process of the group is left.
+    async fn quit(mut self) {
+        call(&self.client, "DELETE", &self.session, None).await;
+        let group = self.driver.id().expect("chromedriver is running");
+        let _ = self.driver.kill().await;
+        for _ in 0..100 {
+            if group_members(group).is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("left running after the browser test: {:?}", group_members(group));
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.start_kill();
+        if let Some(group) = self.driver.id() {
+            // The whole group: chromedriver's browsers outlive it otherwise.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .status();
+        }
     }
+}
+
+/// The processes of process group `group`, by pid (from /proc).
+fn group_members(group: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+                // A zombie waiting for its parent is gone for our purposes.
+                fields.first() != Some(&"Z") && fields.get(2) == Some(&group.to_string().as_str())
+            })
+        })
+        .collect()
 }
 
 /// A loopback server standing in for the client's redirect URI: it answers
@@ -455,6 +500,6 @@ async fn a_person_signs_in_through_a_real_browser() {
     let seen = introspect(refreshed["access_token"].as_str().unwrap().to_owned()).await;
     assert_eq!(seen, json!({ "active": false }));
 
-    drop(browser);
+    browser.quit().await;
     drop(server);
 }
