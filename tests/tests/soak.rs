@@ -324,6 +324,22 @@ impl Load {
         lost
     }
 
+    /// When a write acknowledged at `acked` was, relative to the emulator's
+    /// kill: said with each violation about a missing write, so that a loss
+    /// just outside [`EMULATOR_LOSS_WINDOW`] reads as such.
+    fn relative_to_the_kill(&self, acked: Instant) -> String {
+        match *self.killed_at.lock().unwrap() {
+            Some(killed) if acked <= killed => {
+                format!(
+                    "acknowledged {:?} before DynamoDB Local's SIGKILL",
+                    killed - acked
+                )
+            }
+            Some(killed) => format!("acknowledged {:?} after DynamoDB Local's SIGKILL", acked - killed),
+            None => "acknowledged, no SIGKILL yet".into(),
+        }
+    }
+
     async fn introspect(&self, token: &str) -> Result<Answer, String> {
         self.introspect_as(&self.rs, token).await
     }
@@ -468,7 +484,10 @@ impl Load {
                                 g.ended = true;
                             }
                             if !self.lost_to_the_kill(acked) {
-                                self.tally.violation(format!("a live token introspected {body}"));
+                                self.tally.violation(format!(
+                                    "a live token introspected {body} ({})",
+                                    self.relative_to_the_kill(acked)
+                                ));
                             }
                         }
                     }
@@ -682,8 +701,10 @@ async fn faults_under_load_lose_nothing_and_never_allow() {
             let body = settled(&load, token).await;
             live_checked += 1;
             if body["active"] != true && !load.lost_to_the_kill(*acked) {
-                load.tally
-                    .violation(format!("lost: a live token introspects {body}"));
+                load.tally.violation(format!(
+                    "lost: a live token introspects {body} ({})",
+                    load.relative_to_the_kill(*acked)
+                ));
             }
         }
         for token in &h.revoked {
@@ -706,8 +727,10 @@ async fn faults_under_load_lose_nothing_and_never_allow() {
                 live_checked += 1;
                 let active = settled(&load, &grant.access).await["active"] == true;
                 if (!active || usable != 1) && !load.lost_to_the_kill(grant.acked_at) {
-                    load.tally
-                        .violation("lost: a live grant is no longer active".into());
+                    load.tally.violation(format!(
+                        "lost: a live grant is no longer active ({})",
+                        load.relative_to_the_kill(grant.acked_at)
+                    ));
                 }
             }
         }
