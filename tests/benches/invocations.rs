@@ -43,7 +43,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use integration_tests::{
-    binary, dynamo, fresh_table, start_standalone_with, BenchCredentials, TOKEN_SERVICE_PRINCIPAL,
+    binary, dynamo, fresh_table, proc_stat, start_standalone_with, BenchCredentials, TOKEN_SERVICE_PRINCIPAL,
 };
 use shared::{DynamoStore, SharedClock, SystemClock};
 use tokio::net::TcpListener;
@@ -317,13 +317,7 @@ impl Function {
 
     /// User and kernel CPU time so far, in clock ticks (`/proc/<pid>/stat`).
     fn user_kernel_ticks(&self) -> (u64, u64) {
-        let stat = self
-            .child
-            .id()
-            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-            .unwrap_or_default();
-        // Fields after the command name, which is in parentheses: utime and stime are 14th and 15th.
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let fields = self.child.id().and_then(proc_stat).unwrap_or_default();
         let field = |i: usize| fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0);
         (field(11), field(12))
     }

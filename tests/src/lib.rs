@@ -623,6 +623,16 @@ pub fn pkce_pair() -> (String, String) {
     (verifier, challenge)
 }
 
+/// The fields of `/proc/<pid>/stat` after the command name (which is in
+/// parentheses and may hold spaces): `[0]` is the state, `[2]` the process
+/// group, `[11]` and `[12]` user and kernel time in clock ticks. `None` once
+/// the process is gone.
+pub fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    Some(after_name.split_whitespace().map(str::to_owned).collect())
+}
+
 /// The Python that has the pinned django-oauth-toolkit (scripts/test sets `DOT_PYTHON`).
 pub fn dot_python() -> Command {
     let python = std::env::var("DOT_PYTHON").expect(

@@ -21,7 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
-use integration_tests::{dynamo, fresh_table, pkce_pair, start_standalone_with};
+use integration_tests::{dynamo, fresh_table, pkce_pair, proc_stat, start_standalone_with};
 use serde_json::{json, Value};
 use shared::admin::{self, NewClient};
 use shared::model::GrantType;
@@ -263,12 +263,10 @@ fn group_members(group: u32) -> Vec<u32> {
     };
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            // /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces.
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-                // A zombie waiting for its parent is gone for our purposes.
-                fields.first() != Some(&"Z") && fields.get(2) == Some(&group.to_string().as_str())
+        .filter(|&pid| {
+            // A zombie waiting for its parent is gone for our purposes.
+            proc_stat(pid).is_some_and(|fields| {
+                fields.first().map(String::as_str) != Some("Z") && fields.get(2) == Some(&group.to_string())
             })
         })
         .collect()
