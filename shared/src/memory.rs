@@ -1,7 +1,9 @@
 //! A store in memory, with the DynamoDB store's semantics (conditional
 //! writes, all-or-nothing transactions, expired items read as absent but
-//! still occupying their key until deleted), for tests and benchmarks that
-//! need no DynamoDB and for trying the service out. Not durable.
+//! still occupying their key until deleted, DynamoDB's key size limit), for
+//! tests and benchmarks that need no DynamoDB. Not durable. The store
+//! contract suite (`tests/tests/store_contract.rs`) runs the same scenarios
+//! against both stores.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -13,6 +15,29 @@ use crate::store::{
     new_refresh_hash, AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
     StoreError, UserChange,
 };
+
+/// Every call yields to the scheduler first, as a request to DynamoDB does:
+/// concurrent requests then interleave at their store calls as they do
+/// against DynamoDB (all read before any writes, say), so that races a
+/// conditional write must decide are raced here too, not run one after the
+/// other.
+async fn round_trip() {
+    tokio::task::yield_now().await;
+}
+
+/// DynamoDB refuses a write naming a key longer than it can store (a
+/// `ValidationException`, which the DynamoDB store reports as unavailable):
+/// so does this store. (Reads of such keys find nothing in both.)
+fn writable<'a>(keys: impl IntoIterator<Item = &'a Key>) -> Result<(), StoreError> {
+    match keys.into_iter().find(|key| !key.is_storable()) {
+        Some(key) => Err(StoreError::Unavailable(format!(
+            "ValidationException: a {} key is longer than DynamoDB's {} bytes",
+            key.kind(),
+            crate::store::MAX_PARTITION_KEY_BYTES
+        ))),
+        None => Ok(()),
+    }
+}
 
 /// One stored item, with what the DynamoDB store keeps beside the model.
 #[derive(Clone)]
@@ -45,6 +70,19 @@ impl MemoryStore {
         self.items.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether an item is kept under `key`, live or expired (TTL has not
+    /// deleted it): for tests of what is stored.
+    pub fn holds(&self, key: &Key) -> bool {
+        self.lock().contains_key(key)
+    }
+
+    /// Everything stored, live or expired, as text: for tests that nothing
+    /// is kept in clear.
+    pub fn dump(&self) -> String {
+        let items = self.lock();
+        items.values().map(|s| format!("{:?}\n", s.item)).collect()
+    }
+
     fn live(&self, stored: &Stored) -> bool {
         let now = self.clock.now();
         match &stored.item {
@@ -70,8 +108,16 @@ fn token_key(token: &Token) -> Key {
     Key::Token(token.token_hash.clone())
 }
 
+/// The keys a new grant writes: its family and its tokens.
+fn grant_keys(family: &Family, tokens: &[Token]) -> Vec<Key> {
+    std::iter::once(Key::Family(family.family_id.clone()))
+        .chain(tokens.iter().map(token_key))
+        .collect()
+}
+
 impl Store for MemoryStore {
     async fn load(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        round_trip().await;
         let items = self.lock();
         Ok(keys
             .iter()
@@ -80,6 +126,8 @@ impl Store for MemoryStore {
     }
 
     async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
+        round_trip().await;
+        writable([&token_key(token)])?;
         let mut items = self.lock();
         if items.contains_key(&token_key(token)) {
             return Err(StoreError::AlreadyExists);
@@ -89,6 +137,8 @@ impl Store for MemoryStore {
     }
 
     async fn put_grant(&self, family: &Family, tokens: &[Token]) -> Result<(), StoreError> {
+        round_trip().await;
+        writable(grant_keys(family, tokens).iter())?;
         let mut items = self.lock();
         let family_key = Key::Family(family.family_id.clone());
         if items.contains_key(&family_key) || tokens.iter().any(|t| items.contains_key(&token_key(t))) {
@@ -110,6 +160,11 @@ impl Store for MemoryStore {
         tokens: &[Token],
         now: u64,
     ) -> Result<Rotation, StoreError> {
+        round_trip().await;
+        let mut keys = grant_keys(family, tokens);
+        keys.push(Key::Token(old_hash.to_owned()));
+        keys.extend(revoked_access_hash.map(|h| Key::Token(h.to_owned())));
+        writable(keys.iter())?;
         let mut items = self.lock();
         let next = new_refresh_hash(tokens)?;
         let old_key = Key::Token(old_hash.to_owned());
@@ -170,6 +225,8 @@ impl Store for MemoryStore {
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
+        round_trip().await;
+        writable([&Key::Family(family_id.to_owned())])?;
         if let Some(Stored {
             item: Item::Family(f),
             ..
@@ -181,6 +238,8 @@ impl Store for MemoryStore {
     }
 
     async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Revocation, StoreError> {
+        round_trip().await;
+        writable([&Key::Token(token_hash.to_owned())])?;
         let mut items = self.lock();
         let key = Key::Token(token_hash.to_owned());
         let now = self.clock.now();
@@ -202,6 +261,8 @@ impl Store for MemoryStore {
     }
 
     async fn claim_secret_check(&self, client_id: &str, window: u64, limit: u32) -> Result<bool, StoreError> {
+        round_trip().await;
+        writable([&Key::Client(client_id.to_owned())])?;
         let mut items = self.lock();
         let Some(client) = items.get_mut(&Key::Client(client_id.to_owned())) else {
             return Ok(false);
@@ -222,6 +283,8 @@ impl Store for MemoryStore {
         verified: &str,
         sha256: &str,
     ) -> Result<bool, StoreError> {
+        round_trip().await;
+        writable([&Key::Client(client_id.to_owned())])?;
         match self.lock().get_mut(&Key::Client(client_id.to_owned())) {
             Some(Stored {
                 item: Item::Client(c),
@@ -235,6 +298,8 @@ impl Store for MemoryStore {
     }
 
     async fn rehash_password(&self, username: &str, verified: &str, new: &str) -> Result<bool, StoreError> {
+        round_trip().await;
+        writable([&Key::User(username.to_owned())])?;
         match self.lock().get_mut(&Key::User(username.to_owned())) {
             Some(Stored {
                 item: Item::User(u), ..
@@ -247,6 +312,8 @@ impl Store for MemoryStore {
     }
 
     async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        round_trip().await;
+        writable([&Key::Code(code.code_hash.clone())])?;
         let mut items = self.lock();
         let key = Key::Code(code.code_hash.clone());
         if items.contains_key(&key) {
@@ -263,6 +330,10 @@ impl Store for MemoryStore {
         tokens: &[Token],
         now: u64,
     ) -> Result<Redemption, StoreError> {
+        round_trip().await;
+        let mut keys = grant_keys(family, tokens);
+        keys.push(Key::Code(code_hash.to_owned()));
+        writable(keys.iter())?;
         let mut items = self.lock();
         let next = new_refresh_hash(tokens)?;
         let key = Key::Code(code_hash.to_owned());
@@ -307,6 +378,8 @@ impl Store for MemoryStore {
     }
 
     async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        round_trip().await;
+        writable([&Key::Session(session.session_hash.clone())])?;
         let mut items = self.lock();
         let key = Key::Session(session.session_hash.clone());
         if items.contains_key(&key) {
@@ -317,15 +390,19 @@ impl Store for MemoryStore {
     }
 
     async fn delete_session(&self, session_hash: &str) -> Result<(), StoreError> {
+        round_trip().await;
+        writable([&Key::Session(session_hash.to_owned())])?;
         self.lock().remove(&Key::Session(session_hash.to_owned()));
         Ok(())
     }
 
     async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+        round_trip().await;
         let key = Key::Consent {
             username: consent.username.clone(),
             client_id: consent.client_id.clone(),
         };
+        writable([&key])?;
         self.lock().insert(key, stored(Item::Consent(consent.clone())));
         Ok(())
     }
@@ -336,6 +413,8 @@ impl Store for MemoryStore {
         window_seconds: u64,
         now: u64,
     ) -> Result<u32, StoreError> {
+        round_trip().await;
+        writable([&Key::SignInFailures(username.to_owned())])?;
         let mut items = self.lock();
         let key = Key::SignInFailures(username.to_owned());
         if let Some(Stored {
@@ -358,6 +437,8 @@ impl Store for MemoryStore {
     }
 
     async fn clear_sign_in_failures(&self, username: &str) -> Result<(), StoreError> {
+        round_trip().await;
+        writable([&Key::SignInFailures(username.to_owned())])?;
         self.lock().remove(&Key::SignInFailures(username.to_owned()));
         Ok(())
     }
@@ -365,6 +446,8 @@ impl Store for MemoryStore {
 
 impl AdminStore for MemoryStore {
     async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        round_trip().await;
+        writable([&Key::Client(client.client_id.clone())])?;
         let mut items = self.lock();
         let key = Key::Client(client.client_id.clone());
         if items.contains_key(&key) {
@@ -379,6 +462,8 @@ impl AdminStore for MemoryStore {
         client_id: &str,
         change: ClientChange,
     ) -> Result<Option<Client>, StoreError> {
+        round_trip().await;
+        writable([&Key::Client(client_id.to_owned())])?;
         let mut items = self.lock();
         let Some(Stored {
             item: Item::Client(c),
@@ -395,10 +480,13 @@ impl AdminStore for MemoryStore {
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        round_trip().await;
+        writable([&Key::Client(client_id.to_owned())])?;
         Ok(self.lock().remove(&Key::Client(client_id.to_owned())).is_some())
     }
 
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        round_trip().await;
         let mut clients: Vec<Client> = self
             .lock()
             .values()
@@ -412,6 +500,8 @@ impl AdminStore for MemoryStore {
     }
 
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        round_trip().await;
+        writable([&Key::User(user.username.clone())])?;
         let mut items = self.lock();
         let key = Key::User(user.username.clone());
         if items.contains_key(&key) {
@@ -422,6 +512,8 @@ impl AdminStore for MemoryStore {
     }
 
     async fn update_user(&self, username: &str, change: UserChange) -> Result<Option<User>, StoreError> {
+        round_trip().await;
+        writable([&Key::User(username.to_owned())])?;
         let new_key =
             || generate_id().map_err(|_| StoreError::Unavailable("the OS random source failed".into()));
         let mut items = self.lock();
@@ -449,6 +541,8 @@ impl AdminStore for MemoryStore {
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        round_trip().await;
+        writable([&Key::User(username.to_owned())])?;
         Ok(self.lock().remove(&Key::User(username.to_owned())).is_some())
     }
 }

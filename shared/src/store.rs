@@ -30,6 +30,46 @@ pub enum Key {
     SignInFailures(String),
 }
 
+/// DynamoDB refuses a partition key over 2,048 bytes (and the whole request
+/// holding one); the in-memory store refuses the same.
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+
+impl Key {
+    /// The item's partition key, `pk`, in the one table both stores lay out
+    /// alike (the storage layout is in `docs/storage.md`).
+    pub fn partition_key(&self) -> String {
+        match self {
+            Key::Client(id) => format!("client#{id}"),
+            Key::Token(hash) => format!("token#{hash}"),
+            Key::User(username) => format!("user#{username}"),
+            Key::Family(id) => format!("family#{id}"),
+            Key::Code(hash) => format!("code#{hash}"),
+            Key::Session(hash) => format!("session#{hash}"),
+            Key::Consent { username, client_id } => format!("consent#{client_id}#{username}"),
+            Key::SignInFailures(username) => format!("signin#{username}"),
+        }
+    }
+
+    /// Whether an item can have this key at all (see [`MAX_PARTITION_KEY_BYTES`]).
+    pub fn is_storable(&self) -> bool {
+        self.partition_key().len() <= MAX_PARTITION_KEY_BYTES
+    }
+
+    /// What kind of item this key names, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Key::Client(_) => "client",
+            Key::Token(_) => "token",
+            Key::User(_) => "user",
+            Key::Family(_) => "family",
+            Key::Code(_) => "code",
+            Key::Session(_) => "session",
+            Key::Consent { .. } => "consent",
+            Key::SignInFailures(_) => "sign-in failures",
+        }
+    }
+}
+
 /// One stored item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {

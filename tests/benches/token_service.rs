@@ -96,7 +96,7 @@ fn dynamodb_local(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let env = runtime.block_on(TestEnv::new());
+    let env = runtime.block_on(TestEnv::on_dynamodb(&[]));
     let app = runtime.block_on(env.client("read write"));
     let rs = runtime.block_on(env.client("introspection"));
     let app_basic = basic(&app.id, &app.secret);

@@ -1,10 +1,19 @@
-//! Test harness: a token service over a fresh table in DynamoDB Local, driven
-//! through the same Lambda entry point API Gateway uses.
+//! Test harness: a token service over a fresh store, driven through the same
+//! Lambda entry point API Gateway uses.
 //!
-//! Run through `scripts/test`, which starts DynamoDB Local and exports
-//! `AWS_ENDPOINT_URL_DYNAMODB` for it.
+//! The store is the one `TEST_STORE` names ([`Backend`]): in memory unless
+//! told otherwise, so that `cargo test` on a fresh clone needs no Java;
+//! `scripts/test` runs the suite again over DynamoDB Local, which it starts
+//! (exporting `AWS_ENDPOINT_URL_DYNAMODB`). Tests that need what only
+//! `scripts/test` provides (DynamoDB Local itself, the built binaries, the
+//! pinned Python tools, Chromium) are `#[ignore]`d with the reason, and
+//! `scripts/test` runs them with `--include-ignored`.
 
+pub mod any_store;
 pub mod authorizer_support;
+pub mod code_flow;
+
+pub use any_store::{AnyStore, Backend};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,7 +34,7 @@ use shared::secret::{generate_id, generate_secret, sha256_hex};
 use shared::store::{
     AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError,
 };
-use shared::{DynamoStore, ManualClock, ServiceConfig, SharedClock, TokenService};
+use shared::{DynamoStore, ManualClock, MemoryStore, ServiceConfig, SharedClock, TokenService};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -97,9 +106,20 @@ pub struct Calls {
     /// longer knows its idempotency token, as after a restart); the second
     /// answer is the one the service sees.
     pub rotation_answer_lost: std::sync::atomic::AtomicBool,
+    /// Fault injection: while set, every store call fails as if the
+    /// backend were unavailable.
+    pub unavailable: std::sync::atomic::AtomicBool,
 }
 
 impl Calls {
+    /// The injected outage, if one is on.
+    fn outage(&self) -> Result<(), StoreError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected outage".into()));
+        }
+        Ok(())
+    }
+
     /// Whether this revocation write is the one to fail.
     fn revocation_fails(&self) -> bool {
         self.failing_revocation
@@ -127,14 +147,17 @@ pub struct Counting<S> {
 
 impl<S: Store> Store for Counting<S> {
     async fn load(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.calls.outage()?;
         self.calls.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.load(keys).await
     }
     async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
+        self.calls.outage()?;
         self.calls.token_writes.fetch_add(1, Ordering::SeqCst);
         self.inner.put_token(token).await
     }
     async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Revocation, StoreError> {
+        self.calls.outage()?;
         self.calls.revocations.fetch_add(1, Ordering::SeqCst);
         if self.calls.revocation_fails() {
             return Err(StoreError::Unavailable("injected fault".into()));
@@ -142,6 +165,7 @@ impl<S: Store> Store for Counting<S> {
         self.inner.revoke_token(token_hash, client_id).await
     }
     async fn put_grant(&self, family: &Family, tokens: &[Token]) -> Result<(), StoreError> {
+        self.calls.outage()?;
         self.calls.transactions.fetch_add(1, Ordering::SeqCst);
         self.inner.put_grant(family, tokens).await
     }
@@ -154,6 +178,7 @@ impl<S: Store> Store for Counting<S> {
         tokens: &[Token],
         now: u64,
     ) -> Result<Rotation, StoreError> {
+        self.calls.outage()?;
         self.calls.transactions.fetch_add(1, Ordering::SeqCst);
         let rotate = || {
             self.inner
@@ -165,6 +190,7 @@ impl<S: Store> Store for Counting<S> {
         rotate().await
     }
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
+        self.calls.outage()?;
         self.calls.revocations.fetch_add(1, Ordering::SeqCst);
         if self.calls.revocation_fails() {
             return Err(StoreError::Unavailable("injected fault".into()));
@@ -172,6 +198,7 @@ impl<S: Store> Store for Counting<S> {
         self.inner.revoke_family(family_id).await
     }
     async fn claim_secret_check(&self, client_id: &str, window: u64, limit: u32) -> Result<bool, StoreError> {
+        self.calls.outage()?;
         self.inner.claim_secret_check(client_id, window, limit).await
     }
     async fn rehash_client_secret(
@@ -180,12 +207,15 @@ impl<S: Store> Store for Counting<S> {
         verified: &str,
         sha256: &str,
     ) -> Result<bool, StoreError> {
+        self.calls.outage()?;
         self.inner.rehash_client_secret(client_id, verified, sha256).await
     }
     async fn rehash_password(&self, username: &str, verified: &str, new: &str) -> Result<bool, StoreError> {
+        self.calls.outage()?;
         self.inner.rehash_password(username, verified, new).await
     }
     async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        self.calls.outage()?;
         self.calls.token_writes.fetch_add(1, Ordering::SeqCst);
         self.inner.put_code(code).await
     }
@@ -196,16 +226,20 @@ impl<S: Store> Store for Counting<S> {
         tokens: &[Token],
         now: u64,
     ) -> Result<Redemption, StoreError> {
+        self.calls.outage()?;
         self.calls.transactions.fetch_add(1, Ordering::SeqCst);
         self.inner.redeem_code(code_hash, family, tokens, now).await
     }
     async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.calls.outage()?;
         self.inner.put_session(session).await
     }
     async fn delete_session(&self, session_hash: &str) -> Result<(), StoreError> {
+        self.calls.outage()?;
         self.inner.delete_session(session_hash).await
     }
     async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+        self.calls.outage()?;
         self.inner.put_consent(consent).await
     }
     async fn record_sign_in_failure(
@@ -214,11 +248,13 @@ impl<S: Store> Store for Counting<S> {
         window_seconds: u64,
         now: u64,
     ) -> Result<u32, StoreError> {
+        self.calls.outage()?;
         self.inner
             .record_sign_in_failure(username, window_seconds, now)
             .await
     }
     async fn clear_sign_in_failures(&self, username: &str) -> Result<(), StoreError> {
+        self.calls.outage()?;
         self.inner.clear_sign_in_failures(username).await
     }
 }
@@ -226,21 +262,22 @@ impl<S: Store> Store for Counting<S> {
 /// The issuer every test service uses.
 pub const ISSUER: &str = "https://auth.example.test";
 
-/// A token service on its own table, with a clock the test controls.
+/// A token service on its own store, with a clock the test controls.
 pub struct TestEnv {
     /// The service under test.
-    pub service: TokenService<Counting<DynamoStore>>,
+    pub service: Arc<TokenService<Counting<AnyStore>>>,
     /// The clock shared by the service and its store.
     pub clock: Arc<ManualClock>,
     /// Store calls made so far.
     pub calls: Arc<Calls>,
     /// The store as an administrator sees it (`oauthctl`): for setting up
     /// clients and users, never for what the service itself does.
-    pub admin: DynamoStore,
-    /// The raw DynamoDB client, to look at what was stored.
-    pub dynamo: DynamoClient,
-    /// The table's name.
+    pub admin: AnyStore,
+    /// Which store this is.
+    pub backend: Backend,
+    /// The table's name (on DynamoDB; a placeholder in memory).
     pub table: String,
+    dynamo: Option<DynamoClient>,
 }
 
 /// A registered client and its secret.
@@ -258,40 +295,99 @@ impl TestEnv {
         Self::with_config(&[]).await
     }
 
-    /// A service with extra configuration variables (`SCOPES`, `DEFAULT_SCOPES`, ...).
+    /// A service with extra configuration variables (`SCOPES`, `DEFAULT_SCOPES`, ...),
+    /// over the store `TEST_STORE` names.
     pub async fn with_config(vars: &[(&str, &str)]) -> Self {
+        match Backend::from_env() {
+            Backend::Memory => Self::in_memory(vars),
+            Backend::DynamoDb => Self::on_dynamodb(vars).await,
+        }
+    }
+
+    /// A service over a [`MemoryStore`], whatever `TEST_STORE` says.
+    pub fn in_memory(vars: &[(&str, &str)]) -> Self {
+        let clock = Arc::new(ManualClock::new());
+        let shared_clock: SharedClock = clock.clone();
+        let store = AnyStore::Memory(Arc::new(MemoryStore::new(shared_clock.clone())));
+        Self::assemble(
+            Backend::Memory,
+            store.clone(),
+            store,
+            "memory".into(),
+            None,
+            clock,
+            vars,
+        )
+    }
+
+    /// A service on a fresh table in DynamoDB Local, whatever `TEST_STORE`
+    /// says: for tests of what only DynamoDB has (its item layout, its
+    /// errors, the binaries that run over it).
+    pub async fn on_dynamodb(vars: &[(&str, &str)]) -> Self {
         let table = fresh_table(&dynamo().await).await;
         Self::on_table(table, vars).await
     }
 
-    /// A service on a table that may not exist (to provoke storage failures).
+    /// A service on a DynamoDB table that may not exist (to provoke storage failures).
     pub async fn on_table(table: String, vars: &[(&str, &str)]) -> Self {
         let dynamo = dynamo().await;
+        let clock = Arc::new(ManualClock::new());
+        let shared_clock: SharedClock = clock.clone();
+        let service_store = AnyStore::Dynamo(DynamoStore::new(
+            dynamo_as_token_service().await,
+            table.clone(),
+            shared_clock.clone(),
+        ));
+        let admin = AnyStore::Dynamo(DynamoStore::new(dynamo.clone(), table.clone(), shared_clock));
+        Self::assemble(
+            Backend::DynamoDb,
+            service_store,
+            admin,
+            table,
+            Some(dynamo),
+            clock,
+            vars,
+        )
+    }
+
+    fn assemble(
+        backend: Backend,
+        service_store: AnyStore,
+        admin: AnyStore,
+        table: String,
+        dynamo: Option<DynamoClient>,
+        clock: Arc<ManualClock>,
+        vars: &[(&str, &str)],
+    ) -> Self {
         let mut env: HashMap<String, String> = HashMap::from([
             ("TABLE_NAME".into(), table.clone()),
             ("ISSUER".into(), ISSUER.into()),
         ]);
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = ServiceConfig::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
-        let clock = Arc::new(ManualClock::new());
         let shared_clock: SharedClock = clock.clone();
         let calls = Arc::new(Calls::default());
         let store = Counting {
-            inner: DynamoStore::new(
-                dynamo_as_token_service().await,
-                table.clone(),
-                shared_clock.clone(),
-            ),
+            inner: service_store,
             calls: calls.clone(),
         };
         Self {
-            service: TokenService::new(config, store, shared_clock.clone()),
-            admin: DynamoStore::new(dynamo.clone(), table.clone(), shared_clock),
+            service: Arc::new(TokenService::new(config, store, shared_clock)),
+            admin,
+            backend,
             clock,
             calls,
-            dynamo,
             table,
+            dynamo,
         }
+    }
+
+    /// The raw DynamoDB client, to look at what was stored; only for a
+    /// service made with [`TestEnv::on_dynamodb`].
+    pub fn dynamo(&self) -> &DynamoClient {
+        self.dynamo
+            .as_ref()
+            .expect("this test looks at DynamoDB's items: make its service with TestEnv::on_dynamodb")
     }
 
     /// Registers a client directly in the store, the way `oauthctl client create` does.
@@ -536,7 +632,7 @@ impl TestEnv {
         &self,
         pk: &str,
     ) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-        self.dynamo
+        self.dynamo()
             .get_item()
             .table_name(&self.table)
             .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()))
@@ -697,5 +793,66 @@ impl BenchCredentials {
                 ("REPLACE_WITH_ACCESS_TOKEN", self.access_token.as_str()),
             ],
         )
+    }
+}
+
+/// The service over loopback HTTP in this process, as `token-service` serves
+/// it standalone (`token_service::serve`); stops when dropped.
+pub struct Served {
+    /// `host:port` it listens on.
+    pub addr: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestEnv {
+    /// Serves this environment's service on a free loopback port.
+    pub async fn serve(&self) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("its address").to_string();
+        let service = self.service.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = token_service::serve(listener, service).await {
+                panic!("the in-process server stopped: {e}");
+            }
+        });
+        Served { addr, task }
+    }
+}
+
+impl TestEnv {
+    /// Whether an item is kept under `key`, live or expired: TTL deletes
+    /// late, so expired items stay until then, and must read as absent.
+    pub async fn holds(&self, key: &Key) -> bool {
+        match &self.admin {
+            AnyStore::Memory(store) => store.holds(key),
+            AnyStore::Dynamo(_) => self.raw_item(&key.partition_key()).await.is_some(),
+        }
+    }
+
+    /// Everything stored, as text (every attribute of every item on
+    /// DynamoDB): for tests that no token or secret is kept in clear.
+    pub async fn dump(&self) -> String {
+        match &self.admin {
+            AnyStore::Memory(store) => store.dump(),
+            AnyStore::Dynamo(_) => {
+                let scan = self
+                    .dynamo()
+                    .scan()
+                    .table_name(&self.table)
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .expect("Scan");
+                format!("{:?}", scan.items())
+            }
+        }
     }
 }

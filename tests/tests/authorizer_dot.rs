@@ -24,6 +24,7 @@ async fn authorizer(vars: &[(&str, &str)]) -> Authorizer {
 }
 
 #[tokio::test]
+#[ignore = "needs the pinned django-oauth-toolkit: scripts/test installs it"]
 async fn dot_as_the_introspection_server() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/dot/authorization_server.py");
     let mut server = integration_tests::dot_python()

@@ -310,6 +310,7 @@ fn query_value(target: &str, name: &str) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium, the workspace binaries and DynamoDB Local: scripts/test runs it"]
 async fn a_person_signs_in_through_a_real_browser() {
     // The service, on localhost: browsers keep `Secure` cookies there.
     let table = fresh_table(&dynamo().await).await;

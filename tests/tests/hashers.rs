@@ -38,11 +38,19 @@ async fn sign_in(
     .await
 }
 
-async fn stored_hash(env: &TestEnv, key: &str, attribute: &str) -> String {
-    env.raw_item(key).await.unwrap()[attribute]
-        .as_s()
+/// The password hash stored for a user, as an administrator reads it.
+async fn password_hash(env: &TestEnv, username: &str) -> String {
+    env.admin.get_user(username).await.unwrap().unwrap().password_hash
+}
+
+/// The secret hash stored for a client, as an administrator reads it.
+async fn secret_hash(env: &TestEnv, client_id: &str) -> String {
+    env.admin
+        .get_client(client_id)
+        .await
         .unwrap()
-        .clone()
+        .unwrap()
+        .secret_hash
 }
 
 #[tokio::test]
@@ -60,14 +68,11 @@ async fn users_with_every_django_hasher_sign_in_and_move_to_the_configured_one()
         sign_in(&env, &app, &name, "correct+horsf")
             .await
             .assert_error(400, "invalid_grant");
-        assert_eq!(
-            stored_hash(&env, &format!("user#{name}"), "password").await,
-            *hash
-        );
+        assert_eq!(password_hash(&env, &name).await, *hash);
 
         let first = sign_in(&env, &app, &name, "correct+horse").await;
         assert_eq!(first.status, 200, "{hash}: {}", first.body);
-        let rehashed = stored_hash(&env, &format!("user#{name}"), "password").await;
+        let rehashed = password_hash(&env, &name).await;
         assert!(
             rehashed.starts_with("pbkdf2_sha256$1000$"),
             "{hash} -> {rehashed}"
@@ -115,7 +120,7 @@ async fn unusable_and_unknown_hashes_are_refused_like_a_wrong_password() {
         let answer = sign_in(&env, &app, name, "correct+horse").await;
         answer.assert_error(400, "invalid_grant");
         assert_eq!(answer.json()["error_description"], "the username or password is wrong");
-        assert_eq!(stored_hash(&env, &format!("user#{name}"), "password").await, hash);
+        assert_eq!(password_hash(&env, name).await, hash);
     }
 }
 
@@ -171,9 +176,7 @@ async fn slow_checks_of_an_imported_secret_are_limited_per_minute() {
     }
     // The right secret, past the limit: refused without being checked.
     assert_eq!(client_credentials(&env, &app, "correct horse").await, 401);
-    assert!(stored_hash(&env, &format!("client#{}", app.id), "secret_hash")
-        .await
-        .starts_with("argon2$"));
+    assert!(secret_hash(&env, &app.id).await.starts_with("argon2$"));
     // Another client's checks are its own.
     assert_eq!(client_credentials(&env, &other, "correct horse").await, 200);
 
@@ -181,10 +184,7 @@ async fn slow_checks_of_an_imported_secret_are_limited_per_minute() {
     assert_eq!(client_credentials(&env, &app, "correct horse").await, 200);
     // Now a SHA-256, checked at once and without limit.
     let sha256 = shared::secret::sha256_hex("correct horse");
-    assert_eq!(
-        stored_hash(&env, &format!("client#{}", app.id), "secret_hash").await,
-        sha256
-    );
+    assert_eq!(secret_hash(&env, &app.id).await, sha256);
     for _ in 0..5 {
         assert_eq!(client_credentials(&env, &app, "guess").await, 401);
     }
@@ -207,10 +207,7 @@ async fn a_rehash_never_overwrites_a_newer_secret() {
         .admin
         .rehash_client_secret(&app.id, DJANGO_HASHES[0], &correct);
     assert!(!stale.await.unwrap(), "the hash it was verified against is gone");
-    assert_eq!(
-        stored_hash(&env, &format!("client#{}", app.id), "secret_hash").await,
-        rotated
-    );
+    assert_eq!(secret_hash(&env, &app.id).await, rotated);
     assert_eq!(client_credentials(&env, &app, "correct horse").await, 401);
     assert_eq!(client_credentials(&env, &app, "the new secret").await, 200);
 }

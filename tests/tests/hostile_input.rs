@@ -4,7 +4,8 @@
 use integration_tests::{Answer, TestClient, TestEnv};
 use shared::model::{GrantType, User};
 use shared::password::make_password;
-use shared::store::AdminStore;
+use shared::secret::sha256_hex;
+use shared::store::{AdminStore, Item, Key, Store};
 
 /// A client allowed the password grant and `scope`, and the user `jdoe`
 /// (password `pw`), as an administrator registers them.
@@ -164,21 +165,28 @@ async fn revoking_a_users_token_is_retry_safe() {
     }
 }
 
-/// Every sealed successor pair anywhere in the table.
-async fn sealed_pairs(env: &TestEnv) -> Vec<String> {
-    let items = env
-        .dynamo
-        .scan()
-        .table_name(&env.table)
-        .consistent_read(true)
-        .send()
+/// The sealed successor pair of the family of `refresh_token`, if any.
+async fn sealed_pair(env: &TestEnv, refresh_token: &str) -> Option<String> {
+    let token = match env
+        .admin
+        .load(&[Key::Token(sha256_hex(refresh_token))])
         .await
-        .unwrap();
-    items
-        .items()
-        .iter()
-        .filter_map(|item| item.get("successor")?.as_s().ok().cloned())
-        .collect()
+        .unwrap()
+        .pop()
+    {
+        Some(Some(Item::Token(t))) => t,
+        other => panic!("no such refresh token: {other:?}"),
+    };
+    match env
+        .admin
+        .load(&[Key::Family(token.family_id.unwrap())])
+        .await
+        .unwrap()
+        .pop()
+    {
+        Some(Some(Item::Family(f))) => f.successor,
+        other => panic!("no family: {other:?}"),
+    }
 }
 
 /// Exchanges `refresh_token` for a new pair.
@@ -205,12 +213,13 @@ async fn without_a_grace_period_no_successor_is_kept() {
         .json();
     let spent = pair["refresh_token"].as_str().unwrap();
     rotate(&env, &app, spent).await;
-    let item = env
-        .raw_item(&format!("token#{}", shared::secret::sha256_hex(spent)))
-        .await
-        .expect("the spent token is kept for reuse detection");
-    assert!(item.contains_key("rotated_at"));
-    assert_eq!(sealed_pairs(&env).await, Vec::<String>::new());
+    let kept = env.admin.load(&[Key::Token(sha256_hex(spent))]).await.unwrap();
+    assert!(
+        matches!(&kept[..], [Some(Item::Token(t))] if t.rotated_at.is_some()),
+        "the spent token is kept for reuse detection: {kept:?}"
+    );
+    assert_eq!(sealed_pair(&env, spent).await, None);
+    assert!(!env.dump().await.contains("successor: Some"));
 }
 
 /// With a grace period, a family keeps one sealed pair at most, which only
@@ -228,8 +237,13 @@ async fn with_a_grace_period_a_stale_refresh_token_unseals_nothing() {
     let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
     let third = rotate(&env, &app, &rt2).await;
 
-    let sealed = sealed_pairs(&env).await;
+    let sealed: Vec<String> = sealed_pair(&env, &rt1).await.into_iter().collect();
     assert_eq!(sealed.len(), 1, "one sealed pair per family");
+    assert_eq!(
+        env.dump().await.matches(sealed[0].as_str()).count(),
+        1,
+        "no other sealed pair is kept anywhere"
+    );
     let opened_by = |rt: &str| {
         sealed
             .iter()

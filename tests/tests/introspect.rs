@@ -6,6 +6,7 @@ use base64::Engine;
 use integration_tests::{TestEnv, ISSUER};
 use serde_json::json;
 use shared::secret::sha256_hex;
+use shared::store::Key;
 use shared::AdminStore;
 
 #[tokio::test]
@@ -157,9 +158,7 @@ async fn expired_token_is_inactive_before_ttl_deletes_it() {
         json!({ "active": false })
     );
     assert!(
-        env.raw_item(&format!("token#{}", sha256_hex(&token)))
-            .await
-            .is_some(),
+        env.holds(&Key::Token(sha256_hex(&token))).await,
         "item still stored"
     );
 }

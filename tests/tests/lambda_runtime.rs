@@ -109,8 +109,9 @@ fn body(answer: &Value) -> Value {
 }
 
 #[tokio::test]
+#[ignore = "needs cargo-lambda, the workspace binaries and DynamoDB Local: scripts/test runs it"]
 async fn every_sample_event_through_the_lambda_runtime_api() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::on_dynamodb(&[]).await;
     let app = env.client("read write").await;
     let rs = env.client("introspection").await;
     let rs_token = env.token(&rs, Some("introspection")).await;

@@ -40,6 +40,7 @@ fn unique_table() -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs the workspace binaries and DynamoDB Local: scripts/test runs it"]
 async fn client_lifecycle_end_to_end() {
     let table = unique_table();
     assert_eq!(
@@ -184,6 +185,7 @@ async fn client_lifecycle_end_to_end() {
 }
 
 #[tokio::test]
+#[ignore = "needs the workspace binaries and DynamoDB Local: scripts/test runs it"]
 async fn bad_input_fails_with_a_message_on_stderr() {
     let table = unique_table();
     oauthctl(&table, &["table", "create"]).await.json();
@@ -308,6 +310,7 @@ async fn bad_input_fails_with_a_message_on_stderr() {
 }
 
 #[tokio::test]
+#[ignore = "needs the workspace binaries and DynamoDB Local: scripts/test runs it"]
 async fn every_command_has_help() {
     for args in [
         vec!["--help"],
@@ -332,6 +335,7 @@ async fn every_command_has_help() {
 /// (no secret is generated or shown) and consent skipped, as registered by
 /// an administrator; unsafe redirect URIs are refused, named.
 #[tokio::test]
+#[ignore = "needs the workspace binaries and DynamoDB Local: scripts/test runs it"]
 async fn authorization_code_clients_are_registered_with_their_redirect_uris() {
     let table = unique_table();
     oauthctl(&table, &["table", "create"]).await.json();

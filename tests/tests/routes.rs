@@ -3,6 +3,7 @@
 use integration_tests::{TestEnv, ISSUER};
 use serde_json::json;
 use shared::secret::sha256_hex;
+use shared::store::{Item, Key, Store};
 
 #[tokio::test]
 async fn metadata_describes_the_server() {
@@ -155,10 +156,27 @@ async fn tokens_and_secrets_are_stored_only_as_hashes() {
     let app = env.client("read").await;
     let token = env.token(&app, None).await;
 
-    let scan = env.dynamo.scan().table_name(&env.table).send().await.unwrap();
-    let dump = format!("{:?}", scan.items());
+    let dump = env.dump().await;
     assert!(!dump.contains(&token), "raw token stored");
     assert!(!dump.contains(&app.secret), "raw secret stored");
+    let stored = env.admin.load(&[Key::Token(sha256_hex(&token))]).await.unwrap();
+    let Some(Some(Item::Token(stored))) = stored.into_iter().next() else {
+        panic!("no token item");
+    };
+    assert_eq!(
+        (stored.expires_at, stored.client_id),
+        (env.clock_now() + 3600, app.id)
+    );
+}
+
+/// On DynamoDB, the token item is `token#<sha256 hex>` with its TTL
+/// attribute `expires_at`, as `docs/storage.md` lays out.
+#[tokio::test]
+#[ignore = "needs DynamoDB Local: scripts/test runs it"]
+async fn the_token_item_is_laid_out_as_documented() {
+    let env = TestEnv::on_dynamodb(&[]).await;
+    let app = env.client("read").await;
+    let token = env.token(&app, None).await;
     let item = env
         .raw_item(&format!("token#{}", sha256_hex(&token)))
         .await
@@ -178,10 +196,34 @@ async fn issuance_is_one_read_and_one_write() {
     assert_eq!(env.calls.take(), (1, 1, 0));
 }
 
-/// DynamoDB failing (here: the table is gone) answers 503 with Retry-After,
-/// never a 500 and never internals.
+/// The store failing answers 503 with Retry-After, never a 500.
 #[tokio::test]
 async fn storage_failures_answer_503_with_retry_after() {
+    let env = TestEnv::new().await;
+    let app = env.client("read").await;
+    env.calls
+        .unavailable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    for request in [
+        env.post("/o/token/", "grant_type=client_credentials")
+            .basic(&app.id, &app.secret),
+        env.post("/o/introspect/", "token=abc")
+            .basic(&app.id, &app.secret),
+        env.post("/o/revoke_token/", "token=abc")
+            .basic(&app.id, &app.secret),
+    ] {
+        let answer = request.send().await;
+        assert_eq!(answer.status, 503, "{}", answer.body);
+        assert_eq!(answer.error(), "temporarily_unavailable");
+        assert_eq!(answer.header("retry-after"), Some("1"));
+    }
+}
+
+/// DynamoDB failing for real (here: the table is gone) answers 503 with
+/// Retry-After, and never tells its internals.
+#[tokio::test]
+#[ignore = "needs DynamoDB Local: scripts/test runs it"]
+async fn dynamodb_failures_answer_503_without_internals() {
     let env = TestEnv::on_table("no-such-table".into(), &[]).await;
     let requests = [
         env.post("/o/token/", "grant_type=client_credentials")

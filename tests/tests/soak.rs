@@ -575,6 +575,7 @@ async fn settled(load: &Load, token: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DynamoDB Local and the workspace binaries: scripts/test runs it"]
 async fn faults_under_load_lose_nothing_and_never_allow() {
     let seconds = setting("SOAK_SECONDS", 30).max(10);
     let clients = setting("SOAK_CLIENTS", 32).max(1);

@@ -5,9 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use std::time::Duration;
 
-use integration_tests::{
-    binary, dynamo, fresh_table, start_standalone, start_standalone_with, Standalone, TestEnv,
-};
+use integration_tests::{binary, start_standalone, start_standalone_with, Standalone, TestEnv};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -42,8 +40,9 @@ async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], bo
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 
 #[tokio::test]
+#[ignore = "needs the workspace binaries and DynamoDB Local: scripts/test runs it"]
 async fn issue_introspect_and_revoke_over_http_without_logging_secrets() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::on_dynamodb(&[]).await;
     let app = env.client("read write").await;
     let rs = env.client("introspection").await;
     let server = start_standalone(&env.table).await;
@@ -131,8 +130,8 @@ async fn issue_introspect_and_revoke_over_http_without_logging_secrets() {
 }
 
 #[tokio::test]
+#[ignore = "needs the workspace binaries: scripts/test builds them"]
 async fn bad_configuration_stops_the_cold_start_naming_the_variable() {
-    let table = fresh_table(&dynamo().await).await;
     for (variable, value) in [
         ("ACCESS_TOKEN_EXPIRE_SECONDS", "1h"),
         ("SCOPES", "read,write"),
@@ -140,16 +139,16 @@ async fn bad_configuration_stops_the_cold_start_naming_the_variable() {
     ] {
         let output = Command::new(binary("token-service"))
             .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .env("TABLE_NAME", &table)
+            .env("TABLE_NAME", "any")
             .env("ISSUER", "https://auth.example.com")
             .env(variable, value)
             .env("LISTEN_ADDR", "127.0.0.1:0")
             .output()
             .await
             .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{variable}");
+        assert_eq!(output.status.code(), Some(2), "{variable}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(variable), "{variable}: {stderr}");
+        assert!(stderr.contains(variable), "{variable}={value}: {stderr}");
     }
     let output = Command::new(binary("token-service"))
         .env_remove("AWS_LAMBDA_RUNTIME_API")
@@ -165,6 +164,7 @@ async fn bad_configuration_stops_the_cold_start_naming_the_variable() {
 /// DynamoDB that accepts connections but never answers: the service gives up
 /// within its timeouts and answers 503 with Retry-After.
 #[tokio::test]
+#[ignore = "needs the workspace binaries and DynamoDB Local: scripts/test runs it"]
 async fn stalled_dynamodb_answers_503_promptly() {
     let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", black_hole.local_addr().unwrap());

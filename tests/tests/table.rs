@@ -16,6 +16,7 @@ fn template_table_block() -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs DynamoDB Local: scripts/test runs it"]
 async fn created_table_matches_template_yaml() {
     let dynamo = dynamo().await;
     let table = fresh_table(&dynamo).await;

@@ -68,8 +68,9 @@ async fn stored_hash(env: &TestEnv, username: &str) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs the workspace binaries, the pinned Django and DynamoDB Local: scripts/test runs it"]
 async fn passwords_are_django_compatible_both_ways() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::on_dynamodb(&[]).await;
     // Made here at Django's default work factor, checked by Django.
     let (code, user, stderr) = oauthctl(&env.table, &["user", "create", "jdoe"], "s3cret pässword\n").await;
     assert_eq!(code, 0, "{stderr}");
@@ -101,8 +102,9 @@ async fn passwords_are_django_compatible_both_ways() {
 }
 
 #[tokio::test]
+#[ignore = "needs the workspace binaries, the pinned Django and DynamoDB Local: scripts/test runs it"]
 async fn oauthctl_user_errors() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::on_dynamodb(&[]).await;
     let table = env.table.as_str();
     assert_eq!(
         oauthctl(table, &["user", "create", "ann", "--iterations", "1000"], "pw\n")
@@ -150,8 +152,9 @@ async fn oauthctl_user_errors() {
 /// deleting the user each end every grant made before, for good: enabling the
 /// user again, or creating another under the same name, brings none back.
 #[tokio::test]
+#[ignore = "needs the workspace binaries, the pinned Django and DynamoDB Local: scripts/test runs it"]
 async fn a_users_grants_end_with_the_user() {
-    let env = TestEnv::new().await;
+    let env = TestEnv::on_dynamodb(&[]).await;
     let app = env.client_with("read", "", None, &[GrantType::Password]).await;
     let rs = env.client("introspection").await;
     // The helpers below borrow these.
