@@ -73,6 +73,8 @@ enum UserCommand {
     Enable { username: String },
     /// End every grant made to a user so far (every app signs them in again).
     RevokeGrants { username: String },
+    /// Let a username locked out by failed sign-ins (SIGN_IN_LOCKOUT_ATTEMPTS) sign in again at once.
+    Unlock { username: String },
     /// Delete a user: their grants end, whatever is later created under that name.
     Delete { username: String },
 }
@@ -294,6 +296,10 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
                 .await
                 .map_err(flagged)?
                 .to_public_json()
+        }
+        Command::User(UserCommand::Unlock { username }) => {
+            admin::unlock_user(&store, &username).await.map_err(flagged)?;
+            json!({ "username": username, "unlocked": true })
         }
         Command::User(UserCommand::Delete { username }) => {
             admin::delete_user(&store, &username).await.map_err(flagged)?;

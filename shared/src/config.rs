@@ -251,20 +251,36 @@ pub fn parse_lifetime(value: &str) -> Result<u64, String> {
     }
 }
 
+/// The issuer (RFC 8414 §2): `https`, or plain `http` to this machine only
+/// (codes, tokens and `__Host-` cookies must never cross a network in
+/// clear); a host, no userinfo, query or fragment; the trailing slash cut.
 fn parse_issuer(value: &str) -> Result<String, ConfigError> {
     let issuer = value.trim().trim_end_matches('/');
-    let rest = issuer
-        .strip_prefix("https://")
-        .or_else(|| issuer.strip_prefix("http://"))
-        .ok_or_else(|| error("ISSUER", format!("{value:?} is not an http(s) URL")))?;
-    // RFC 8414 §2: no query or fragment in an issuer identifier.
-    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
-        return Err(error(
-            "ISSUER",
-            format!("{value:?} must be a URL with a host and no query or fragment"),
-        ));
+    let bad = |why: &str| Err(error("ISSUER", format!("{value:?} {why}")));
+    let Ok(url) = url::Url::parse(issuer) else {
+        return bad("is not an absolute http(s) URL");
+    };
+    if !issuer.is_ascii() || issuer.contains(['\\', ' ']) {
+        return bad("must be an ASCII URL without spaces or backslashes");
     }
-    Ok(issuer.to_owned())
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || issuer.ends_with(['?', '#'])
+    {
+        return bad("must be a URL with a host and no userinfo, query or fragment");
+    }
+    if url.host().is_none() {
+        return bad("has no host");
+    }
+    let loopback = crate::redirect_uri::is_loopback(url.host());
+    match url.scheme() {
+        "https" => Ok(issuer.to_owned()),
+        "http" if loopback => Ok(issuer.to_owned()),
+        "http" => bad("is plain http to another host than this machine; use https"),
+        _ => bad("is not an http(s) URL"),
+    }
 }
 
 fn parse_scopes_json(value: &str) -> Result<BTreeMap<String, String>, String> {
@@ -342,5 +358,33 @@ mod tests {
         .unwrap();
         assert!(c.is_known_scope("introspection"));
         assert_eq!(crate::scope::format_scope(&c.default_scopes), "items:read");
+    }
+
+    /// Codes and tokens never cross a network in clear: plain http only to
+    /// this machine (browsers also keep `__Host-` cookies for
+    /// `http://localhost`).
+    #[test]
+    fn the_issuer_is_https_or_loopback_http() {
+        let issuer = |value: &str| config(&[("TABLE_NAME", "t"), ("ISSUER", value)]).map(|c| c.issuer);
+        for ok in [
+            "https://auth.example.com",
+            "https://auth.example.com/tenant/",
+            "http://localhost:3000",
+            "http://127.0.0.1",
+            "http://[::1]:8080",
+        ] {
+            assert!(issuer(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://auth.example.com",
+            "http://127.0.0.1.example.com",
+            "https://user:pw@auth.example.com",
+            "https://auth.example.com?x=1",
+            "https://auth.example.com/#f",
+            "https://",
+            "auth.example.com",
+        ] {
+            assert_eq!(issuer(bad).unwrap_err().variable, "ISSUER", "{bad}");
+        }
     }
 }

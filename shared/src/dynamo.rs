@@ -1,8 +1,10 @@
-//! [`Store`] on one DynamoDB table.
+//! [`Store`] and [`AdminStore`] on one DynamoDB table.
 //!
-//! Layout: string partition key `pk` (`client#<id>` or `token#<sha256 hex>`),
-//! TTL attribute `expires_at` (epoch seconds) on tokens. Scope and grant lists
-//! are space-delimited strings, as in django-oauth-toolkit.
+//! Layout (`docs/storage.md` has every item kind): one string partition key,
+//! `pk`, of the form `<kind>#<id>` ([`Key::partition_key`]); the TTL
+//! attribute `expires_at` (epoch seconds) on every item that expires, which
+//! every read also honours, since TTL deletes days late. Scope, grant and
+//! redirect URI lists are space-delimited strings, as in django-oauth-toolkit.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,12 +19,13 @@ pub use aws_sdk_dynamodb::Client as DynamoClient;
 
 use crate::clock::SharedClock;
 use crate::model::{
-    AuthorizationCode, Client, Consent, Family, GrantType, Session, SignInFailures, Token, TokenKind, User,
+    AuthorizationCode, Client, ClientAuth, Consent, Family, GrantType, Session, Token, TokenKind, User,
 };
+use crate::redirect_uri::RedirectUri;
 use crate::scope::{format_scope, parse_scope};
 use crate::secret::generate_id;
 use crate::store::{
-    new_refresh_hash, AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
+    new_refresh_hash, AdminStore, Attempt, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
     StoreError, UserChange,
 };
 
@@ -116,9 +119,7 @@ impl DynamoStore {
             Key::Consent { username, client_id } => {
                 decode_consent(username, client_id, item).map(Item::Consent)
             }
-            Key::SignInFailures(username) => {
-                decode_sign_in_failures(username, item).map(Item::SignInFailures)
-            }
+            Key::SignInAttempts(_) => decode_sign_in_attempts(item).map(Item::SignInAttempts),
         };
         if decoded.is_none() {
             tracing::error!(
@@ -132,7 +133,7 @@ impl DynamoStore {
             Some(Item::Family(f)) if f.expires_at <= now => None,
             Some(Item::Code(c)) if c.expires_at <= now => None,
             Some(Item::Session(x)) if x.expires_at <= now => None,
-            Some(Item::SignInFailures(f)) if f.expires_at <= now => None,
+            Some(Item::SignInAttempts(a)) if a.expires_at <= now => None,
             other => other,
         }
     }
@@ -184,26 +185,38 @@ fn decode_client(item: &Attributes) -> Option<Client> {
         // A grant this build does not implement is ignored, not fatal.
         .filter_map(GrantType::parse)
         .collect();
+    let client_id = s(item, "client_id")?;
+    let auth = if flag(item, "public") {
+        ClientAuth::Public
+    } else {
+        ClientAuth::Confidential {
+            secret_hash: s(item, "secret_hash").filter(|h| !h.is_empty())?,
+        }
+    };
+    // Stored space-separated, as grant types (a URI has no space). One that
+    // no longer parses (stored before the rules tightened) is dropped: it
+    // is never redirected to.
+    let mut redirect_uris = Vec::new();
+    for uri in s(item, "redirect_uris").unwrap_or_default().split(' ') {
+        match RedirectUri::parse(uri) {
+            Ok(uri) => redirect_uris.push(uri),
+            Err(_) if uri.is_empty() => {}
+            Err(e) => {
+                tracing::error!(client_id = %client_id, problem = %e, "a stored redirect URI is refused")
+            }
+        }
+    }
     Some(Client {
-        client_id: s(item, "client_id")?,
+        client_id,
         name: s(item, "name")?,
-        secret_hash: s(item, "secret_hash")?,
+        auth,
         grant_types,
         scopes: parse_scope(&s(item, "scope")?).ok()?,
         default_scopes: parse_scope(&s(item, "default_scope")?).ok()?,
         token_lifetime: n(item, "token_lifetime"),
         disabled: flag(item, "disabled"),
         created_at: n(item, "created_at").unwrap_or(0),
-        // Stored space-separated, as grant types (a URI has no space).
-        redirect_uris: s(item, "redirect_uris")
-            .map(|uris| {
-                uris.split(' ')
-                    .filter(|u| !u.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        public: flag(item, "public"),
+        redirect_uris,
         skip_consent: flag(item, "skip_consent"),
     })
 }
@@ -222,10 +235,9 @@ fn encode_client(client: &Client) -> Attributes {
     item.insert("kind".into(), AttributeValue::S("client".into()));
     item.insert("client_id".into(), AttributeValue::S(client.client_id.clone()));
     item.insert("name".into(), AttributeValue::S(client.name.clone()));
-    item.insert(
-        "secret_hash".into(),
-        AttributeValue::S(client.secret_hash.clone()),
-    );
+    if let ClientAuth::Confidential { secret_hash } = &client.auth {
+        item.insert("secret_hash".into(), AttributeValue::S(secret_hash.clone()));
+    }
     item.insert("grant_types".into(), AttributeValue::S(grants.join(" ")));
     item.insert("scope".into(), AttributeValue::S(format_scope(&client.scopes)));
     item.insert(
@@ -238,12 +250,10 @@ fn encode_client(client: &Client) -> Attributes {
     item.insert("disabled".into(), AttributeValue::Bool(client.disabled));
     item.insert("created_at".into(), num(client.created_at));
     if !client.redirect_uris.is_empty() {
-        item.insert(
-            "redirect_uris".into(),
-            AttributeValue::S(client.redirect_uris.join(" ")),
-        );
+        let uris: Vec<&str> = client.redirect_uris.iter().map(RedirectUri::as_str).collect();
+        item.insert("redirect_uris".into(), AttributeValue::S(uris.join(" ")));
     }
-    item.insert("public".into(), AttributeValue::Bool(client.public));
+    item.insert("public".into(), AttributeValue::Bool(client.is_public()));
     item.insert("skip_consent".into(), AttributeValue::Bool(client.skip_consent));
     item
 }
@@ -323,6 +333,12 @@ fn decode_code(hash: &str, item: &Attributes) -> Option<AuthorizationCode> {
         code_hash: hash.to_owned(),
         client_id: s(item, "client_id")?,
         redirect_uri: s(item, "redirect_uri")?,
+        // Codes stored before this attribute: the request named its URI.
+        redirect_uri_sent: item
+            .get("redirect_uri_sent")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(true),
         scope: parse_scope(&s(item, "scope")?).ok()?,
         username: s(item, "username")?,
         user_grants_key: s(item, "user_grants_key")?,
@@ -347,6 +363,10 @@ fn encode_code(code: &AuthorizationCode) -> Attributes {
     ] {
         item.insert(name.into(), AttributeValue::S(value.clone()));
     }
+    item.insert(
+        "redirect_uri_sent".into(),
+        AttributeValue::Bool(code.redirect_uri_sent),
+    );
     item.insert("scope".into(), AttributeValue::S(format_scope(&code.scope)));
     item.insert("issued_at".into(), num(code.issued_at));
     item.insert(TTL_ATTRIBUTE.into(), num(code.expires_at));
@@ -400,9 +420,9 @@ fn encode_consent(consent: &Consent) -> Attributes {
     item
 }
 
-fn decode_sign_in_failures(username: &str, item: &Attributes) -> Option<SignInFailures> {
-    Some(SignInFailures {
-        username: username.to_owned(),
+fn decode_sign_in_attempts(item: &Attributes) -> Option<crate::model::SignInAttempts> {
+    Some(crate::model::SignInAttempts {
+        reserved: n(item, "reserved")?.try_into().ok()?,
         failures: n(item, "failures")?.try_into().ok()?,
         expires_at: n(item, TTL_ATTRIBUTE)?,
     })
@@ -687,45 +707,50 @@ impl Store for DynamoStore {
 
     async fn claim_secret_check(&self, client_id: &str, window: u64, limit: u32) -> Result<bool, StoreError> {
         let key = Some(Self::key_attributes(&Key::Client(client_id.to_owned())));
-        // Another check in the current window, if it has room...
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(key.clone())
-            .condition_expression(
-                "attribute_exists(pk) AND secret_check_window = :window AND secret_checks < :limit",
-            )
-            .update_expression("SET secret_checks = secret_checks + :one")
-            .expression_attribute_values(":window", num(window))
-            .expression_attribute_values(":limit", num(u64::from(limit)))
-            .expression_attribute_values(":one", num(1))
-            .send()
-            .await;
-        match counted {
-            Ok(_) => return Ok(true),
-            Err(e) if is_condition_failure(&e) => {}
-            Err(e) => return Err(unavailable(e)),
+        // Twice at most: a concurrent check may open the window between our
+        // two writes, and must not make this one look spent.
+        for _ in 0..2 {
+            // Another check in the current window, if it has room...
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(key.clone())
+                .condition_expression(
+                    "attribute_exists(pk) AND secret_check_window = :window AND secret_checks < :limit",
+                )
+                .update_expression("SET secret_checks = secret_checks + :one")
+                .expression_attribute_values(":window", num(window))
+                .expression_attribute_values(":limit", num(u64::from(limit)))
+                .expression_attribute_values(":one", num(1))
+                .send()
+                .await;
+            match counted {
+                Ok(_) => return Ok(true),
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+            // ...or the first of a new window.
+            let opened = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(key.clone())
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(secret_check_window) OR secret_check_window < :window)",
+                )
+                .update_expression("SET secret_check_window = :window, secret_checks = :one")
+                .expression_attribute_values(":window", num(window))
+                .expression_attribute_values(":one", num(1))
+                .send()
+                .await;
+            match opened {
+                Ok(_) => return Ok(true),
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
         }
-        // ...or the first of a new window.
-        let opened = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(key)
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(secret_check_window) OR secret_check_window < :window)",
-            )
-            .update_expression("SET secret_check_window = :window, secret_checks = :one")
-            .expression_attribute_values(":window", num(window))
-            .expression_attribute_values(":one", num(1))
-            .send()
-            .await;
-        match opened {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(false)
     }
 
     async fn rehash_client_secret(
@@ -774,9 +799,11 @@ impl Store for DynamoStore {
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(redeemed_at) AND expires_at > :now",
             )
-            .update_expression("SET redeemed_at = :now, redeemed_to = :next")
+            // Kept as long as the family, so that a replay can revoke it.
+            .update_expression("SET redeemed_at = :now, redeemed_to = :next, expires_at = :keep")
             .expression_attribute_values(":now", num(now))
             .expression_attribute_values(":next", AttributeValue::S(next_hash.clone()))
+            .expression_attribute_values(":keep", num(family.expires_at))
             .build()
             .map_err(build_error)?;
         let mut steps = vec![
@@ -835,52 +862,99 @@ impl Store for DynamoStore {
         Ok(())
     }
 
-    async fn record_sign_in_failure(
+    async fn reserve_sign_in_attempt(
         &self,
         username: &str,
+        limit: u32,
         window_seconds: u64,
         now: u64,
-    ) -> Result<u32, StoreError> {
-        let key = Key::SignInFailures(username.to_owned());
-        // One more failure in the open window...
+    ) -> Result<Attempt, StoreError> {
+        let key = Key::SignInAttempts(username.to_owned());
+        // Twice at most: a window may open between our two writes.
+        for _ in 0..2 {
+            // Room in the open window...
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key_attributes(&key)))
+                .condition_expression("attribute_exists(pk) AND expires_at > :now AND reserved < :limit")
+                .update_expression("SET reserved = reserved + :one")
+                .expression_attribute_values(":now", num(now))
+                .expression_attribute_values(":limit", num(u64::from(limit)))
+                .expression_attribute_values(":one", num(1))
+                .send()
+                .await;
+            match counted {
+                Ok(_) => return Ok(Attempt::Granted),
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+            // ...or the first attempt of a new window, if none is open.
+            let mut item = Self::key_attributes(&key);
+            item.insert("kind".into(), AttributeValue::S("sign-in attempts".into()));
+            item.insert("reserved".into(), num(1));
+            item.insert("failures".into(), num(0));
+            item.insert(TTL_ATTRIBUTE.into(), num(now + window_seconds));
+            let opened = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", num(now))
+                .send()
+                .await;
+            match opened {
+                Ok(_) => return Ok(Attempt::Granted),
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        // An open window without room: locked by failures, or busy.
+        let failures = match self
+            .get_raw(&key)
+            .await?
+            .and_then(|item| self.decode(&key, &item))
+        {
+            Some(Item::SignInAttempts(window)) => window.failures,
+            _ => 0,
+        };
+        Ok(if failures >= limit {
+            Attempt::Locked
+        } else {
+            Attempt::Busy
+        })
+    }
+
+    async fn record_sign_in_failure(&self, username: &str, now: u64) -> Result<u32, StoreError> {
         let counted = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key_attributes(&key)))
+            .set_key(Some(Self::key_attributes(&Key::SignInAttempts(
+                username.to_owned(),
+            ))))
             .condition_expression("attribute_exists(pk) AND expires_at > :now")
             .update_expression("SET failures = failures + :one")
             .expression_attribute_values(":now", num(now))
             .expression_attribute_values(":one", num(1))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
         match counted {
             Ok(out) => {
-                let failures = out.attributes().and_then(|a| n(a, "failures")).unwrap_or(1);
-                return Ok(u32::try_from(failures).unwrap_or(u32::MAX));
+                let failures = out.attributes().and_then(|a| n(a, "failures")).unwrap_or(0);
+                Ok(u32::try_from(failures).unwrap_or(u32::MAX))
             }
-            Err(e) if is_condition_failure(&e) => {}
-            Err(e) => return Err(unavailable(e)),
+            // Cleared by a success meanwhile, or the window closed.
+            Err(e) if is_condition_failure(&e) => Ok(0),
+            Err(e) => Err(unavailable(e)),
         }
-        // ...or the first of a new one (a concurrent first is overwritten:
-        // at worst one failure goes uncounted).
-        let mut item = Self::key_attributes(&key);
-        item.insert("kind".into(), AttributeValue::S("sign-in failures".into()));
-        item.insert("failures".into(), num(1));
-        item.insert(TTL_ATTRIBUTE.into(), num(now + window_seconds));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(1)
     }
 
-    async fn clear_sign_in_failures(&self, username: &str) -> Result<(), StoreError> {
-        self.delete(Key::SignInFailures(username.to_owned()))
+    async fn clear_sign_in_attempts(&self, username: &str) -> Result<(), StoreError> {
+        self.delete(Key::SignInAttempts(username.to_owned()))
             .await
             .map(|_| ())
     }

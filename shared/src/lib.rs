@@ -1,7 +1,8 @@
 //! The OAuth 2.0 core of the token service.
 //!
-//! Everything here is plain Rust: the OAuth rules ([`service`]), the token and
-//! client model ([`model`]), the storage traits ([`store`]: what requests need,
+//! Everything here is plain Rust: the OAuth rules ([`service`]), what is
+//! stored ([`model`]), redirect URIs as browsers parse them
+//! ([`redirect_uri`]), the storage traits ([`store`]: what requests need,
 //! and what administration needs besides) with their DynamoDB implementation
 //! (`dynamo`, behind the default `dynamodb` feature) and one in memory
 //! ([`memory`]), and administration over any store ([`admin`]). Nothing
@@ -21,6 +22,7 @@ pub mod logging;
 pub mod memory;
 pub mod model;
 pub mod password;
+pub mod redirect_uri;
 pub mod scope;
 pub mod secret;
 pub mod service;
@@ -32,6 +34,6 @@ pub use config::{ConfigError, ServiceConfig};
 #[cfg(feature = "dynamodb")]
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
-pub use model::{Client, GrantType, Token};
+pub use model::{Client, ClientAuth, GrantType, Token};
 pub use service::{HttpRequest, HttpResponse, TokenService, MAX_BODY_BYTES};
 pub use store::{AdminStore, Store, StoreError};

@@ -9,10 +9,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::clock::SharedClock;
-use crate::model::{AuthorizationCode, Client, Consent, Family, Session, SignInFailures, Token, User};
+use crate::model::{
+    AuthorizationCode, Client, ClientAuth, Consent, Family, Session, SignInAttempts, Token, User,
+};
 use crate::secret::generate_id;
 use crate::store::{
-    new_refresh_hash, AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
+    new_refresh_hash, AdminStore, Attempt, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
     StoreError, UserChange,
 };
 
@@ -90,7 +92,7 @@ impl MemoryStore {
             Item::Family(f) => f.expires_at > now,
             Item::Code(c) => c.expires_at > now,
             Item::Session(x) => x.expires_at > now,
-            Item::SignInFailures(f) => f.expires_at > now,
+            Item::SignInAttempts(a) => a.expires_at > now,
             Item::Client(_) | Item::User(_) | Item::Consent(_) => true,
         }
     }
@@ -289,10 +291,13 @@ impl Store for MemoryStore {
             Some(Stored {
                 item: Item::Client(c),
                 ..
-            }) if c.secret_hash == verified => {
-                c.secret_hash = sha256.to_owned();
-                Ok(true)
-            }
+            }) => match &mut c.auth {
+                ClientAuth::Confidential { secret_hash } if secret_hash == verified => {
+                    *secret_hash = sha256.to_owned();
+                    Ok(true)
+                }
+                _ => Ok(false),
+            },
             _ => Ok(false),
         }
     }
@@ -368,6 +373,7 @@ impl Store for MemoryStore {
         }) = items.get_mut(&key)
         {
             code.redeemed_at = Some(now);
+            code.expires_at = family.expires_at;
             *rotated_to = Some(next);
         }
         items.insert(family_key, stored(Item::Family(family.clone())));
@@ -407,39 +413,64 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn record_sign_in_failure(
+    async fn reserve_sign_in_attempt(
         &self,
         username: &str,
+        limit: u32,
         window_seconds: u64,
         now: u64,
-    ) -> Result<u32, StoreError> {
+    ) -> Result<Attempt, StoreError> {
         round_trip().await;
-        writable([&Key::SignInFailures(username.to_owned())])?;
+        let key = Key::SignInAttempts(username.to_owned());
+        writable([&key])?;
         let mut items = self.lock();
-        let key = Key::SignInFailures(username.to_owned());
         if let Some(Stored {
-            item: Item::SignInFailures(f),
+            item: Item::SignInAttempts(window),
             ..
         }) = items.get_mut(&key)
         {
-            if f.expires_at > now {
-                f.failures = f.failures.saturating_add(1);
-                return Ok(f.failures);
+            if window.expires_at > now {
+                if window.reserved < limit {
+                    window.reserved += 1;
+                    return Ok(Attempt::Granted);
+                }
+                return Ok(if window.failures >= limit {
+                    Attempt::Locked
+                } else {
+                    Attempt::Busy
+                });
             }
         }
-        let fresh = SignInFailures {
-            username: username.to_owned(),
-            failures: 1,
+        let opened = SignInAttempts {
+            reserved: 1,
+            failures: 0,
             expires_at: now + window_seconds,
         };
-        items.insert(key, stored(Item::SignInFailures(fresh)));
-        Ok(1)
+        items.insert(key, stored(Item::SignInAttempts(opened)));
+        Ok(Attempt::Granted)
     }
 
-    async fn clear_sign_in_failures(&self, username: &str) -> Result<(), StoreError> {
+    async fn record_sign_in_failure(&self, username: &str, now: u64) -> Result<u32, StoreError> {
         round_trip().await;
-        writable([&Key::SignInFailures(username.to_owned())])?;
-        self.lock().remove(&Key::SignInFailures(username.to_owned()));
+        let key = Key::SignInAttempts(username.to_owned());
+        writable([&key])?;
+        match self.lock().get_mut(&key) {
+            Some(Stored {
+                item: Item::SignInAttempts(window),
+                ..
+            }) if window.expires_at > now => {
+                window.failures += 1;
+                Ok(window.failures)
+            }
+            _ => Ok(0),
+        }
+    }
+
+    async fn clear_sign_in_attempts(&self, username: &str) -> Result<(), StoreError> {
+        round_trip().await;
+        let key = Key::SignInAttempts(username.to_owned());
+        writable([&key])?;
+        self.lock().remove(&key);
         Ok(())
     }
 }
@@ -474,7 +505,12 @@ impl AdminStore for MemoryStore {
         };
         match change {
             ClientChange::Disabled(disabled) => c.disabled = disabled,
-            ClientChange::SecretHash(hash) => c.secret_hash = hash,
+            // As on DynamoDB, where a public client stays public.
+            ClientChange::SecretHash(hash) => {
+                if let ClientAuth::Confidential { secret_hash } = &mut c.auth {
+                    *secret_hash = hash;
+                }
+            }
         }
         Ok(Some(c.clone()))
     }

@@ -1,9 +1,12 @@
-//! What is stored: clients and access tokens.
+//! What is stored: clients, users, tokens and the grants (families) they
+//! descend from, authorization codes, browser sessions, approvals and
+//! sign-in attempts. How each is laid out in the table: `docs/storage.md`.
 
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
+use crate::redirect_uri::RedirectUri;
 use crate::scope::{format_scope, ScopeSet};
 use crate::secret::{generate_id, RandomnessUnavailable};
 
@@ -47,16 +50,39 @@ impl GrantType {
     }
 }
 
-/// A registered OAuth client: confidential (with a secret) or public (RFC 6749
-/// §2.1: no secret, the authorization code grant with PKCE only).
+/// How a client proves who it is at the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// A confidential client (RFC 6749 §2.1) with a secret, of which only
+    /// a hash is stored: lowercase hex SHA-256, or a Django password hash
+    /// imported from django-oauth-toolkit until its first use re-stores it.
+    Confidential {
+        /// The secret's hash; the secret itself is never stored.
+        secret_hash: String,
+    },
+    /// A public client: no secret, so PKCE is its proof, and only the
+    /// grants that carry one are open to it ([`GrantType::open_to_public_clients`]).
+    Public,
+}
+
+impl GrantType {
+    /// Whether a public client may use this grant: the authorization code
+    /// grant (with PKCE) and the refresh of its tokens. Any other grant
+    /// would give tokens to anyone who knows the (public) client id.
+    pub fn open_to_public_clients(self) -> bool {
+        matches!(self, GrantType::AuthorizationCode | GrantType::RefreshToken)
+    }
+}
+
+/// A registered OAuth client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     /// Public identifier, random letters and digits.
     pub client_id: String,
     /// Human-readable name.
     pub name: String,
-    /// Lowercase hex SHA-256 of the client secret; the secret itself is never stored.
-    pub secret_hash: String,
+    /// Confidential (with a secret) or public.
+    pub auth: ClientAuth,
     /// Grant types this client may use.
     pub grant_types: BTreeSet<GrantType>,
     /// Scopes this client may be granted.
@@ -69,22 +95,29 @@ pub struct Client {
     pub disabled: bool,
     /// Creation time, epoch seconds.
     pub created_at: u64,
-    /// Where authorization responses may be sent, matched exactly.
-    pub redirect_uris: Vec<String>,
-    /// A public client: no secret; PKCE is its proof.
-    pub public: bool,
-    /// Users are not asked to consent (django-oauth-toolkit's `skip_authorization`).
+    /// Where authorization responses may be sent (see [`RedirectUri::admits`]).
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Users are not asked to consent (django-oauth-toolkit's
+    /// `skip_authorization`), unless the redirect cannot tell who the client
+    /// is (a public client on a loopback or private-use redirect, RFC 8252 §8.6).
     pub skip_consent: bool,
 }
 
 impl Client {
-    /// Whether the client may use `grant`: a client whose grant issues refresh
-    /// tokens may also redeem them.
+    /// Whether the client has no secret.
+    pub fn is_public(&self) -> bool {
+        self.auth == ClientAuth::Public
+    }
+
+    /// Whether the client may use `grant`: one it was registered for (a
+    /// client whose grant issues refresh tokens may also redeem them), and,
+    /// for a public client, only one open to public clients, whatever is stored.
     pub fn may_use(&self, grant: GrantType) -> bool {
-        self.grant_types.contains(&grant)
+        let registered = self.grant_types.contains(&grant)
             || (grant == GrantType::RefreshToken
                 && (self.grant_types.contains(&GrantType::Password)
-                    || self.grant_types.contains(&GrantType::AuthorizationCode)))
+                    || self.grant_types.contains(&GrantType::AuthorizationCode)));
+        registered && (!self.is_public() || grant.open_to_public_clients())
     }
 
     /// The client as shown to an administrator: everything but the secret hash.
@@ -98,59 +131,10 @@ impl Client {
             "token_lifetime": self.token_lifetime,
             "disabled": self.disabled,
             "created_at": self.created_at,
-            "redirect_uris": self.redirect_uris,
-            "public": self.public,
+            "redirect_uris": self.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+            "public": self.is_public(),
             "skip_consent": self.skip_consent,
         })
-    }
-}
-
-/// Whether `uri` may be registered as a redirect URI: `https` with a host;
-/// plain `http` only to a loopback address (RFC 8252 §7.3: native apps
-/// listening on this machine); or a private-use scheme in reverse-domain
-/// form (RFC 8252 §7.1, `com.example.app:/callback`). Never a fragment.
-pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("{uri:?} {why}"));
-    if uri.len() > 2000 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return bad("is not a URI");
-    }
-    if uri.contains('#') {
-        return bad("has a fragment");
-    }
-    let Some((scheme, rest)) = uri.split_once(':') else {
-        return bad("has no scheme");
-    };
-    let host = || {
-        let authority = rest.strip_prefix("//")?.split(['/', '?']).next()?;
-        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let host = match host_port.strip_prefix('[') {
-            Some(v6) => v6.split(']').next()?,
-            None => host_port.split(':').next()?,
-        };
-        (!host.is_empty()).then_some(host)
-    };
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" if host().is_some() => Ok(()),
-        "https" => bad("has no host"),
-        "http" => match host() {
-            Some(h)
-                if h.eq_ignore_ascii_case("localhost")
-                    || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) =>
-            {
-                Ok(())
-            }
-            _ => bad("is plain http to another host than this machine's loopback; use https"),
-        },
-        s if s.contains('.')
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
-            && !rest.is_empty() =>
-        {
-            Ok(())
-        }
-        _ => {
-            bad("is neither https, loopback http, nor a private-use scheme such as com.example.app:/callback")
-        }
     }
 }
 
@@ -213,6 +197,11 @@ pub struct Token {
     pub access_hash: Option<String>,
 }
 
+/// The longest username accepted: room for Django's 150 characters (and an
+/// e-mail address as the username), well inside DynamoDB's key limit in
+/// every item whose key holds a username.
+pub const MAX_USERNAME_BYTES: usize = 512;
+
 /// A resource owner who can be issued tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -266,8 +255,11 @@ pub struct AuthorizationCode {
     pub code_hash: String,
     /// The client it was issued to.
     pub client_id: String,
-    /// The redirect URI it was sent to; the token request must name it again.
+    /// The redirect URI it was sent to.
     pub redirect_uri: String,
+    /// Whether the authorization request named that redirect URI, in which
+    /// case the token request must name it again (RFC 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
     /// The scope the user granted.
     pub scope: ScopeSet,
     /// The user who signed in.
@@ -281,7 +273,9 @@ pub struct AuthorizationCode {
     pub family_id: String,
     /// Issue time, epoch seconds.
     pub issued_at: u64,
-    /// Expiry, epoch seconds (and the item's TTL).
+    /// Until when it may be redeemed, epoch seconds (and the item's TTL);
+    /// once redeemed, the item is kept as long as the tokens it gave, so
+    /// that a replay can revoke them.
     pub expires_at: u64,
     /// When it was redeemed (it then only serves replay detection).
     pub redeemed_at: Option<u64>,
@@ -315,45 +309,15 @@ pub struct Consent {
     pub user_grants_key: String,
 }
 
-/// Failed sign-ins for one username (whether or not such a user exists).
+/// Sign-in attempts for one username (whether or not such a user exists)
+/// in the lockout window that opened with the first of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignInFailures {
-    /// The username tried.
-    pub username: String,
-    /// Failures since the window opened.
+pub struct SignInAttempts {
+    /// Attempts granted in the window: those still being checked, and the
+    /// failures (a success clears the window).
+    pub reserved: u32,
+    /// Attempts whose password was wrong.
     pub failures: u32,
     /// When the window closes, epoch seconds (and the item's TTL).
     pub expires_at: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redirect_uris_are_https_loopback_http_or_private_use_schemes() {
-        for ok in [
-            "https://app.example.com/callback",
-            "https://app.example.com:8443/cb?tenant=1",
-            "http://127.0.0.1:49152/callback",
-            "http://[::1]:8080/cb",
-            "http://localhost:3000/cb",
-            "com.example.app:/oauth2redirect",
-        ] {
-            assert_eq!(check_redirect_uri(ok), Ok(()), "{ok}");
-        }
-        for bad in [
-            "http://app.example.com/callback",
-            "http://127.0.0.1.example.com/cb",
-            "https:///no-host",
-            "https://app.example.com/cb#fragment",
-            "javascript:alert(1)",
-            "myapp:/cb",
-            "https://app.example.com/a b",
-            "/relative/path",
-            "",
-        ] {
-            assert!(check_redirect_uri(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -10,7 +10,12 @@
 //!
 //! Every refusal costs about the same: an unknown user, an unusable hash
 //! (Django's `!…`), an unknown algorithm or a malformed hash all spend one
-//! configured PBKDF2, so timing does not tell them from a wrong password.
+//! configured PBKDF2, so timing does not tell them from a wrong password;
+//! a wrong password under an imported hash is made up to the configured
+//! work (see [`check_password`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -54,12 +59,48 @@ impl PasswordCheck {
     };
 }
 
+/// Nanoseconds one PBKDF2-SHA256 iteration took on this machine, as last
+/// measured (0: not yet), scaled by 1,024 to keep precision.
+static PBKDF2_ITERATION_NANOS_X1024: AtomicU64 = AtomicU64::new(0);
+
 fn pbkdf2_sha256(password: &str, salt: &str, iterations: u32) -> [u8; 32] {
     #[cfg(test)]
     tests::PBKDF2_RUNS.with(|runs| runs.borrow_mut().push(iterations));
+    let started = Instant::now();
     let mut key = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut key);
+    // Long enough runs only, for a rate the clock's resolution does not blur.
+    if iterations >= 1000 {
+        let rate = started.elapsed().as_nanos() * 1024 / u128::from(iterations);
+        PBKDF2_ITERATION_NANOS_X1024.store(u64::try_from(rate).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
     key
+}
+
+/// After a wrong password checked under another hash than the configured
+/// one (imported from Django), spends what the configured hasher would
+/// have spent beyond it, so that the refusal costs the same as for every
+/// other user and timing does not tell which users were imported. Against
+/// PBKDF2-SHA256 with fewer iterations, exactly the difference (as Django's
+/// `harden_runtime`); against another algorithm, the configured work less
+/// the time the check took, at the rate PBKDF2 last ran here. A hash asking
+/// for more work than the configured one already costs more: nothing to add.
+fn harden_runtime(password: &str, stored_iterations: Option<u32>, checked_in: Duration, iterations: u32) {
+    let extra = match stored_iterations {
+        Some(stored) => iterations.saturating_sub(stored),
+        None => match PBKDF2_ITERATION_NANOS_X1024.load(Ordering::Relaxed) {
+            // Not measured yet: the whole configured work, once.
+            0 => iterations,
+            rate => {
+                let configured = u128::from(iterations) * u128::from(rate) / 1024;
+                let left = configured.saturating_sub(checked_in.as_nanos());
+                u32::try_from(left * 1024 / u128::from(rate)).unwrap_or(iterations)
+            }
+        },
+    };
+    if extra > 0 {
+        let _ = pbkdf2_sha256(password, "nobody-has-this-salt", extra);
+    }
 }
 
 /// Hashes `password` with a fresh 22-character salt, as Django would.
@@ -91,8 +132,13 @@ const HASHERS: [&str; 6] = [
 /// factor: what new hashes use, and what every refusal that has no hash to
 /// work on spends.
 pub fn check_password(password: &str, encoded: Option<&str>, iterations: u32) -> PasswordCheck {
+    let started = Instant::now();
     let verified = encoded.and_then(|encoded| verify(password, encoded));
     match verified {
+        Some((false, current)) if current != Some(iterations) => {
+            harden_runtime(password, current, started.elapsed(), iterations);
+            PasswordCheck::REFUSED
+        }
         Some((matches, current)) => PasswordCheck {
             matches,
             needs_rehash: matches && current != Some(iterations),
@@ -317,5 +363,25 @@ mod tests {
         assert_eq!((check, work), (PasswordCheck::REFUSED, vec![1000]));
         let (_, work) = with_pbkdf2_runs(|| check_password("wrong", Some(&encoded), 1000));
         assert_eq!(work, [1000]);
+    }
+
+    /// A wrong password for a user still under an imported hash costs the
+    /// configured work, as for every other user: otherwise its timing tells
+    /// which users were imported (and that they exist).
+    #[test]
+    fn a_wrong_password_under_an_imported_hash_costs_the_configured_work() {
+        // The configured hasher, other iterations: the difference is spent too.
+        let (check, work) = with_pbkdf2_runs(|| check_password("wrong", Some(DJANGO_HASHES[0]), 5000));
+        assert_eq!(check, PasswordCheck::REFUSED);
+        assert_eq!(work.iter().sum::<u32>(), 5000, "{work:?}");
+        // Other hashers, cheaper than the configured work: made up with it.
+        for encoded in &DJANGO_HASHES[1..] {
+            let (check, work) = with_pbkdf2_runs(|| check_password("wrong", Some(encoded), 50_000));
+            assert_eq!(check, PasswordCheck::REFUSED, "{encoded}");
+            assert!(
+                work.iter().sum::<u32>() > 0,
+                "{encoded}: a wrong password cost only the imported hash's work"
+            );
+        }
     }
 }

@@ -70,6 +70,12 @@ impl RedirectUri {
         if input.contains('#') {
             return refused("has a fragment");
         }
+        // Browsers skip any number of slashes after `https:` (`https:///x`
+        // is `https://x/`): a URI that needs that repair is refused.
+        let after_scheme = input.split_once(':').map_or("", |(_, rest)| rest);
+        if after_scheme.starts_with("///") {
+            return refused("has an empty authority");
+        }
         let url = match Url::parse(input) {
             Ok(url) => url,
             Err(e) => return refused(&format!("is not an absolute URI ({e})")),
@@ -87,11 +93,9 @@ impl RedirectUri {
             scheme if is_private_use(scheme) && (url.host().is_some() || url.path().len() > 1) => {
                 RedirectKind::PrivateUse
             }
-            _ => {
-                return refused(
-                    "is neither https, loopback http, nor a private-use scheme such as com.example.app:/callback",
-                )
-            }
+            _ => return refused(
+                "is neither https, loopback http, nor a private-use scheme such as com.example.app:/callback",
+            ),
         };
         Ok(Self { url, kind })
     }
@@ -113,7 +117,10 @@ impl RedirectUri {
         match (self.kind, requested.kind) {
             (RedirectKind::Loopback, RedirectKind::Loopback) => {
                 let (a, b) = (&self.url, &requested.url);
-                a.scheme() == b.scheme() && a.host() == b.host() && a.path() == b.path() && a.query() == b.query()
+                a.scheme() == b.scheme()
+                    && a.host() == b.host()
+                    && a.path() == b.path()
+                    && a.query() == b.query()
             }
             _ => self.url == requested.url,
         }
@@ -135,7 +142,7 @@ impl RedirectUri {
 }
 
 /// `localhost`, `127.0.0.0/8` or `[::1]`, as the URL parser read the host.
-fn is_loopback(host: Option<Host<&str>>) -> bool {
+pub(crate) fn is_loopback(host: Option<Host<&str>>) -> bool {
     match host {
         Some(Host::Domain(name)) => name == "localhost",
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -256,9 +263,15 @@ mod tests {
 
     #[test]
     fn only_https_identifies_the_client() {
-        assert!(RedirectUri::parse("https://app.example.com/cb").unwrap().identifies_client());
-        assert!(!RedirectUri::parse("http://127.0.0.1/cb").unwrap().identifies_client());
-        assert!(!RedirectUri::parse("com.example.app:/cb").unwrap().identifies_client());
+        assert!(RedirectUri::parse("https://app.example.com/cb")
+            .unwrap()
+            .identifies_client());
+        assert!(!RedirectUri::parse("http://127.0.0.1/cb")
+            .unwrap()
+            .identifies_client());
+        assert!(!RedirectUri::parse("com.example.app:/cb")
+            .unwrap()
+            .identifies_client());
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! The storage interface the OAuth core needs.
+//! The storage interface the OAuth core needs: [`Store`] (what serving
+//! requests needs) and [`AdminStore`] (what administration needs besides),
+//! the [`Key`]s of the one table both implementations lay out alike
+//! (`docs/storage.md`), and what their conditional writes report.
 
 use std::future::Future;
 
-use crate::model::{AuthorizationCode, Client, Consent, Family, Session, SignInFailures, Token, User};
+use crate::model::{AuthorizationCode, Client, Consent, Family, Session, SignInAttempts, Token, User};
+use crate::secret::sha256_hex;
 
 /// The key of one stored item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,8 +30,9 @@ pub enum Key {
         /// The client.
         client_id: String,
     },
-    /// Failed sign-ins for a username.
-    SignInFailures(String),
+    /// Sign-in attempts for a username; keyed by its SHA-256, so that no
+    /// username, however long, makes a key DynamoDB refuses.
+    SignInAttempts(String),
 }
 
 /// DynamoDB refuses a partition key over 2,048 bytes (and the whole request
@@ -46,7 +51,7 @@ impl Key {
             Key::Code(hash) => format!("code#{hash}"),
             Key::Session(hash) => format!("session#{hash}"),
             Key::Consent { username, client_id } => format!("consent#{client_id}#{username}"),
-            Key::SignInFailures(username) => format!("signin#{username}"),
+            Key::SignInAttempts(username) => format!("signin#{}", sha256_hex(username)),
         }
     }
 
@@ -65,7 +70,7 @@ impl Key {
             Key::Code(_) => "code",
             Key::Session(_) => "session",
             Key::Consent { .. } => "consent",
-            Key::SignInFailures(_) => "sign-in failures",
+            Key::SignInAttempts(_) => "sign-in attempts",
         }
     }
 }
@@ -87,8 +92,8 @@ pub enum Item {
     Session(Session),
     /// A user's approval of a client.
     Consent(Consent),
-    /// Failed sign-ins for a username.
-    SignInFailures(SignInFailures),
+    /// Sign-in attempts for a username.
+    SignInAttempts(SignInAttempts),
 }
 
 /// The hash of the new refresh token among `tokens` of a rotation or a
@@ -115,6 +120,18 @@ pub enum Redemption {
     },
     /// No live code has that value.
     NotFound,
+}
+
+/// What reserving a sign-in attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The attempt may check a password.
+    Granted,
+    /// The window's failures are spent: refused without a check until it closes.
+    Locked,
+    /// The window's room is taken by attempts still being checked: refused
+    /// without a check, to retry in a moment (their outcomes decide).
+    Busy,
 }
 
 /// What a revocation request did.
@@ -271,7 +288,9 @@ pub trait Store: Send + Sync + 'static {
     /// (`family`, `tokens` with the new refresh token among them) in one
     /// transaction: of concurrent redemptions exactly one succeeds, and the
     /// same redemption written again (a retry after a lost answer) is
-    /// [`Redemption::Redeemed`], not a replay.
+    /// [`Redemption::Redeemed`], not a replay. The spent code is kept until
+    /// the family's `expires_at`, so that a replay, however late, can
+    /// revoke what it gave.
     fn redeem_code(
         &self,
         code_hash: &str,
@@ -289,18 +308,30 @@ pub trait Store: Send + Sync + 'static {
     /// Records (or replaces) a user's approval of a client.
     fn put_consent(&self, consent: &Consent) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Counts a failed sign-in for `username` in the window that opened with
-    /// the first failure and lasts `window_seconds`; the failures counted in
-    /// it so far.
+    /// Reserves one sign-in attempt for `username`, before its password is
+    /// checked, in the window that opens with the first and lasts
+    /// `window_seconds`: granted while the attempts being checked and the
+    /// failures of the window are fewer than `limit`. Atomic, so that
+    /// concurrent attempts cannot pass the limit between a read and a write.
+    fn reserve_sign_in_attempt(
+        &self,
+        username: &str,
+        limit: u32,
+        window_seconds: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<Attempt, StoreError>> + Send;
+
+    /// Records that a granted attempt's password was wrong; the failures of
+    /// the window so far (0 if a success cleared it meanwhile).
     fn record_sign_in_failure(
         &self,
         username: &str,
-        window_seconds: u64,
         now: u64,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
-    /// Forgets a username's failed sign-ins (after a successful one).
-    fn clear_sign_in_failures(&self, username: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Forgets a username's sign-in attempts (after a successful sign-in,
+    /// or an administrator's unlock); absent is fine.
+    fn clear_sign_in_attempts(&self, username: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Reads one user.
     fn get_user(&self, username: &str) -> impl Future<Output = Result<Option<User>, StoreError>> + Send {

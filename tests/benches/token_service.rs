@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use integration_tests::TestEnv;
-use shared::model::{Client, GrantType, User};
+use shared::model::{Client, ClientAuth, GrantType, User};
 use shared::password::make_password;
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
@@ -50,7 +50,9 @@ fn handler_cpu(c: &mut Criterion) {
         let client = Client {
             client_id: id.clone(),
             name: "bench".into(),
-            secret_hash: sha256_hex(&secret),
+            auth: ClientAuth::Confidential {
+                secret_hash: sha256_hex(&secret),
+            },
             grant_types: [GrantType::ClientCredentials].into(),
             scopes: parse_scope(scope).unwrap(),
             default_scopes: Default::default(),
@@ -58,7 +60,6 @@ fn handler_cpu(c: &mut Criterion) {
             disabled: false,
             created_at: 0,
             redirect_uris: Vec::new(),
-            public: false,
             skip_consent: false,
         };
         runtime.block_on(service.store().create_client(&client)).unwrap();

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use shared::model::{AuthorizationCode, Client, Consent, Family, Session, Token, User};
 use shared::store::{
-    AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError, UserChange,
+    AdminStore, Attempt, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError,
+    UserChange,
 };
 use shared::{DynamoStore, MemoryStore};
 
@@ -114,16 +115,20 @@ impl Store for AnyStore {
     async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
         each!(self, s => s.put_consent(consent).await)
     }
-    async fn record_sign_in_failure(
+    async fn reserve_sign_in_attempt(
         &self,
         username: &str,
+        limit: u32,
         window_seconds: u64,
         now: u64,
-    ) -> Result<u32, StoreError> {
-        each!(self, s => s.record_sign_in_failure(username, window_seconds, now).await)
+    ) -> Result<Attempt, StoreError> {
+        each!(self, s => s.reserve_sign_in_attempt(username, limit, window_seconds, now).await)
     }
-    async fn clear_sign_in_failures(&self, username: &str) -> Result<(), StoreError> {
-        each!(self, s => s.clear_sign_in_failures(username).await)
+    async fn record_sign_in_failure(&self, username: &str, now: u64) -> Result<u32, StoreError> {
+        each!(self, s => s.record_sign_in_failure(username, now).await)
+    }
+    async fn clear_sign_in_attempts(&self, username: &str) -> Result<(), StoreError> {
+        each!(self, s => s.clear_sign_in_attempts(username).await)
     }
 }
 

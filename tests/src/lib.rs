@@ -28,11 +28,11 @@ use http::HeaderMap;
 use lambda_http::Body;
 use serde_json::Value;
 use shared::dynamo::DynamoClient;
-use shared::model::{AuthorizationCode, Client, Consent, Family, GrantType, Session, Token};
+use shared::model::{AuthorizationCode, Client, ClientAuth, Consent, Family, GrantType, Session, Token};
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
 use shared::store::{
-    AdminStore, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError,
+    AdminStore, Attempt, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError,
 };
 use shared::{DynamoStore, ManualClock, MemoryStore, ServiceConfig, SharedClock, TokenService};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -242,20 +242,25 @@ impl<S: Store> Store for Counting<S> {
         self.calls.outage()?;
         self.inner.put_consent(consent).await
     }
-    async fn record_sign_in_failure(
+    async fn reserve_sign_in_attempt(
         &self,
         username: &str,
+        limit: u32,
         window_seconds: u64,
         now: u64,
-    ) -> Result<u32, StoreError> {
+    ) -> Result<Attempt, StoreError> {
         self.calls.outage()?;
         self.inner
-            .record_sign_in_failure(username, window_seconds, now)
+            .reserve_sign_in_attempt(username, limit, window_seconds, now)
             .await
     }
-    async fn clear_sign_in_failures(&self, username: &str) -> Result<(), StoreError> {
+    async fn record_sign_in_failure(&self, username: &str, now: u64) -> Result<u32, StoreError> {
         self.calls.outage()?;
-        self.inner.clear_sign_in_failures(username).await
+        self.inner.record_sign_in_failure(username, now).await
+    }
+    async fn clear_sign_in_attempts(&self, username: &str) -> Result<(), StoreError> {
+        self.calls.outage()?;
+        self.inner.clear_sign_in_attempts(username).await
     }
 }
 
@@ -424,7 +429,9 @@ impl TestEnv {
         let client = Client {
             client_id: id.to_owned(),
             name: "test client".into(),
-            secret_hash: sha256_hex(secret),
+            auth: ClientAuth::Confidential {
+                secret_hash: sha256_hex(secret),
+            },
             grant_types: grants.iter().copied().collect(),
             scopes: parse_scope(scope).unwrap(),
             default_scopes: parse_scope(default_scope).unwrap(),
@@ -432,7 +439,6 @@ impl TestEnv {
             disabled: false,
             created_at: 0,
             redirect_uris: Vec::new(),
-            public: false,
             skip_consent: false,
         };
         self.admin.create_client(&client).await.unwrap();

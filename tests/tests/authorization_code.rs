@@ -12,6 +12,7 @@ use serde_json::Value;
 use shared::admin::{self, NewClient};
 use shared::model::GrantType;
 use shared::scope::parse_scope;
+use shared::store::Key;
 use shared::AdminStore;
 
 const REDIRECT: &str = "https://app.example.com/callback";
@@ -505,4 +506,282 @@ async fn signing_out_ends_the_session_and_revoked_grants_end_sessions() {
         .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
         .await;
     assert!(page.body.contains("name=\"password\""), "{}", page.body);
+}
+
+/// RFC 8252 §8.6: a public client redirecting to a loopback address or a
+/// private-use scheme cannot prove who it is (any app on the device can
+/// claim that redirect), so its requests are processed as if nothing had
+/// been approved: the user is asked every time, whatever `--skip-consent`
+/// or an earlier approval says. A public client on an https redirect URI
+/// (a single-page app on its own origin) is identified by it.
+#[tokio::test]
+async fn public_clients_on_device_redirects_always_ask_the_user() {
+    let f = Fixture::new().await;
+    for redirect in ["http://127.0.0.1:8765/cb", "com.example.app:/oauth2redirect"] {
+        let new = NewClient {
+            name: "Native App".into(),
+            grants: [GrantType::AuthorizationCode].into(),
+            scopes: parse_scope("read").unwrap(),
+            default_scopes: parse_scope("read").unwrap(),
+            token_lifetime: None,
+            redirect_uris: vec![redirect.into()],
+            public: true,
+            skip_consent: true,
+        };
+        let (client, _) = admin::create_client(&f.env.admin, new, 0).await.unwrap();
+        let path = |challenge: &str| {
+            format!(
+                "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope=read&code_challenge={challenge}&code_challenge_method=S256",
+                client.client_id,
+                shared::form::encode(redirect)
+            )
+        };
+        let mut browser = Browser::default();
+        let (_, challenge) = pkce_pair();
+        let page = browser.get(&f.env, &path(&challenge)).await;
+        let consent = browser
+            .submit(&f.env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+            .await;
+        assert!(
+            consent.body.contains("Allow access?"),
+            "{redirect}: signed in, the user is still asked: {} {}",
+            consent.status,
+            consent.body
+        );
+        let back = browser.submit(&f.env, &consent, &[("decision", "allow")]).await;
+        assert!(redirected(&back, redirect).contains_key("code"));
+        // Signed in and approved before: asked again, never a bare redirect.
+        let (_, challenge) = pkce_pair();
+        let again = browser.get(&f.env, &path(&challenge)).await;
+        assert_eq!(again.status, 200, "{redirect}: {:?}", again.header("location"));
+        assert!(again.body.contains("Allow access?"), "{}", again.body);
+    }
+}
+
+/// RFC 6749 §4.1.2: a code presented again revokes what it issued, also
+/// after the code's own 60 s lifetime, for as long as those tokens live.
+#[tokio::test]
+async fn a_code_replayed_after_its_lifetime_still_revokes_its_tokens() {
+    let f = Fixture::new().await;
+    let mut browser = Browser::default();
+    let (verifier, challenge) = pkce_pair();
+    let code = f.code(&mut browser, &f.app, &challenge).await["code"].clone();
+    let tokens = f.redeem(&f.app, &code, &verifier).await.json();
+    let access = tokens["access_token"].as_str().unwrap();
+    f.env.clock.advance(600);
+    assert_eq!(f.env.introspect(&f.rs, access).await.json()["active"], true);
+    f.redeem(&f.app, &code, &verifier)
+        .await
+        .assert_error(400, "invalid_grant");
+    assert_eq!(
+        f.env.introspect(&f.rs, access).await.json()["active"],
+        false,
+        "the replay ten minutes on revoked nothing"
+    );
+    let refresh = f
+        .env
+        .post(
+            "/o/token/",
+            &format!(
+                "grant_type=refresh_token&refresh_token={}",
+                tokens["refresh_token"].as_str().unwrap()
+            ),
+        )
+        .basic(&f.app.id, &f.app.secret)
+        .send()
+        .await;
+    refresh.assert_error(400, "invalid_grant");
+}
+
+/// Signing in starts afresh: the browser's previous session ends (its
+/// stored item goes) and the CSRF token is a new one; signing out ends both.
+#[tokio::test]
+async fn signing_in_replaces_the_session_and_the_csrf_token_and_signing_out_ends_both() {
+    let f = Fixture::new().await;
+    let mut browser = Browser::default();
+    let (_, challenge) = pkce_pair();
+    let page = browser
+        .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
+        .await;
+    let csrf_before = browser.cookies["__Host-csrf"].clone();
+    browser
+        .submit(&f.env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+        .await;
+    let first_session = browser.cookies["__Host-session"].clone();
+    let csrf_signed_in = browser.cookies["__Host-csrf"].clone();
+    assert_ne!(csrf_before, csrf_signed_in, "sign-in kept the CSRF token");
+    let session_key = |value: &str| Key::Session(shared::secret::sha256_hex(value));
+    assert!(f.env.holds(&session_key(&first_session)).await);
+
+    // The session ends (the administrator ends jdoe's grants); signing in
+    // again replaces the old session's item, not only the cookie.
+    f.env
+        .admin
+        .update_user("jdoe", shared::store::UserChange::RevokeGrants)
+        .await
+        .unwrap();
+    let (_, challenge) = pkce_pair();
+    let page = browser
+        .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
+        .await;
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+    browser
+        .submit(&f.env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+        .await;
+    let second_session = browser.cookies["__Host-session"].clone();
+    assert_ne!(first_session, second_session);
+    assert!(
+        !f.env.holds(&session_key(&first_session)).await,
+        "the previous session's item is still stored"
+    );
+    assert_ne!(browser.cookies["__Host-csrf"], csrf_signed_in);
+
+    // Signing out ends the session and the CSRF token with it.
+    let form = browser.get(&f.env, "/o/logout/").await;
+    let csrf = hidden_fields(&form.body)
+        .into_iter()
+        .find(|(n, _)| n == "csrf")
+        .unwrap()
+        .1;
+    let out = f
+        .env
+        .post("/o/logout/", &format!("csrf={csrf}"))
+        .header("cookie", &browser.cookie_header())
+        .send()
+        .await;
+    browser.keep(&out);
+    assert!(!browser.cookies.contains_key("__Host-session"));
+    assert!(
+        !browser.cookies.contains_key("__Host-csrf"),
+        "signing out left the CSRF token: {:?}",
+        out.header_all("set-cookie")
+    );
+    assert!(!f.env.holds(&session_key(&second_session)).await);
+}
+
+/// The CSRF cookie of a browser nobody has signed in on lives as long as a
+/// sign-in form needs, not a day; once signed in, as long as the session.
+#[tokio::test]
+async fn csrf_cookies_live_no_longer_than_what_they_protect() {
+    let f = Fixture::new().await;
+    let mut browser = Browser::default();
+    let (_, challenge) = pkce_pair();
+    let page = browser
+        .get(&f.env, &f.authorize_path(&f.app, &challenge, ""))
+        .await;
+    let max_age = |answer: &Answer, name: &str| -> u64 {
+        let set = answer
+            .header_all("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} cookie set"));
+        set.split("Max-Age=").nth(1).unwrap().parse().unwrap()
+    };
+    assert!(
+        max_age(&page, "__Host-csrf") <= 3600,
+        "{:?}",
+        page.header_all("set-cookie")
+    );
+    let consent = browser
+        .submit(&f.env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+        .await;
+    assert_eq!(
+        max_age(&consent, "__Host-csrf"),
+        max_age(&consent, "__Host-session")
+    );
+}
+
+/// A new approval adds to what the user approved before: approving `write`
+/// does not forget `read`.
+#[tokio::test]
+async fn approvals_add_up() {
+    let f = Fixture::new().await;
+    let mut browser = Browser::default();
+    let (_, challenge) = pkce_pair();
+    f.code(&mut browser, &f.app, &challenge).await; // approves read
+    let path = |scope: &str| {
+        f.authorize_path(&f.app, &challenge, "")
+            .replace("scope=read", &format!("scope={scope}"))
+    };
+    let write = browser.get(&f.env, &path("write")).await;
+    assert!(write.body.contains("Change your items"), "{}", write.body);
+    let back = browser.submit(&f.env, &write, &[("decision", "allow")]).await;
+    assert!(redirected(&back, REDIRECT).contains_key("code"));
+    let both = browser.get(&f.env, &path("read+write")).await;
+    assert_eq!(
+        both.status, 302,
+        "read and write were both approved, yet the user is asked again: {}",
+        both.body
+    );
+}
+
+/// Public clients may revoke their tokens with their client id alone, and
+/// the metadata says so (`none`).
+#[tokio::test]
+async fn public_clients_revoke_and_the_metadata_says_so() {
+    let f = Fixture::new().await;
+    let doc = f
+        .env
+        .request("GET", "/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .json();
+    assert!(
+        doc["revocation_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"none".into()),
+        "{doc}"
+    );
+    let spa = Fixture::register(&f.env, true, true).await;
+    let mut browser = Browser::default();
+    let (verifier, challenge) = pkce_pair();
+    let code = f.code(&mut browser, &spa, &challenge).await["code"].clone();
+    let tokens = f.redeem(&spa, &code, &verifier).await.json();
+    let access = tokens["access_token"].as_str().unwrap();
+    let revoked = f
+        .env
+        .post(
+            "/o/revoke_token/",
+            &format!("client_id={}&token={access}", spa.id),
+        )
+        .send()
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(f.env.introspect(&f.rs, access).await.json()["active"], false);
+}
+
+/// A public client has no secret: whatever its stored grant types say (an
+/// item written by hand or by an older version), it gets tokens through
+/// the authorization code grant only, never from its client id alone.
+#[tokio::test]
+async fn a_public_client_never_mints_tokens_from_its_id_alone() {
+    let f = Fixture::new().await;
+    let client = shared::model::Client {
+        client_id: "publicbyhand".into(),
+        name: "stored by hand".into(),
+        auth: shared::ClientAuth::Public,
+        grant_types: [GrantType::ClientCredentials, GrantType::Password].into(),
+        scopes: parse_scope("read").unwrap(),
+        default_scopes: parse_scope("read").unwrap(),
+        token_lifetime: None,
+        disabled: false,
+        created_at: 0,
+        redirect_uris: Vec::new(),
+        skip_consent: false,
+    };
+    f.env.admin.create_client(&client).await.unwrap();
+    for form in [
+        "grant_type=client_credentials&client_id=publicbyhand",
+        "grant_type=password&client_id=publicbyhand&username=jdoe&password=s3cret+pw",
+    ] {
+        let answer = f.env.post("/o/token/", form).send().await;
+        assert!(
+            answer.status == 400 || answer.status == 401,
+            "{form}: {} {}",
+            answer.status,
+            answer.body
+        );
+        assert!(answer.json().get("access_token").is_none());
+    }
 }

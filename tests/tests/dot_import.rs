@@ -99,7 +99,14 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
         .unwrap()
         .expect("the SPA is imported");
     assert_eq!(
-        (spa.public, spa.skip_consent, spa.redirect_uris.clone()),
+        (
+            spa.is_public(),
+            spa.skip_consent,
+            spa.redirect_uris
+                .iter()
+                .map(|u| u.to_string())
+                .collect::<Vec<_>>()
+        ),
         (
             true,
             true,

@@ -5,7 +5,7 @@
 
 use integration_tests::{TestClient, TestEnv};
 use serde_json::Value;
-use shared::model::{Client, GrantType, User};
+use shared::model::{Client, ClientAuth, GrantType, User};
 use shared::scope::parse_scope;
 use shared::store::{AdminStore, Store};
 
@@ -45,12 +45,10 @@ async fn password_hash(env: &TestEnv, username: &str) -> String {
 
 /// The secret hash stored for a client, as an administrator reads it.
 async fn secret_hash(env: &TestEnv, client_id: &str) -> String {
-    env.admin
-        .get_client(client_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .secret_hash
+    match env.admin.get_client(client_id).await.unwrap().unwrap().auth {
+        ClientAuth::Confidential { secret_hash } => secret_hash,
+        ClientAuth::Public => panic!("{client_id} is public"),
+    }
 }
 
 #[tokio::test]
@@ -133,7 +131,9 @@ async fn imported_client(env: &TestEnv, secret_hash: &str) -> TestClient {
     let client = Client {
         client_id: app.id.clone(),
         name: "imported".into(),
-        secret_hash: secret_hash.to_owned(),
+        auth: ClientAuth::Confidential {
+            secret_hash: secret_hash.to_owned(),
+        },
         grant_types: [GrantType::ClientCredentials].into(),
         scopes: parse_scope("read").unwrap(),
         default_scopes: parse_scope("").unwrap(),
@@ -141,7 +141,6 @@ async fn imported_client(env: &TestEnv, secret_hash: &str) -> TestClient {
         disabled: false,
         created_at: 0,
         redirect_uris: Vec::new(),
-        public: false,
         skip_consent: false,
     };
     env.admin.create_client(&client).await.unwrap();

@@ -36,7 +36,7 @@ use integration_tests::authorizer_support::{authorize, event, policy_allows, Eve
 use integration_tests::{start_standalone_with, Standalone, TOKEN_SERVICE_PRINCIPAL};
 use serde_json::Value;
 use shared::dynamo::DynamoClient;
-use shared::model::{Client, GrantType, User};
+use shared::model::{Client, ClientAuth, GrantType, User};
 use shared::password::make_password;
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
@@ -600,7 +600,9 @@ async fn faults_under_load_lose_nothing_and_never_allow() {
         let client = Client {
             client_id: credentials.id.clone(),
             name: "soak".into(),
-            secret_hash: sha256_hex(&credentials.secret),
+            auth: ClientAuth::Confidential {
+                secret_hash: sha256_hex(&credentials.secret),
+            },
             grant_types: grants.iter().copied().collect(),
             scopes: parse_scope(scope).unwrap(),
             default_scopes: parse_scope("").unwrap(),
@@ -608,7 +610,6 @@ async fn faults_under_load_lose_nothing_and_never_allow() {
             disabled: false,
             created_at: 0,
             redirect_uris: Vec::new(),
-            public: false,
             skip_consent: false,
         };
         (credentials, client)

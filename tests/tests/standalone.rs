@@ -129,6 +129,10 @@ async fn issue_introspect_and_revoke_over_http_without_logging_secrets() {
     }
 }
 
+/// A bad configuration stops the start with one message naming the
+/// variable, before any request: among them an issuer in plain http to
+/// another host than this machine (codes and tokens would cross the
+/// network in clear, and `__Host-` cookies cannot work).
 #[tokio::test]
 #[ignore = "needs the workspace binaries: scripts/test builds them"]
 async fn bad_configuration_stops_the_cold_start_naming_the_variable() {
@@ -136,6 +140,9 @@ async fn bad_configuration_stops_the_cold_start_naming_the_variable() {
         ("ACCESS_TOKEN_EXPIRE_SECONDS", "1h"),
         ("SCOPES", "read,write"),
         ("ISSUER", "auth.example.com"),
+        ("ISSUER", "http://auth.example.com"),
+        ("ISSUER", "http://127.0.0.1.example.com:3000"),
+        ("ISSUER", "https://user@auth.example.com"),
     ] {
         let output = Command::new(binary("token-service"))
             .env_remove("AWS_LAMBDA_RUNTIME_API")

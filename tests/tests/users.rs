@@ -240,3 +240,48 @@ async fn a_users_grants_end_with_the_user() {
     let fifth = grant("new").await;
     assert_eq!(env.introspect(rs, &fifth.0).await.json()["active"], true);
 }
+
+/// `oauthctl user unlock` lets a username locked out by failed sign-ins sign
+/// in again at once (the trade-off of a per-username lockout: anyone can
+/// lock a known username out for a window; an administrator can lift it).
+#[tokio::test]
+#[ignore = "needs the workspace binaries and DynamoDB Local: scripts/test runs it"]
+async fn an_administrator_unlocks_a_locked_username() {
+    let env = TestEnv::on_dynamodb(&[("PASSWORD_HASH_ITERATIONS", "1000")]).await;
+    let app = env.client_with("read", "", None, &[GrantType::Password]).await;
+    assert_eq!(
+        oauthctl(
+            &env.table,
+            &["user", "create", "jdoe", "--iterations", "1000"],
+            "pw\n"
+        )
+        .await
+        .0,
+        0
+    );
+    let grant = |password: &'static str| {
+        env.post(
+            "/o/token/",
+            &format!("grant_type=password&username=jdoe&password={password}"),
+        )
+        .basic(&app.id, &app.secret)
+        .send()
+    };
+    for _ in 0..5 {
+        grant("wrong").await.assert_error(400, "invalid_grant");
+    }
+    let locked = grant("pw").await;
+    locked.assert_error(400, "invalid_grant");
+    assert!(
+        locked.body.contains("too many failed sign-ins"),
+        "{}",
+        locked.body
+    );
+    let (code, answer, stderr) = oauthctl(&env.table, &["user", "unlock", "jdoe"], "").await;
+    assert_eq!(
+        (code, answer),
+        (0, json!({ "username": "jdoe", "unlocked": true })),
+        "{stderr}"
+    );
+    assert_eq!(grant("pw").await.status, 200);
+}

@@ -9,7 +9,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::model::{check_redirect_uri, Client, Family, GrantType, Token, TokenKind, User};
+use crate::model::{Client, ClientAuth, Family, GrantType, Token, TokenKind, User};
+use crate::redirect_uri::RedirectUri;
 use crate::scope::{parse_scope, ScopeSet};
 use crate::secret::{generate_id, sha256_hex};
 use crate::store::{AdminStore, StoreError};
@@ -95,6 +96,10 @@ pub async fn import(
             report.skip("auth.user", pk, "no username or password field");
             continue;
         };
+        if let Err(why) = super::check_username(username) {
+            report.skip("auth.user", pk, why.to_string());
+            continue;
+        }
         usernames.insert(pk.to_string(), username.to_owned());
         let created_at = text(fields, "date_joined").and_then(epoch).unwrap_or(now);
         let mut user = User::new(username, password.to_owned(), created_at).map_err(|e| e.to_string())?;
@@ -157,8 +162,8 @@ pub async fn import(
         let mut redirect_uris = Vec::new();
         if grant_types.contains(&GrantType::AuthorizationCode) {
             for uri in text(fields, "redirect_uris").unwrap_or("").split_whitespace() {
-                match check_redirect_uri(uri) {
-                    Ok(()) => redirect_uris.push(uri.to_owned()),
+                match RedirectUri::parse(uri) {
+                    Ok(uri) => redirect_uris.push(uri),
                     Err(why) => report.notes.push(
                         json!({ "client_id": client_id, "note": format!("redirect URI left out: {why}") }),
                     ),
@@ -166,11 +171,13 @@ pub async fn import(
             }
         }
         let secret = text(fields, "client_secret").unwrap_or("");
-        let secret_hash = if public {
+        let auth = if public {
             // No secret: PKCE is a public client's proof.
-            String::new()
+            ClientAuth::Public
         } else if crate::password::is_password_hash(secret) {
-            secret.to_owned()
+            ClientAuth::Confidential {
+                secret_hash: secret.to_owned(),
+            }
         } else if secret.is_empty() {
             report.skip(
                 "oauth2_provider.application",
@@ -180,7 +187,9 @@ pub async fn import(
             continue;
         } else {
             // DOT with hash_client_secret=False stores the secret itself.
-            sha256_hex(secret)
+            ClientAuth::Confidential {
+                secret_hash: sha256_hex(secret),
+            }
         };
         let mut scopes = extra_scopes.clone();
         scopes.extend(token_scopes.get(&pk.to_string()).cloned().unwrap_or_default());
@@ -190,7 +199,7 @@ pub async fn import(
                 .filter(|n| !n.is_empty())
                 .unwrap_or(client_id)
                 .to_owned(),
-            secret_hash,
+            auth,
             grant_types,
             scopes,
             default_scopes: ScopeSet::new(),
@@ -198,7 +207,6 @@ pub async fn import(
             disabled: false,
             created_at: text(fields, "created").and_then(epoch).unwrap_or(now),
             redirect_uris,
-            public,
             skip_consent: fields
                 .get("skip_authorization")
                 .and_then(Value::as_bool)

@@ -7,8 +7,9 @@ pub mod import_dot;
 use std::collections::BTreeSet;
 
 use crate::issue::{issue_access_token, IssuedToken, TokenRequest};
-use crate::model::{check_redirect_uri, Client, GrantType, User};
+use crate::model::{Client, ClientAuth, GrantType, User, MAX_USERNAME_BYTES};
 use crate::password::make_password;
+use crate::redirect_uri::RedirectUri;
 use crate::scope::ScopeSet;
 use crate::secret::{generate_id, generate_secret, sha256_hex};
 use crate::store::{AdminStore, ClientChange, StoreError, UserChange};
@@ -75,7 +76,7 @@ pub struct NewClient {
     /// Its own access-token lifetime, seconds.
     pub token_lifetime: Option<u64>,
     /// Where authorization responses may go (the authorization code grant
-    /// needs at least one); see [`check_redirect_uri`].
+    /// needs at least one); see [`RedirectUri::parse`].
     pub redirect_uris: Vec<String>,
     /// A public client (no secret; the authorization code grant only).
     pub public: bool,
@@ -99,9 +100,11 @@ pub async fn create_client<S: AdminStore>(
             format!("{extra:?} is not in the client's scope"),
         ));
     }
-    for uri in &new.redirect_uris {
-        check_redirect_uri(uri).map_err(|why| invalid("redirect_uri", why))?;
-    }
+    let redirect_uris = new
+        .redirect_uris
+        .iter()
+        .map(|uri| RedirectUri::parse(uri).map_err(|why| invalid("redirect_uri", why.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
     let code_grant = new.grants.contains(&GrantType::AuthorizationCode);
     if code_grant && new.redirect_uris.is_empty() {
         return Err(invalid(
@@ -115,30 +118,30 @@ pub async fn create_client<S: AdminStore>(
             "only the authorization code grant redirects",
         ));
     }
-    if new.public && new.grants.iter().any(|g| *g != GrantType::AuthorizationCode) {
+    if new.public && new.grants.iter().any(|g| !g.open_to_public_clients()) {
         return Err(invalid(
             "public",
             "a public client has no secret, so only the authorization code grant (with PKCE) is open to it",
         ));
     }
-    let secret = if new.public {
-        None
+    let (auth, secret) = if new.public {
+        (ClientAuth::Public, None)
     } else {
-        Some(generate_secret().map_err(randomness)?)
+        let secret = generate_secret().map_err(randomness)?;
+        let secret_hash = sha256_hex(&secret);
+        (ClientAuth::Confidential { secret_hash }, Some(secret))
     };
     let client = Client {
         client_id: generate_id().map_err(randomness)?,
         name: new.name,
-        // A public client's empty hash matches no secret.
-        secret_hash: secret.as_deref().map(sha256_hex).unwrap_or_default(),
+        auth,
         grant_types: new.grants,
         scopes: new.scopes,
         default_scopes: new.default_scopes,
         token_lifetime: new.token_lifetime,
         disabled: false,
         created_at: now,
-        redirect_uris: new.redirect_uris,
-        public: new.public,
+        redirect_uris,
         skip_consent: new.skip_consent,
     };
     store.create_client(&client).await?;
@@ -175,7 +178,7 @@ pub async fn rotate_secret<S: AdminStore>(
     store: &S,
     client_id: &str,
 ) -> Result<(Client, String), AdminError> {
-    if client(store, client_id).await?.public {
+    if client(store, client_id).await?.is_public() {
         return Err(invalid(
             "client",
             format!("{client_id:?} is public: it has no secret"),
@@ -237,6 +240,7 @@ pub async fn create_user<S: AdminStore>(
     iterations: u32,
     now: u64,
 ) -> Result<User, AdminError> {
+    check_username(username)?;
     let hash = hashed(password, iterations)?;
     let user = User::new(username, hash, now).map_err(randomness)?;
     store.create_user(&user).await.map_err(|e| match e {
@@ -244,6 +248,20 @@ pub async fn create_user<S: AdminStore>(
         e => AdminError::Store(e),
     })?;
     Ok(user)
+}
+
+/// A username a person can type and every item keyed by it can hold.
+pub fn check_username(username: &str) -> Result<(), AdminError> {
+    if username.is_empty() || username.len() > MAX_USERNAME_BYTES {
+        return Err(invalid(
+            "username",
+            format!("must be 1 to {MAX_USERNAME_BYTES} bytes"),
+        ));
+    }
+    if username.chars().any(char::is_control) {
+        return Err(invalid("username", "must not hold control characters"));
+    }
+    Ok(())
 }
 
 fn hashed(password: &str, iterations: u32) -> Result<String, AdminError> {
@@ -291,6 +309,12 @@ pub async fn change_user<S: AdminStore>(
         .ok_or_else(|| AdminError::NotFound(format!("user {username:?}")))
 }
 
+/// Lets a username sign in again at once, whatever its failed sign-ins in
+/// the current lockout window (`oauthctl user unlock`).
+pub async fn unlock_user<S: AdminStore>(store: &S, username: &str) -> Result<(), AdminError> {
+    Ok(store.clear_sign_in_attempts(username).await?)
+}
+
 /// Deletes a user (their grants end with them).
 pub async fn delete_user<S: AdminStore>(store: &S, username: &str) -> Result<(), AdminError> {
     if store.delete_user(username).await? {
@@ -335,13 +359,23 @@ mod tests {
             .await
             .unwrap();
         let secret = secret.unwrap();
-        assert_eq!(created.secret_hash, sha256_hex(&secret));
+        assert_eq!(
+            created.auth,
+            ClientAuth::Confidential {
+                secret_hash: sha256_hex(&secret)
+            }
+        );
         assert_eq!(client(&store, &created.client_id).await.unwrap(), created);
         assert_eq!(clients(&store).await.unwrap(), vec![created.clone()]);
 
         let (rotated, new_secret) = rotate_secret(&store, &created.client_id).await.unwrap();
         assert_ne!(new_secret, secret);
-        assert_eq!(rotated.secret_hash, sha256_hex(&new_secret));
+        assert_eq!(
+            rotated.auth,
+            ClientAuth::Confidential {
+                secret_hash: sha256_hex(&new_secret)
+            }
+        );
 
         let disabled = change_client(&store, &created.client_id, ClientChange::Disabled(true))
             .await
@@ -391,11 +425,15 @@ mod tests {
         };
         let (created, secret) = create_client(&store, spa.clone(), 0).await.unwrap();
         assert_eq!(secret, None);
-        assert!(created.public && created.skip_consent);
-        assert_eq!(
-            client(&store, &created.client_id).await.unwrap().redirect_uris,
-            spa.redirect_uris
-        );
+        assert!(created.is_public() && created.skip_consent);
+        let stored: Vec<String> = client(&store, &created.client_id)
+            .await
+            .unwrap()
+            .redirect_uris
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        assert_eq!(stored, spa.redirect_uris);
         assert!(matches!(
             rotate_secret(&store, &created.client_id).await,
             Err(AdminError::Invalid { field: "client", .. })

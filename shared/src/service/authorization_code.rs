@@ -1,14 +1,16 @@
 //! The authorization code grant at the token endpoint (RFC 6749 §4.1.3)
-//! with PKCE (RFC 7636 §4.5): the code, the redirect URI it was sent to and
-//! the verifier of its challenge. A code is redeemed once; presented again,
-//! every token issued for it is revoked (RFC 6749 §4.1.2).
+//! with PKCE (RFC 7636 §4.5): the code, the redirect URI it was sent to
+//! (required only if the authorization request named it) and the verifier
+//! of its challenge. A code is redeemed once; presented again, however
+//! late, every token issued for it is revoked (RFC 6749 §4.1.2).
 
-use super::authorize::verifies;
+use super::pkce::verifies;
 use super::token::still_allowed;
 use super::{OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{redeem_authorization_code, IssuedToken};
 use crate::model::Client;
+use crate::redirect_uri::RedirectUri;
 use crate::secret::sha256_hex;
 use crate::store::{Item, Key, Redemption, Store};
 
@@ -23,7 +25,7 @@ impl<S: Store> TokenService<S> {
         params: &Form,
     ) -> Result<IssuedToken, OAuthError> {
         let presented = params.require("code")?;
-        let redirect_uri = params.require("redirect_uri")?;
+        let redirect_uri = params.get("redirect_uri")?;
         let verifier = params.require("code_verifier")?;
         let now = self.clock.now();
 
@@ -40,10 +42,23 @@ impl<S: Store> TokenService<S> {
         if code.redeemed_at.is_some() {
             return self.replayed(client, &code.family_id).await;
         }
-        if code.redirect_uri != redirect_uri {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri differs from the authorization request's",
-            ));
+        // RFC 6749 §4.1.3: required if the authorization request named it,
+        // and then identical; the same URI if given anyway.
+        match redirect_uri {
+            None if code.redirect_uri_sent => {
+                return Err(OAuthError::invalid_request(
+                    "redirect_uri is missing: the authorization request named one",
+                ))
+            }
+            None => {}
+            Some(given) => {
+                let same = RedirectUri::parse(given).is_ok_and(|given| given.as_str() == code.redirect_uri);
+                if !same {
+                    return Err(OAuthError::invalid_grant(
+                        "redirect_uri differs from the authorization request's",
+                    ));
+                }
+            }
         }
         if !verifies(verifier, &code.code_challenge) {
             return Err(OAuthError::invalid_grant(

@@ -5,7 +5,7 @@
 use super::{OAuthError, TokenService};
 use crate::credentials::{parse_authorization, Authorization};
 use crate::form::Form;
-use crate::model::Client;
+use crate::model::{Client, ClientAuth};
 use crate::password::{check_password, is_password_hash};
 use crate::secret::{matches_hash, sha256_hex};
 use crate::store::Store;
@@ -122,13 +122,13 @@ impl<S: Store> TokenService<S> {
         let refused = || OAuthError::invalid_client("client authentication failed");
         let client = stored.filter(|c| !c.disabled).ok_or_else(refused)?;
         // A public client has no secret to present, a confidential one must.
-        let secret = match (&credentials.client_secret, client.public) {
-            (None, true) => return Ok(client),
-            (Some(secret), false) => secret,
+        let (secret, secret_hash) = match (&credentials.client_secret, &client.auth) {
+            (None, ClientAuth::Public) => return Ok(client),
+            (Some(secret), ClientAuth::Confidential { secret_hash }) => (secret, secret_hash.clone()),
             _ => return Err(refused()),
         };
-        if !is_password_hash(&client.secret_hash) {
-            return if matches_hash(secret, &client.secret_hash) {
+        if !is_password_hash(&secret_hash) {
+            return if matches_hash(secret, &secret_hash) {
                 Ok(client)
             } else {
                 Err(refused())
@@ -148,7 +148,7 @@ impl<S: Store> TokenService<S> {
             return Err(refused());
         }
         let iterations = self.config.password_hash_iterations;
-        let (given, encoded) = (secret.clone(), client.secret_hash.clone());
+        let (given, encoded) = (secret.clone(), secret_hash.clone());
         let check =
             tokio::task::spawn_blocking(move || check_password(&given, Some(&encoded), iterations)).await;
         if !check.is_ok_and(|c| c.matches) {
@@ -157,7 +157,7 @@ impl<S: Store> TokenService<S> {
         let sha256 = sha256_hex(secret);
         let rehashed = self
             .store
-            .rehash_client_secret(&client.client_id, &client.secret_hash, &sha256)
+            .rehash_client_secret(&client.client_id, &secret_hash, &sha256)
             .await;
         if let Err(e) = rehashed {
             // The client is authenticated either way; the next check retries.

@@ -114,6 +114,18 @@ impl OAuthError {
         )
     }
 
+    /// 503 `temporarily_unavailable` with `Retry-After`, for a request that
+    /// will succeed once others in flight are done.
+    pub fn retry_shortly(description: &'static str) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            description,
+        );
+        e.retry_after = true;
+        e
+    }
+
     /// 503 `temporarily_unavailable` with `Retry-After`; the cause is logged,
     /// never sent.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {

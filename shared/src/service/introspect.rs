@@ -39,7 +39,7 @@ impl Loaded {
                 Item::User(u) => self.users.push(u),
                 Item::Family(f) => self.families.push(f),
                 // Introspection never asks for these.
-                Item::Code(_) | Item::Session(_) | Item::Consent(_) | Item::SignInFailures(_) => {}
+                Item::Code(_) | Item::Session(_) | Item::Consent(_) | Item::SignInAttempts(_) => {}
             }
         }
     }

@@ -25,9 +25,10 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
         "code_challenge_methods_supported": ["S256"],
         // RFC 9207: every authorization response names the issuer.
         "authorization_response_iss_parameter_supported": true,
-        // `none`: public clients, at the authorization code grant.
+        // `none`: public clients, at the authorization code grant and its
+        // refreshes, and revoking their own tokens.
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": client_auth,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         // A resource server may also present a bearer token with the
         // `introspection` scope (django-oauth-toolkit's RESOURCE_SERVER_AUTH_TOKEN),
         // but the registry of these values (RFC 8414 §2) has no name for it.

@@ -1,18 +1,22 @@
 //! The HTTP face of the OAuth core: one entry point, [`TokenService::handle`],
-//! that both the Lambda adapter and the standalone server call.
+//! that both the Lambda adapter and the standalone server call. One module
+//! per endpoint and grant; `client_auth` and `user_auth` authenticate
+//! clients and users for all of them, `grant_scope` is the one scope rule.
 
 mod authorization_code;
 mod authorize;
 mod client_auth;
 mod client_credentials;
 mod error;
+mod grant_scope;
 mod introspect;
 mod metadata;
-mod pages;
 mod password;
+mod pkce;
 mod refresh_token;
 mod revoke;
 mod token;
+mod user_auth;
 
 use std::time::Instant;
 

@@ -1,0 +1,148 @@
+//! The consent form, remembered approvals, and the code sent back.
+
+use http::Method;
+
+use super::super::{HttpResponse, OAuthError, TokenService};
+use super::pages;
+use super::redirect;
+use super::request::{AuthorizationRequest, Refused};
+use super::session::{Cookies, Csrf, SignedIn};
+use crate::config::AUTHORIZATION_CODE_EXPIRE_SECONDS;
+use crate::form::Form;
+use crate::model::{AuthorizationCode, Consent, User};
+use crate::scope::format_scope;
+use crate::secret::{generate_id, generate_secret, sha256_hex};
+use crate::store::Store;
+
+/// Whether the user must be asked. Always for a public client whose
+/// redirect does not identify it (RFC 8252 §8.6: any app on the device can
+/// claim a loopback port or a private-use scheme, and redeem with the client
+/// id alone, so such a request is processed as if nothing had been
+/// approved); otherwise unless the client skips consent or the user
+/// approved this scope (or more) since their grants last ended.
+fn consent_needed(request: &AuthorizationRequest, user: &User, consent: Option<&Consent>) -> bool {
+    if request.client.is_public() && !request.redirect_uri.identifies_client() {
+        return true;
+    }
+    let approved = consent
+        .filter(|c| c.user_grants_key == user.grants_key)
+        .is_some_and(|c| request.scope.is_subset(&c.scopes));
+    !request.client.skip_consent && !approved
+}
+
+impl<S: Store> TokenService<S> {
+    /// What follows a sign-in (or a visit already signed in): the consent
+    /// form, or the code.
+    pub(super) async fn after_sign_in(
+        &self,
+        method: &Method,
+        request: &AuthorizationRequest,
+        user: &User,
+        consent: Option<&Consent>,
+        csrf: &Csrf,
+    ) -> Result<HttpResponse, OAuthError> {
+        if consent_needed(request, user, consent) {
+            Ok(self.consent_page(csrf, request, user))
+        } else {
+            self.issue_code(method, request, user).await
+        }
+    }
+
+    fn consent_page(&self, csrf: &Csrf, request: &AuthorizationRequest, user: &User) -> HttpResponse {
+        let scopes: Vec<(&str, &str)> = request
+            .scope
+            .iter()
+            .map(|s| {
+                (
+                    s.as_str(),
+                    self.config.scopes.get(s).map_or(s.as_str(), String::as_str),
+                )
+            })
+            .collect();
+        pages::consent(
+            &self.authorize_url(),
+            &request.client.name,
+            &user.username,
+            &scopes,
+            &Self::carried(request, &csrf.token),
+        )
+    }
+
+    /// A posted consent form: the user's decision. An approval adds to what
+    /// the user approved for the client before (since their grants last
+    /// ended), and the code follows.
+    pub(super) async fn consent_step(
+        &self,
+        method: &Method,
+        params: &Form,
+        cookies: &Cookies<'_>,
+        request: &AuthorizationRequest,
+    ) -> Result<HttpResponse, OAuthError> {
+        let client_id = &request.client.client_id;
+        let Some(SignedIn { user, consent }) = self.signed_in(cookies, Some(client_id)).await? else {
+            return Ok(self.sign_in_page(&Csrf::of(cookies)?, request, None, ""));
+        };
+        if params.get("decision")? != Some("allow") {
+            return Ok(self.refused(
+                method,
+                Refused::Redirect {
+                    to: Box::new(request.redirect_uri.clone()),
+                    state: request.state.clone(),
+                    error: "access_denied",
+                    description: "the user denied the request".into(),
+                },
+            ));
+        }
+        let mut scopes = request.scope.clone();
+        if let Some(earlier) = consent.filter(|c| c.user_grants_key == user.grants_key) {
+            scopes.extend(earlier.scopes);
+        }
+        self.store
+            .put_consent(&Consent {
+                username: user.username.clone(),
+                client_id: client_id.clone(),
+                scopes,
+                user_grants_key: user.grants_key.clone(),
+            })
+            .await?;
+        self.issue_code(method, request, &user).await
+    }
+
+    /// Stores a code for the request and sends the browser back with it.
+    async fn issue_code(
+        &self,
+        method: &Method,
+        request: &AuthorizationRequest,
+        user: &User,
+    ) -> Result<HttpResponse, OAuthError> {
+        let code = generate_secret()?;
+        let now = self.clock.now();
+        self.store
+            .put_code(&AuthorizationCode {
+                code_hash: sha256_hex(&code),
+                client_id: request.client.client_id.clone(),
+                redirect_uri: request.redirect_uri.as_str().to_owned(),
+                redirect_uri_sent: request.redirect_uri_sent,
+                scope: request.scope.clone(),
+                username: user.username.clone(),
+                user_grants_key: user.grants_key.clone(),
+                code_challenge: request.code_challenge.as_str().to_owned(),
+                family_id: generate_id()?,
+                issued_at: now,
+                expires_at: now + AUTHORIZATION_CODE_EXPIRE_SECONDS,
+                redeemed_at: None,
+            })
+            .await?;
+        tracing::info!(
+            client_id = %request.client.client_id,
+            scope = %format_scope(&request.scope),
+            "authorization code issued"
+        );
+        let mut params = vec![("code", code.as_str())];
+        if let Some(state) = &request.state {
+            params.push(("state", state));
+        }
+        params.push(("iss", &self.config.issuer));
+        Ok(redirect(method, &request.redirect_uri.with_params(&params)))
+    }
+}

@@ -1,0 +1,139 @@
+//! The authorization request (RFC 6749 §4.1.1), parsed once into what the
+//! later steps take: first what decides whether the client may be
+//! redirected to at all (the client, the redirect URI), then the rest, whose
+//! errors go back to the client.
+
+use http::StatusCode;
+
+use super::super::grant_scope::ScopeRefused;
+use super::super::pkce::CodeChallenge;
+use super::super::{OAuthError, TokenService};
+use crate::form::Form;
+use crate::model::{Client, GrantType};
+use crate::redirect_uri::RedirectUri;
+use crate::scope::ScopeSet;
+use crate::store::Store;
+
+/// The parameters of an authorization request, carried through the forms.
+const REQUEST_PARAMS: [&str; 7] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// A valid authorization request.
+pub(super) struct AuthorizationRequest {
+    pub client: Client,
+    /// Where the answer goes: the URI the request named (a loopback one at
+    /// the port it named), or the one registered when it named none.
+    pub redirect_uri: RedirectUri,
+    /// Whether the request named it (the token request must then repeat it).
+    pub redirect_uri_sent: bool,
+    pub scope: ScopeSet,
+    pub state: Option<String>,
+    pub code_challenge: CodeChallenge,
+    /// The request's parameters as received, for the forms to carry.
+    pub carried: Vec<(&'static str, String)>,
+}
+
+/// Why an authorization request cannot go on.
+pub(super) enum Refused {
+    /// Shown as a page: the client or its redirect URI cannot be trusted.
+    Page(StatusCode, String),
+    /// Sent back to the client's redirect URI (RFC 6749 §4.1.2.1).
+    Redirect {
+        to: Box<RedirectUri>,
+        state: Option<String>,
+        error: &'static str,
+        description: String,
+    },
+}
+
+impl From<OAuthError> for Refused {
+    fn from(e: OAuthError) -> Self {
+        // Storage failures and the like, before a redirect URI is trusted.
+        Refused::Page(e.status(), e.description().to_owned())
+    }
+}
+
+impl AuthorizationRequest {
+    /// Checks an authorization request against the client it names.
+    pub async fn parse<S: Store>(service: &TokenService<S>, params: &Form) -> Result<Self, Refused> {
+        let page = |message: &str| Refused::Page(StatusCode::BAD_REQUEST, message.to_owned());
+        let param = |name: &str| params.get(name).map_err(|e| page(&e.to_string()));
+        let client_id = param("client_id")?.ok_or_else(|| page("client_id is missing"))?;
+        let client = service
+            .store
+            .get_client(client_id)
+            .await
+            .map_err(|e| Refused::from(OAuthError::from(e)))?
+            .filter(|c| !c.disabled)
+            .ok_or_else(|| page("the client is unknown"))?;
+        let unregistered = || page("the redirect_uri is not registered for this client");
+        let (redirect_uri, redirect_uri_sent) = match param("redirect_uri")? {
+            Some(asked) => {
+                let asked = RedirectUri::parse(asked).map_err(|_| unregistered())?;
+                if !client.redirect_uris.iter().any(|r| r.admits(&asked)) {
+                    return Err(unregistered());
+                }
+                (asked, true)
+            }
+            // RFC 6749 §3.1.2.3: may be left out when only one is registered.
+            None => match client.redirect_uris.as_slice() {
+                [only] => (only.clone(), false),
+                _ => return Err(page("redirect_uri is missing")),
+            },
+        };
+        let state = param("state")?.map(str::to_owned);
+        let back = |error: &'static str, description: &str| Refused::Redirect {
+            to: Box::new(redirect_uri.clone()),
+            state: state.clone(),
+            error,
+            description: description.to_owned(),
+        };
+        // From here on, errors go back to the client.
+        let value = |name: &str| {
+            params
+                .get(name)
+                .map_err(|e| back("invalid_request", &e.to_string()))
+        };
+        match value("response_type")? {
+            Some("code") => {}
+            Some(_) => {
+                return Err(back(
+                    "unsupported_response_type",
+                    "only response_type=code is supported",
+                ))
+            }
+            None => return Err(back("invalid_request", "response_type is missing")),
+        }
+        if !client.may_use(GrantType::AuthorizationCode) {
+            return Err(back(
+                "unauthorized_client",
+                "this client may not use the authorization code grant",
+            ));
+        }
+        let code_challenge = CodeChallenge::parse(value("code_challenge")?, value("code_challenge_method")?)
+            .map_err(|why| back("invalid_request", why))?;
+        let scope = service
+            .granted_scope(&client, value("scope")?)
+            .map_err(|ScopeRefused(why)| back("invalid_scope", &why))?;
+        let carried = REQUEST_PARAMS
+            .iter()
+            .filter_map(|name| Some((*name, params.get(name).ok()??.to_owned())))
+            .collect();
+        Ok(Self {
+            client,
+            redirect_uri,
+            redirect_uri_sent,
+            scope,
+            state,
+            code_challenge,
+            carried,
+        })
+    }
+}

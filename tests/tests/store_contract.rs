@@ -1,0 +1,526 @@
+//! The store contract: the same scenarios against the in-memory store and
+//! DynamoDB Local, so that the two cannot drift apart (the request-path
+//! suite runs over the in-memory store wherever DynamoDB is not at hand,
+//! and must see what it would see over DynamoDB). Conditional writes,
+//! all-or-nothing transactions, DynamoDB's key size limit, expired items,
+//! and the races a conditional write must decide: sign-in attempts, code
+//! redemptions and refresh rotations arriving at once.
+//!
+//! `cargo test` runs the in-memory half; `scripts/test` both.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use shared::model::{
+    AuthorizationCode, Client, ClientAuth, Family, GrantType, Session, Token, TokenKind, User,
+};
+use shared::scope::parse_scope;
+use shared::secret::{generate_id, generate_secret, sha256_hex};
+use shared::store::{
+    AdminStore, Attempt, Item, Key, Redemption, Revocation, Rotation, Store, StoreError, UserChange,
+};
+use shared::{Clock, DynamoStore, ManualClock, MemoryStore, SharedClock};
+
+/// A store under test and the clock it judges expiry by.
+struct Subject<S> {
+    store: S,
+    clock: Arc<ManualClock>,
+}
+
+impl<S> Subject<S> {
+    fn now(&self) -> u64 {
+        self.clock.now()
+    }
+}
+
+fn memory() -> Subject<MemoryStore> {
+    let clock = Arc::new(ManualClock::new());
+    let shared: SharedClock = clock.clone();
+    Subject {
+        store: MemoryStore::new(shared),
+        clock,
+    }
+}
+
+async fn dynamodb() -> Subject<DynamoStore> {
+    let client = integration_tests::dynamo().await;
+    let table = integration_tests::fresh_table(&client).await;
+    let clock = Arc::new(ManualClock::new());
+    let shared: SharedClock = clock.clone();
+    Subject {
+        store: DynamoStore::new(client, table, shared),
+        clock,
+    }
+}
+
+/// Each scenario, once over each store.
+macro_rules! contract {
+    ($($scenario:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::memory()).await
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                #[ignore = "needs DynamoDB Local: scripts/test runs it"]
+                async fn $scenario() {
+                    super::$scenario(super::dynamodb().await).await
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    conditional_writes_never_overwrite,
+    a_grant_is_written_whole_or_not_at_all,
+    oversized_keys_read_as_absent_and_are_refused_on_write,
+    expired_items_read_as_absent_but_keep_their_keys,
+    concurrent_sign_in_attempts_get_at_most_the_limit,
+    concurrent_redemptions_of_a_code_let_one_through,
+    concurrent_rotations_let_one_through,
+    a_write_retried_after_a_lost_answer_is_its_own,
+    slow_secret_checks_are_counted_per_window,
+    rehashes_and_revocations_hold_their_conditions,
+);
+
+fn client(id: &str, auth: ClientAuth) -> Client {
+    Client {
+        client_id: id.to_owned(),
+        name: "contract".into(),
+        auth,
+        grant_types: [GrantType::ClientCredentials].into(),
+        scopes: parse_scope("read").unwrap(),
+        default_scopes: parse_scope("").unwrap(),
+        token_lifetime: None,
+        disabled: false,
+        created_at: 0,
+        redirect_uris: vec!["https://app.example.com/cb".parse().unwrap()],
+        skip_consent: false,
+    }
+}
+
+fn token(client_id: &str, kind: TokenKind, family_id: Option<&str>, now: u64, lifetime: u64) -> Token {
+    Token {
+        token_hash: sha256_hex(&generate_secret().unwrap()),
+        client_id: client_id.to_owned(),
+        scope: parse_scope("read").unwrap(),
+        issued_at: now,
+        expires_at: now + lifetime,
+        username: family_id.map(|_| "jdoe".to_owned()),
+        kind,
+        family_id: family_id.map(str::to_owned),
+        rotated_at: None,
+        access_hash: None,
+    }
+}
+
+/// A family and its first pair.
+fn grant(now: u64) -> (Family, Vec<Token>) {
+    let family = Family {
+        family_id: generate_id().unwrap(),
+        client_id: "app".into(),
+        username: "jdoe".into(),
+        user_grants_key: "key".into(),
+        revoked: false,
+        expires_at: now + 1000,
+        successor: None,
+    };
+    let access = token("app", TokenKind::Access, Some(&family.family_id), now, 100);
+    let mut refresh = token("app", TokenKind::Refresh, Some(&family.family_id), now, 1000);
+    refresh.access_hash = Some(access.token_hash.clone());
+    (family, vec![access, refresh])
+}
+
+/// The next pair of `family`.
+fn next_pair(family: &Family, now: u64) -> Vec<Token> {
+    let access = token("app", TokenKind::Access, Some(&family.family_id), now, 100);
+    let refresh = token("app", TokenKind::Refresh, Some(&family.family_id), now, 1000);
+    vec![access, refresh]
+}
+
+fn code(now: u64) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: sha256_hex(&generate_secret().unwrap()),
+        client_id: "app".into(),
+        redirect_uri: "https://app.example.com/cb".into(),
+        redirect_uri_sent: false,
+        scope: parse_scope("read").unwrap(),
+        username: "jdoe".into(),
+        user_grants_key: "key".into(),
+        code_challenge: "challenge".into(),
+        family_id: generate_id().unwrap(),
+        issued_at: now,
+        expires_at: now + 60,
+        redeemed_at: None,
+    }
+}
+
+async fn one<S: Store>(store: &S, key: Key) -> Option<Item> {
+    store.load(&[key]).await.unwrap().pop().flatten()
+}
+
+async fn conditional_writes_never_overwrite<S: AdminStore>(s: Subject<S>) {
+    let now = s.now();
+    let t = token("app", TokenKind::Access, None, now, 100);
+    s.store.put_token(&t).await.unwrap();
+    let mut other = t.clone();
+    other.client_id = "intruder".into();
+    assert_eq!(s.store.put_token(&other).await, Err(StoreError::AlreadyExists));
+    assert_eq!(
+        one(&s.store, Key::Token(t.token_hash.clone())).await,
+        Some(Item::Token(t))
+    );
+
+    let app = client("app", ClientAuth::Public);
+    s.store.create_client(&app).await.unwrap();
+    let confidential = client(
+        "app",
+        ClientAuth::Confidential {
+            secret_hash: sha256_hex("s"),
+        },
+    );
+    assert_eq!(
+        s.store.create_client(&confidential).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(s.store.get_client("app").await.unwrap(), Some(app));
+
+    let user = User::new("jdoe", "pbkdf2_sha256$1$salt$hash".into(), 0).unwrap();
+    s.store.create_user(&user).await.unwrap();
+    let impostor = User::new("jdoe", "other".into(), 0).unwrap();
+    assert_eq!(
+        s.store.create_user(&impostor).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(s.store.get_user("jdoe").await.unwrap(), Some(user));
+
+    let c = code(now);
+    s.store.put_code(&c).await.unwrap();
+    assert_eq!(s.store.put_code(&c).await, Err(StoreError::AlreadyExists));
+    let session = Session {
+        session_hash: sha256_hex("cookie"),
+        username: "jdoe".into(),
+        user_grants_key: "key".into(),
+        issued_at: now,
+        expires_at: now + 100,
+    };
+    s.store.put_session(&session).await.unwrap();
+    assert_eq!(
+        s.store.put_session(&session).await,
+        Err(StoreError::AlreadyExists)
+    );
+}
+
+async fn a_grant_is_written_whole_or_not_at_all<S: AdminStore>(s: Subject<S>) {
+    let now = s.now();
+    let (family, tokens) = grant(now);
+    // One of its tokens' keys is taken: nothing of the grant is written.
+    s.store.put_token(&tokens[1]).await.unwrap();
+    assert_eq!(
+        s.store.put_grant(&family, &tokens).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(one(&s.store, Key::Family(family.family_id.clone())).await, None);
+    assert_eq!(
+        one(&s.store, Key::Token(tokens[0].token_hash.clone())).await,
+        None
+    );
+    // Free keys: all of it.
+    let (family, tokens) = grant(now);
+    s.store.put_grant(&family, &tokens).await.unwrap();
+    let keys = [
+        Key::Family(family.family_id.clone()),
+        Key::Token(tokens[0].token_hash.clone()),
+        Key::Token(tokens[1].token_hash.clone()),
+    ];
+    assert!(s.store.load(&keys).await.unwrap().iter().all(Option::is_some));
+}
+
+async fn oversized_keys_read_as_absent_and_are_refused_on_write<S: AdminStore>(s: Subject<S>) {
+    let long = "u".repeat(3000);
+    let user = User::new("jdoe", "x".into(), 0).unwrap();
+    s.store.create_user(&user).await.unwrap();
+    // Read: absent, never an error, and the rest of the batch is read.
+    let found = s
+        .store
+        .load(&[
+            Key::User(long.clone()),
+            Key::User("jdoe".into()),
+            Key::Client(long.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(found, vec![None, Some(Item::User(user)), None]);
+    // Write: refused as DynamoDB refuses it (a storage failure).
+    let too_long = User::new(&long, "x".into(), 0).unwrap();
+    assert!(matches!(
+        s.store.create_user(&too_long).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        s.store.rehash_password(&long, "x", "y").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    // Sign-in attempts are keyed by the username's hash: any username works.
+    assert_eq!(
+        s.store.reserve_sign_in_attempt(&long, 5, 900, s.now()).await,
+        Ok(Attempt::Granted)
+    );
+    assert_eq!(s.store.record_sign_in_failure(&long, s.now()).await, Ok(1));
+    s.store.clear_sign_in_attempts(&long).await.unwrap();
+}
+
+async fn expired_items_read_as_absent_but_keep_their_keys<S: AdminStore>(s: Subject<S>) {
+    let now = s.now();
+    let t = token("app", TokenKind::Access, None, now, 10);
+    s.store.put_token(&t).await.unwrap();
+    let key = Key::Token(t.token_hash.clone());
+    s.clock.advance(9);
+    assert!(one(&s.store, key.clone()).await.is_some());
+    s.clock.advance(1);
+    // Expired: gone for every read, though TTL has not deleted it...
+    assert_eq!(one(&s.store, key.clone()).await, None);
+    assert_eq!(
+        s.store.revoke_token(&t.token_hash, "app").await,
+        Ok(Revocation::NotFound)
+    );
+    // ...and its key still taken until then (a conditional write sees it).
+    let t = token("app", TokenKind::Access, None, now, 10);
+    s.store.put_token(&t).await.unwrap();
+    s.clock.advance(10);
+    assert_eq!(s.store.put_token(&t).await, Err(StoreError::AlreadyExists));
+    // An expired code cannot be redeemed.
+    let c = code(s.now());
+    s.store.put_code(&c).await.unwrap();
+    s.clock.advance(60);
+    let (family, tokens) = grant(s.now());
+    assert_eq!(
+        s.store.redeem_code(&c.code_hash, &family, &tokens, s.now()).await,
+        Ok(Redemption::NotFound)
+    );
+    assert_eq!(one(&s.store, Key::Family(family.family_id)).await, None);
+}
+
+async fn concurrent_sign_in_attempts_get_at_most_the_limit<S: AdminStore>(s: Subject<S>) {
+    let now = s.now();
+    let reserve = |username: &'static str| s.store.reserve_sign_in_attempt(username, 5, 900, s.now());
+    let attempts = join_all((0..20).map(|_| s.store.reserve_sign_in_attempt("jdoe", 5, 900, now))).await;
+    let granted = attempts.iter().filter(|a| **a == Ok(Attempt::Granted)).count();
+    let busy = attempts.iter().filter(|a| **a == Ok(Attempt::Busy)).count();
+    // Five may be checked; the others wait on their outcome, not locked yet.
+    assert_eq!((granted, busy), (5, 15), "{attempts:?}");
+    // Five failures fill the window: locked, for its whole length.
+    let failures = join_all((0..5).map(|_| s.store.record_sign_in_failure("jdoe", now))).await;
+    let mut counts: Vec<u32> = failures.into_iter().map(Result::unwrap).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [1, 2, 3, 4, 5]);
+    assert_eq!(reserve("jdoe").await, Ok(Attempt::Locked));
+    // Another username is another window.
+    assert_eq!(reserve("ann").await, Ok(Attempt::Granted));
+    // The window lasts its length from its first attempt, then a new one opens.
+    s.clock.advance(899);
+    assert_eq!(reserve("jdoe").await, Ok(Attempt::Locked));
+    s.clock.advance(1);
+    assert_eq!(reserve("jdoe").await, Ok(Attempt::Granted));
+    // A success clears the window: attempts in flight meanwhile record nothing.
+    s.store.clear_sign_in_attempts("jdoe").await.unwrap();
+    assert_eq!(s.store.record_sign_in_failure("jdoe", s.now()).await, Ok(0));
+    for _ in 0..5 {
+        assert_eq!(reserve("jdoe").await, Ok(Attempt::Granted));
+    }
+    assert_eq!(reserve("jdoe").await, Ok(Attempt::Busy));
+}
+
+async fn concurrent_redemptions_of_a_code_let_one_through<S: AdminStore>(s: Subject<S>) {
+    let c = code(s.now());
+    s.store.put_code(&c).await.unwrap();
+    let now = s.now();
+    let grants: Vec<(Family, Vec<Token>)> = (0..8)
+        .map(|_| {
+            let (mut family, tokens) = grant(now);
+            family.family_id = c.family_id.clone();
+            (family, tokens)
+        })
+        .collect();
+    // Every redemption is its own grant (distinct token hashes) of the one
+    // family the code chose.
+    let results = join_all(
+        grants
+            .iter()
+            .map(|(family, tokens)| s.store.redeem_code(&c.code_hash, family, tokens, now)),
+    )
+    .await;
+    let redeemed = results.iter().filter(|r| **r == Ok(Redemption::Redeemed)).count();
+    assert_eq!(redeemed, 1, "{results:?}");
+    for r in &results {
+        assert!(
+            matches!(r, Ok(Redemption::Redeemed))
+                || *r
+                    == Ok(Redemption::Replayed {
+                        family_id: c.family_id.clone()
+                    }),
+            "{r:?}"
+        );
+    }
+    // The spent code is kept as long as the family, for replay detection.
+    s.clock.advance(600);
+    match one(&s.store, Key::Code(c.code_hash.clone())).await {
+        Some(Item::Code(kept)) => assert!(kept.redeemed_at.is_some()),
+        other => panic!("the redeemed code is gone after its lifetime: {other:?}"),
+    }
+}
+
+async fn concurrent_rotations_let_one_through<S: AdminStore>(s: Subject<S>) {
+    let now = s.now();
+    let (family, tokens) = grant(now);
+    s.store.put_grant(&family, &tokens).await.unwrap();
+    let old = &tokens[1];
+    let pairs: Vec<Vec<Token>> = (0..8).map(|_| next_pair(&family, now)).collect();
+    let results = join_all(pairs.iter().map(|pair| {
+        s.store
+            .rotate_refresh(&old.token_hash, None, None, &family, pair, now)
+    }))
+    .await;
+    let rotated = results.iter().filter(|r| **r == Ok(Rotation::Rotated)).count();
+    assert_eq!(rotated, 1, "{results:?}");
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(Rotation::Rotated | Rotation::AlreadyRotated))));
+    // A revoked family rotates no more.
+    s.store.revoke_family(&family.family_id).await.unwrap();
+    let winner = pairs
+        .iter()
+        .zip(&results)
+        .find(|(_, r)| **r == Ok(Rotation::Rotated))
+        .unwrap()
+        .0;
+    assert_eq!(
+        s.store
+            .rotate_refresh(
+                &winner[1].token_hash,
+                None,
+                None,
+                &family,
+                &next_pair(&family, now),
+                now
+            )
+            .await,
+        Ok(Rotation::FamilyRevoked)
+    );
+}
+
+async fn a_write_retried_after_a_lost_answer_is_its_own<S: AdminStore>(s: Subject<S>) {
+    let now = s.now();
+    let c = code(now);
+    s.store.put_code(&c).await.unwrap();
+    let (mut family, tokens) = grant(now);
+    family.family_id = c.family_id.clone();
+    for _ in 0..2 {
+        assert_eq!(
+            s.store.redeem_code(&c.code_hash, &family, &tokens, now).await,
+            Ok(Redemption::Redeemed)
+        );
+    }
+    let (family, tokens) = grant(now);
+    s.store.put_grant(&family, &tokens).await.unwrap();
+    let pair = next_pair(&family, now);
+    for _ in 0..2 {
+        assert_eq!(
+            s.store
+                .rotate_refresh(&tokens[1].token_hash, None, None, &family, &pair, now)
+                .await,
+            Ok(Rotation::Rotated)
+        );
+    }
+}
+
+async fn slow_secret_checks_are_counted_per_window<S: AdminStore>(s: Subject<S>) {
+    let app = client(
+        "app",
+        ClientAuth::Confidential {
+            secret_hash: "pbkdf2_sha256$1$salt$hash".into(),
+        },
+    );
+    s.store.create_client(&app).await.unwrap();
+    let claims = join_all((0..5).map(|_| s.store.claim_secret_check("app", 7, 2))).await;
+    assert_eq!(claims.iter().filter(|c| **c == Ok(true)).count(), 2, "{claims:?}");
+    assert_eq!(s.store.claim_secret_check("app", 8, 2).await, Ok(true));
+    // An earlier window never reopens; an unknown client has none.
+    assert_eq!(s.store.claim_secret_check("app", 7, 2).await, Ok(false));
+    assert_eq!(s.store.claim_secret_check("nobody", 8, 2).await, Ok(false));
+}
+
+async fn rehashes_and_revocations_hold_their_conditions<S: AdminStore>(s: Subject<S>) {
+    let user = User::new("jdoe", "old".into(), 0).unwrap();
+    s.store.create_user(&user).await.unwrap();
+    assert_eq!(s.store.rehash_password("jdoe", "stale", "new").await, Ok(false));
+    assert_eq!(s.store.rehash_password("jdoe", "old", "new").await, Ok(true));
+    assert_eq!(
+        s.store.get_user("jdoe").await.unwrap().unwrap().password_hash,
+        "new"
+    );
+    // A new password, disabling and revoking grants each give a new grants key.
+    let mut key = user.grants_key.clone();
+    for change in [
+        UserChange::PasswordHash("newer".into()),
+        UserChange::Disabled(true),
+        UserChange::RevokeGrants,
+    ] {
+        let changed = s.store.update_user("jdoe", change).await.unwrap().unwrap();
+        assert_ne!(changed.grants_key, key);
+        key = changed.grants_key;
+    }
+    let enabled = s
+        .store
+        .update_user("jdoe", UserChange::Disabled(false))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(enabled.grants_key, key, "enabling brings no grant back");
+
+    let app = client(
+        "app",
+        ClientAuth::Confidential {
+            secret_hash: "pbkdf2_sha256$1$salt$hash".into(),
+        },
+    );
+    s.store.create_client(&app).await.unwrap();
+    assert_eq!(
+        s.store.rehash_client_secret("app", "stale", "sha").await,
+        Ok(false)
+    );
+    assert_eq!(
+        s.store
+            .rehash_client_secret("app", "pbkdf2_sha256$1$salt$hash", "sha")
+            .await,
+        Ok(true)
+    );
+    let public = client("spa", ClientAuth::Public);
+    s.store.create_client(&public).await.unwrap();
+    assert_eq!(s.store.rehash_client_secret("spa", "", "sha").await, Ok(false));
+    assert_eq!(
+        s.store.get_client("spa").await.unwrap().unwrap().auth,
+        ClientAuth::Public
+    );
+
+    let t = token("app", TokenKind::Access, None, s.now(), 100);
+    s.store.put_token(&t).await.unwrap();
+    assert_eq!(
+        s.store.revoke_token(&t.token_hash, "other").await,
+        Ok(Revocation::NotOwner)
+    );
+    assert_eq!(
+        s.store.revoke_token(&t.token_hash, "app").await,
+        Ok(Revocation::Revoked { family_id: None })
+    );
+    assert_eq!(
+        s.store.revoke_token(&t.token_hash, "app").await,
+        Ok(Revocation::NotFound)
+    );
+}
