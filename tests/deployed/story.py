@@ -1,4 +1,4 @@
-"""The README's whole story, through API Gateway and the deployed roles of a
+"""The whole story of docs/deploying.md, through API Gateway and the deployed roles of a
 stack that stack.py deployed onto the emulator (IAM enforced):
 
     story.py URLS.json
@@ -93,7 +93,7 @@ def token(app, **form):
     return request("POST", f"{TOKEN_API}/o/token/", form, basic=app)
 
 
-# --- Set-up, as the README tells an administrator.
+# --- Set-up, as docs/deploying.md tells an administrator.
 app = client("demo app", "client_credentials", "read write")
 resource_server = client("API Gateway authorizer", "client_credentials", "introspection")
 password_app = client("first-party app", "password", "read write")

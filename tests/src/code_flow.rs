@@ -57,6 +57,24 @@ impl Browser {
         self.post_form(env, &fields).await
     }
 
+    /// Signs out as a person does: the sign-out form of `/o/logout/`, then
+    /// its submission; the answer to the submission, and the form.
+    pub async fn sign_out(&mut self, env: &TestEnv) -> (Answer, Answer) {
+        let form = self.get(env, "/o/logout/").await;
+        let csrf = hidden_fields(&form.body)
+            .into_iter()
+            .find(|(n, _)| n == "csrf")
+            .expect("the sign-out form carries a CSRF token")
+            .1;
+        let out = env
+            .post("/o/logout/", &format!("csrf={csrf}"))
+            .header("cookie", &self.cookie_header())
+            .send()
+            .await;
+        self.keep(&out);
+        (out, form)
+    }
+
     /// A POST of `fields` to `/o/authorize/` with its cookies.
     pub async fn post_form(&mut self, env: &TestEnv, fields: &[(String, String)]) -> Answer {
         let body: Vec<String> = fields

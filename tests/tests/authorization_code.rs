@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use integration_tests::code_flow::{hidden_fields, redirected, Browser};
+use integration_tests::code_flow::{redirected, Browser};
 use integration_tests::{pkce_pair, Answer, TestClient, TestEnv, ISSUER};
 use serde_json::Value;
 use shared::admin::{self, NewClient};
@@ -474,20 +474,8 @@ async fn signing_out_ends_the_session_and_revoked_grants_end_sessions() {
         302
     );
 
-    let form = browser.get(&f.env, "/o/logout/").await;
+    let (out, form) = browser.sign_out(&f.env).await;
     assert!(form.body.contains("Signed in as jdoe"), "{}", form.body);
-    let csrf = hidden_fields(&form.body)
-        .into_iter()
-        .find(|(n, _)| n == "csrf")
-        .unwrap()
-        .1;
-    let out = f
-        .env
-        .post("/o/logout/", &format!("csrf={csrf}"))
-        .header("cookie", &browser.cookie_header())
-        .send()
-        .await;
-    browser.keep(&out);
     assert!(out.body.contains("Signed out"), "{}", out.body);
     assert!(!browser.cookies.contains_key("__Host-session"));
     let page = browser
@@ -637,19 +625,7 @@ async fn signing_in_replaces_the_session_and_the_csrf_token_and_signing_out_ends
     assert_ne!(browser.cookies["__Host-csrf"], csrf_signed_in);
 
     // Signing out ends the session and the CSRF token with it.
-    let form = browser.get(&f.env, "/o/logout/").await;
-    let csrf = hidden_fields(&form.body)
-        .into_iter()
-        .find(|(n, _)| n == "csrf")
-        .unwrap()
-        .1;
-    let out = f
-        .env
-        .post("/o/logout/", &format!("csrf={csrf}"))
-        .header("cookie", &browser.cookie_header())
-        .send()
-        .await;
-    browser.keep(&out);
+    let (out, _) = browser.sign_out(&f.env).await;
     assert!(!browser.cookies.contains_key("__Host-session"));
     assert!(
         !browser.cookies.contains_key("__Host-csrf"),

@@ -12,8 +12,7 @@ use shared::{SharedClock, SystemClock};
 
 /// mimalloc rather than glibc's allocator: a warm decision makes and frees
 /// many small allocations (the event, the runtime's HTTP client, the
-/// answer); it cut a warm decision's instructions by 9-10% (README,
-/// Benchmarks).
+/// answer); what it bought is measured in `docs/performance.md`.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -10,8 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than glibc's allocator: a warm invocation makes and frees
 /// thousands of small allocations (event conversion, the HTTP client, the AWS
-/// SDK); it cut a DynamoDB-calling invocation's instructions by 10-12%
-/// (README, Benchmarks).
+/// SDK); what it bought is measured in `docs/performance.md`.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
