@@ -197,10 +197,14 @@ fn decode_client(item: &Attributes) -> Option<Client> {
     // no longer parses (stored before the rules tightened) is dropped: it
     // is never redirected to.
     let mut redirect_uris = Vec::new();
-    for uri in s(item, "redirect_uris").unwrap_or_default().split(' ') {
+    let stored = item.get("redirect_uris").and_then(|v| v.as_s().ok());
+    for uri in stored
+        .into_iter()
+        .flat_map(|uris| uris.split(' '))
+        .filter(|u| !u.is_empty())
+    {
         match RedirectUri::parse(uri) {
             Ok(uri) => redirect_uris.push(uri),
-            Err(_) if uri.is_empty() => {}
             Err(e) => {
                 tracing::error!(client_id = %client_id, problem = %e, "a stored redirect URI is refused")
             }
