@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use shared::admin::{self, AdminError, NewClient};
 use shared::config::parse_lifetime;
 use shared::dynamo::DynamoClient;
+use shared::keys::{KmsClient, Sealer};
+use shared::model::UserProfile;
 use shared::scope::{format_scope, parse_scope, ScopeSet};
+use shared::store::Store;
 use shared::store::{ClientChange, UserChange};
 use shared::{Client, DynamoStore, GrantType, SharedClock, StoreError, SystemClock};
 
@@ -57,6 +60,31 @@ enum Command {
     /// standard input when it is not a terminal: never from an argument.
     #[command(subcommand)]
     User(UserCommand),
+    /// The keys that sign ID tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the published keys: which signs, which will, which no longer does.
+    List,
+    /// Add a key that signs after --publish-ahead; the keys it supersedes
+    /// stay published --keep-published after that. Sealed by KMS under
+    /// SIGNING_KEY_KMS_KEY_ID, or under SIGNING_KEY_SECRET (standalone).
+    Rotate {
+        /// Seconds the new key is published before it signs (API Gateway
+        /// caches a JWKS for up to two hours).
+        #[arg(long, default_value_t = admin::keys::DEFAULT_PUBLISH_AHEAD_SECONDS)]
+        publish_ahead: u64,
+        /// Seconds a superseded key stays published once it stops signing:
+        /// the longest lifetime of what it signs (the service's ID_TOKEN_EXPIRE_SECONDS).
+        #[arg(long, env = "ID_TOKEN_EXPIRE_SECONDS", default_value_t = 36_000, value_parser = parse_lifetime)]
+        keep_published: u64,
+    },
+    /// Unpublish a key at once (a compromised key): whatever it signed stops
+    /// verifying. If it was signing, the service makes a key that signs at once.
+    Retire { kid: String },
 }
 
 #[derive(Subcommand)]
@@ -67,6 +95,8 @@ enum UserCommand {
     SetPassword(UserPassword),
     /// Show a user (without the password hash).
     Show { username: String },
+    /// Set a user's name and e-mail address (what OpenID Connect's profile and email scopes release).
+    Set(UserProfileArgs),
     /// Disable a user: they cannot sign in and their grants end, for good.
     Disable { username: String },
     /// Enable a disabled user again (their old grants stay ended).
@@ -87,6 +117,24 @@ struct UserPassword {
     #[arg(long, env = "PASSWORD_HASH_ITERATIONS", default_value_t = shared::password::DEFAULT_ITERATIONS,
           value_parser = clap::value_parser!(u32).range(1..))]
     iterations: u32,
+}
+
+#[derive(Args)]
+struct UserProfileArgs {
+    /// The username.
+    username: String,
+    /// Django's first_name (given_name).
+    #[arg(long, default_value = "")]
+    first_name: String,
+    /// Django's last_name (family_name).
+    #[arg(long, default_value = "")]
+    last_name: String,
+    /// Django's email.
+    #[arg(long, default_value = "")]
+    email: String,
+    /// The e-mail address is known to be the user's (email_verified).
+    #[arg(long)]
+    email_verified: bool,
 }
 
 #[derive(Subcommand)]
@@ -279,6 +327,44 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             .await
             .map_err(flagged)?
             .to_public_json(),
+        Command::User(UserCommand::Set(args)) => {
+            let profile = UserProfile {
+                first_name: args.first_name,
+                last_name: args.last_name,
+                email: args.email,
+                email_verified: args.email_verified,
+            };
+            admin::set_profile(&store, &args.username, profile)
+                .await
+                .map_err(flagged)?
+                .to_public_json()
+        }
+        Command::Keys(KeysCommand::List) => {
+            let keys = store.get_signing_keys().await.map_err(|e| e.to_string())?;
+            Value::Array(admin::keys::describe(&keys, clock.now()))
+        }
+        Command::Keys(KeysCommand::Rotate {
+            publish_ahead,
+            keep_published,
+        }) => {
+            let sealing = shared::ServiceConfig::key_sealing_from_env().map_err(|e| e.to_string())?;
+            let sealer = Sealer::for_config(&sealing, || KmsClient::new(&aws));
+            let schedule = admin::keys::RotationSchedule {
+                publish_ahead,
+                keep_published,
+            };
+            let kid = admin::keys::rotate(&store, &sealer, schedule, clock.now())
+                .await
+                .map_err(flagged)?;
+            let keys = store.get_signing_keys().await.map_err(|e| e.to_string())?;
+            json!({ "rotated": kid, "keys": admin::keys::describe(&keys, clock.now()) })
+        }
+        Command::Keys(KeysCommand::Retire { kid }) => {
+            admin::keys::retire(&store, &kid, clock.now())
+                .await
+                .map_err(flagged)?;
+            json!({ "kid": kid, "retired": true })
+        }
         Command::User(UserCommand::Disable { username }) => {
             admin::change_user(&store, &username, UserChange::Disabled(true))
                 .await

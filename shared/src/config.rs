@@ -51,7 +51,42 @@ pub struct ServiceConfig {
     pub sign_in_lockout_attempts: u32,
     /// ...counted over, and locking it for, this long (`SIGN_IN_LOCKOUT_SECONDS`, default 900).
     pub sign_in_lockout_seconds: u64,
+    /// How signing keys are sealed (`SIGNING_KEY_KMS_KEY_ID` or
+    /// `SIGNING_KEY_SECRET`); OpenID Connect is on when one is set.
+    pub key_sealing: Option<KeySealing>,
+    /// ID-token lifetime (`ID_TOKEN_EXPIRE_SECONDS`, default 36000 as DOT's
+    /// `OIDC_ID_TOKEN_EXPIRE_SECONDS`).
+    pub id_token_expire_seconds: u64,
 }
+
+/// Where the private halves of signing keys are sealed.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeySealing {
+    /// By AWS KMS under this key (id, ARN or alias): what the template sets.
+    Kms {
+        /// The KMS key.
+        key_id: String,
+    },
+    /// Under a 256-bit secret: for standalone runs without KMS.
+    Secret([u8; 32]),
+}
+
+// The secret never reaches a log.
+impl std::fmt::Debug for KeySealing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySealing::Kms { key_id } => f.debug_struct("Kms").field("key_id", key_id).finish(),
+            KeySealing::Secret(_) => f.write_str("Secret(..)"),
+        }
+    }
+}
+
+/// The OpenID Connect scopes (Core §5.4), known whenever OpenID Connect is on.
+pub const OIDC_SCOPES: [(&str, &str); 3] = [
+    ("openid", "Sign you in (OpenID Connect)"),
+    ("profile", "Your name and username"),
+    ("email", "Your e-mail address"),
+];
 
 /// How long an authorization code may be redeemed (RFC 6749 §4.1.2 advises
 /// at most ten minutes; a client redeems it at once).
@@ -213,7 +248,22 @@ impl ServiceConfig {
             Some(v) => parse_lifetime(&v).map_err(|p| error("SIGN_IN_LOCKOUT_SECONDS", p))?,
         };
 
+        let key_sealing = parse_key_sealing(&get)?;
+        if key_sealing.is_some() {
+            for (scope, description) in OIDC_SCOPES {
+                scopes
+                    .entry(scope.to_owned())
+                    .or_insert_with(|| description.to_owned());
+            }
+        }
+        let id_token_expire_seconds = match get("ID_TOKEN_EXPIRE_SECONDS") {
+            None => 36_000,
+            Some(v) => parse_lifetime(&v).map_err(|p| error("ID_TOKEN_EXPIRE_SECONDS", p))?,
+        };
+
         Ok(Self {
+            key_sealing,
+            id_token_expire_seconds,
             table_name,
             issuer,
             access_token_expire_seconds,
@@ -230,6 +280,18 @@ impl ServiceConfig {
         })
     }
 
+    /// How signing keys are sealed, from the environment alone (for
+    /// `oauthctl keys rotate`): an error if neither way is set.
+    pub fn key_sealing_from_env() -> Result<KeySealing, ConfigError> {
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        parse_key_sealing(&get)?.ok_or_else(|| {
+            error(
+                "SIGNING_KEY_KMS_KEY_ID",
+                "is not set, nor is SIGNING_KEY_SECRET: set the one the token service has",
+            )
+        })
+    }
+
     /// The set of scope names this server knows.
     pub fn known_scopes(&self) -> impl Iterator<Item = &str> {
         self.scopes.keys().map(String::as_str)
@@ -239,6 +301,41 @@ impl ServiceConfig {
     pub fn is_known_scope(&self, scope: &str) -> bool {
         self.scopes.contains_key(scope)
     }
+}
+
+/// `SIGNING_KEY_KMS_KEY_ID` or `SIGNING_KEY_SECRET`, at most one.
+fn parse_key_sealing(get: &impl Fn(&str) -> Option<String>) -> Result<Option<KeySealing>, ConfigError> {
+    Ok(match (get("SIGNING_KEY_KMS_KEY_ID"), get("SIGNING_KEY_SECRET")) {
+        (Some(_), Some(_)) => {
+            return Err(error(
+                "SIGNING_KEY_SECRET",
+                "is set with SIGNING_KEY_KMS_KEY_ID; set one of them",
+            ))
+        }
+        (Some(key_id), None) => Some(KeySealing::Kms {
+            key_id: key_id.trim().to_owned(),
+        }),
+        (None, Some(secret)) => Some(KeySealing::Secret(parse_secret(&secret).ok_or_else(|| {
+            error(
+                "SIGNING_KEY_SECRET",
+                "is not 64 hexadecimal digits (256 random bits; `openssl rand -hex 32` makes one)",
+            )
+        })?)),
+        (None, None) => None,
+    })
+}
+
+/// 32 bytes from 64 hexadecimal digits.
+fn parse_secret(value: &str) -> Option<[u8; 32]> {
+    let value = value.trim();
+    if value.len() != 64 || !value.is_ascii() {
+        return None;
+    }
+    let mut secret = [0u8; 32];
+    for (i, byte) in secret.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&value[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(secret)
 }
 
 /// A token lifetime in whole seconds, 1 to [`MAX_TOKEN_LIFETIME_SECONDS`].

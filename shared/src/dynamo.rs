@@ -120,6 +120,7 @@ impl DynamoStore {
                 decode_consent(username, client_id, item).map(Item::Consent)
             }
             Key::SignInAttempts(_) => decode_sign_in_attempts(item).map(Item::SignInAttempts),
+            Key::SigningKeys => decode_signing_keys(item).map(Item::SigningKeys),
         };
         if decoded.is_none() {
             tracing::error!(
@@ -134,6 +135,7 @@ impl DynamoStore {
             Some(Item::Code(c)) if c.expires_at <= now => None,
             Some(Item::Session(x)) if x.expires_at <= now => None,
             Some(Item::SignInAttempts(a)) if a.expires_at <= now => None,
+            Some(Item::SigningKeys(keys)) => Some(Item::SigningKeys(keys.published_only(now))),
             other => other,
         }
     }
@@ -274,6 +276,23 @@ fn decode_user(item: &Attributes) -> Option<User> {
         created_at: n(item, "created_at").unwrap_or(0),
         // Users stored before grants keys existed have none; their grants neither.
         grants_key: s(item, "grants_key").unwrap_or_default(),
+        // Users stored before subjects existed get one derived from what
+        // never changes about them: stable, and another for a user created
+        // again under the same name (at another time).
+        subject: s(item, "sub").unwrap_or_else(|| {
+            let created_at = n(item, "created_at").unwrap_or(0);
+            crate::secret::sha256_hex(&format!(
+                "user#{}#{created_at}",
+                s(item, "username").unwrap_or_default()
+            ))[..24]
+                .to_owned()
+        }),
+        profile: crate::model::UserProfile {
+            first_name: s(item, "first_name").unwrap_or_default(),
+            last_name: s(item, "last_name").unwrap_or_default(),
+            email: s(item, "email").unwrap_or_default(),
+            email_verified: flag(item, "email_verified"),
+        },
     })
 }
 
@@ -285,6 +304,20 @@ fn encode_user(user: &User) -> Attributes {
     item.insert("disabled".into(), AttributeValue::Bool(user.disabled));
     item.insert("created_at".into(), num(user.created_at));
     item.insert("grants_key".into(), AttributeValue::S(user.grants_key.clone()));
+    item.insert("sub".into(), AttributeValue::S(user.subject.clone()));
+    for (name, value) in [
+        ("first_name", &user.profile.first_name),
+        ("last_name", &user.profile.last_name),
+        ("email", &user.profile.email),
+    ] {
+        if !value.is_empty() {
+            item.insert(name.into(), AttributeValue::S(value.clone()));
+        }
+    }
+    item.insert(
+        "email_verified".into(),
+        AttributeValue::Bool(user.profile.email_verified),
+    );
     item
 }
 
@@ -351,6 +384,9 @@ fn decode_code(hash: &str, item: &Attributes) -> Option<AuthorizationCode> {
         issued_at: n(item, "issued_at")?,
         expires_at: n(item, TTL_ATTRIBUTE)?,
         redeemed_at: n(item, "redeemed_at"),
+        nonce: s(item, "nonce"),
+        auth_time: n(item, "auth_time").or_else(|| n(item, "issued_at"))?,
+        sid: s(item, "sid").unwrap_or_default(),
     })
 }
 
@@ -374,6 +410,11 @@ fn encode_code(code: &AuthorizationCode) -> Attributes {
     item.insert("scope".into(), AttributeValue::S(format_scope(&code.scope)));
     item.insert("issued_at".into(), num(code.issued_at));
     item.insert(TTL_ATTRIBUTE.into(), num(code.expires_at));
+    if let Some(nonce) = &code.nonce {
+        item.insert("nonce".into(), AttributeValue::S(nonce.clone()));
+    }
+    item.insert("auth_time".into(), num(code.auth_time));
+    item.insert("sid".into(), AttributeValue::S(code.sid.clone()));
     item
 }
 
@@ -384,6 +425,9 @@ fn decode_session(hash: &str, item: &Attributes) -> Option<Session> {
         user_grants_key: s(item, "user_grants_key")?,
         issued_at: n(item, "issued_at")?,
         expires_at: n(item, TTL_ATTRIBUTE)?,
+        // Sessions from before `sid` get one derived from their key.
+        sid: s(item, "sid")
+            .unwrap_or_else(|| crate::secret::sha256_hex(&format!("sid#{hash}"))[..24].to_owned()),
     })
 }
 
@@ -397,6 +441,7 @@ fn encode_session(session: &Session) -> Attributes {
     );
     item.insert("issued_at".into(), num(session.issued_at));
     item.insert(TTL_ATTRIBUTE.into(), num(session.expires_at));
+    item.insert("sid".into(), AttributeValue::S(session.sid.clone()));
     item
 }
 
@@ -421,6 +466,25 @@ fn encode_consent(consent: &Consent) -> Attributes {
         "user_grants_key".into(),
         AttributeValue::S(consent.user_grants_key.clone()),
     );
+    item
+}
+
+/// The keys, as JSON in one attribute (each sealed, so nothing in clear),
+/// and the version each change is conditional on.
+fn decode_signing_keys(item: &Attributes) -> Option<crate::model::SigningKeys> {
+    Some(crate::model::SigningKeys {
+        keys: serde_json::from_str(&s(item, "keys")?).ok()?,
+        version: n(item, "version")?,
+    })
+}
+
+fn encode_signing_keys(keys: &crate::model::SigningKeys, version: u64) -> Attributes {
+    let mut item = DynamoStore::key_attributes(&Key::SigningKeys);
+    item.insert("kind".into(), AttributeValue::S("signing_keys".into()));
+    // A Vec of plain structs always serialises.
+    let json = serde_json::to_string(&keys.keys).unwrap_or_default();
+    item.insert("keys".into(), AttributeValue::S(json));
+    item.insert("version".into(), num(version));
     item
 }
 
@@ -855,6 +919,25 @@ impl Store for DynamoStore {
             .map(|_| ())
     }
 
+    async fn put_signing_keys(&self, keys: &crate::model::SigningKeys) -> Result<bool, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(encode_signing_keys(keys, keys.version + 1)));
+        let put = if keys.version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :v")
+                .expression_attribute_values(":v", num(keys.version))
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
         self.client
             .put_item()
@@ -1011,6 +1094,12 @@ impl AdminStore for DynamoStore {
                 vec![("password", AttributeValue::S(hash)), ("grants_key", new_key()?)]
             }
             UserChange::RevokeGrants => vec![("grants_key", new_key()?)],
+            UserChange::Profile(profile) => vec![
+                ("first_name", AttributeValue::S(profile.first_name)),
+                ("last_name", AttributeValue::S(profile.last_name)),
+                ("email", AttributeValue::S(profile.email)),
+                ("email_verified", AttributeValue::Bool(profile.email_verified)),
+            ],
         };
         let updated = self
             .set_attributes_if(Key::User(username.to_owned()), None, changes)

@@ -16,6 +16,8 @@ pub struct IssuedToken {
     pub record: Token,
     /// The refresh token value, for user grants.
     pub refresh_token: Option<String>,
+    /// The ID token, for an OpenID Connect code redeemed.
+    pub id_token: Option<String>,
 }
 
 // The token values must never reach a log.
@@ -156,6 +158,7 @@ pub async fn issue_access_token<S: Store>(
         access_token,
         record,
         refresh_token: None,
+        id_token: None,
     })
 }
 
@@ -183,6 +186,7 @@ pub async fn issue_user_grant<S: Store>(
         access_token,
         record: access,
         refresh_token: Some(refresh_token),
+        id_token: None,
     })
 }
 
@@ -215,6 +219,7 @@ pub async fn redeem_authorization_code<S: Store>(
             access_token,
             record: access,
             refresh_token: Some(refresh_token),
+            id_token: None,
         })),
         refused => Ok(Err(refused)),
     }
@@ -276,6 +281,7 @@ pub async fn rotate_refresh_token<S: Store>(
             access_token,
             record: access,
             refresh_token: Some(refresh_token),
+            id_token: None,
         })),
         refused => Ok(Err(refused)),
     }

@@ -10,6 +10,7 @@
 //! [`service::TokenService::handle`] (the token service) or use the scope and
 //! hashing rules directly (the authorizer). Both log the same way ([`logging`]).
 
+#[cfg(feature = "service")]
 pub mod admin;
 pub mod clock;
 pub mod config;
@@ -17,7 +18,12 @@ pub mod credentials;
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
 pub mod form;
+#[cfg(feature = "service")]
 pub mod issue;
+#[cfg(feature = "service")]
+pub mod jose;
+#[cfg(feature = "service")]
+pub mod keys;
 pub mod logging;
 pub mod memory;
 pub mod model;
@@ -25,6 +31,7 @@ pub mod password;
 pub mod redirect_uri;
 pub mod scope;
 pub mod secret;
+#[cfg(feature = "service")]
 pub mod service;
 pub mod store;
 pub mod successor;
@@ -35,5 +42,6 @@ pub use config::{ConfigError, ServiceConfig};
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 pub use model::{Client, ClientAuth, GrantType, Token};
+#[cfg(feature = "service")]
 pub use service::{HttpRequest, HttpResponse, TokenService, MAX_BODY_BYTES};
 pub use store::{AdminStore, Store, StoreError};

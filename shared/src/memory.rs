@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::clock::SharedClock;
 use crate::model::{
-    AuthorizationCode, Client, ClientAuth, Consent, Family, Session, SignInAttempts, Token, User,
+    AuthorizationCode, Client, ClientAuth, Consent, Family, Session, SignInAttempts, SigningKeys, Token, User,
 };
 use crate::secret::generate_id;
 use crate::store::{
@@ -93,7 +93,7 @@ impl MemoryStore {
             Item::Code(c) => c.expires_at > now,
             Item::Session(x) => x.expires_at > now,
             Item::SignInAttempts(a) => a.expires_at > now,
-            Item::Client(_) | Item::User(_) | Item::Consent(_) => true,
+            Item::Client(_) | Item::User(_) | Item::Consent(_) | Item::SigningKeys(_) => true,
         }
     }
 }
@@ -123,7 +123,15 @@ impl Store for MemoryStore {
         let items = self.lock();
         Ok(keys
             .iter()
-            .map(|key| items.get(key).filter(|s| self.live(s)).map(|s| s.item.clone()))
+            .map(|key| {
+                let item = items.get(key).filter(|s| self.live(s)).map(|s| s.item.clone());
+                match item {
+                    Some(Item::SigningKeys(keys)) => {
+                        Some(Item::SigningKeys(keys.published_only(self.clock.now())))
+                    }
+                    other => other,
+                }
+            })
             .collect())
     }
 
@@ -402,6 +410,27 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn put_signing_keys(&self, keys: &SigningKeys) -> Result<bool, StoreError> {
+        round_trip().await;
+        let mut items = self.lock();
+        let stored_version = match items.get(&Key::SigningKeys) {
+            Some(Stored {
+                item: Item::SigningKeys(stored),
+                ..
+            }) => stored.version,
+            _ => 0,
+        };
+        if stored_version != keys.version {
+            return Ok(false);
+        }
+        let next = SigningKeys {
+            keys: keys.keys.clone(),
+            version: keys.version + 1,
+        };
+        items.insert(Key::SigningKeys, stored(Item::SigningKeys(next)));
+        Ok(true)
+    }
+
     async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
         round_trip().await;
         let key = Key::Consent {
@@ -572,6 +601,7 @@ impl AdminStore for MemoryStore {
                 u.grants_key = new_key()?;
             }
             UserChange::RevokeGrants => u.grants_key = new_key()?,
+            UserChange::Profile(profile) => u.profile = profile,
         }
         Ok(Some(u.clone()))
     }

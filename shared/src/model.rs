@@ -218,7 +218,31 @@ pub struct User {
     /// ends every grant made before, for good; a user deleted and created
     /// again under the same name has another, so the old grants stay dead.
     pub grants_key: String,
+    /// The OpenID Connect `sub`: random when the user is created here (so
+    /// a user created again under the same name is another subject), DOT's
+    /// primary key when imported; it never changes.
+    pub subject: String,
+    /// What OpenID Connect's `profile` and `email` scopes release.
+    pub profile: UserProfile,
 }
+
+/// A user's name and e-mail address, as Django's `User` has them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserProfile {
+    /// Django's `first_name` (OpenID Connect's `given_name`); empty when unknown.
+    pub first_name: String,
+    /// Django's `last_name` (`family_name`); empty when unknown.
+    pub last_name: String,
+    /// Django's `email`; empty when unknown.
+    pub email: String,
+    /// Whether the address is known to be the user's (Django does not say:
+    /// false unless an administrator says so).
+    pub email_verified: bool,
+}
+
+/// The longest of each profile value: Django allows 150 characters for names
+/// and 254 for addresses; this leaves room for multi-byte ones.
+pub const MAX_PROFILE_VALUE_BYTES: usize = 1024;
 
 impl User {
     /// A new, enabled user with a fresh grants key.
@@ -233,6 +257,8 @@ impl User {
             disabled: false,
             created_at,
             grants_key: generate_id()?,
+            subject: generate_id()?,
+            profile: UserProfile::default(),
         })
     }
 
@@ -243,7 +269,16 @@ impl User {
 
     /// The user as shown to an administrator: everything but the password hash.
     pub fn to_public_json(&self) -> Value {
-        json!({ "username": self.username, "disabled": self.disabled, "created_at": self.created_at })
+        json!({
+            "username": self.username,
+            "disabled": self.disabled,
+            "created_at": self.created_at,
+            "sub": self.subject,
+            "first_name": self.profile.first_name,
+            "last_name": self.profile.last_name,
+            "email": self.profile.email,
+            "email_verified": self.profile.email_verified,
+        })
     }
 }
 
@@ -279,6 +314,12 @@ pub struct AuthorizationCode {
     pub expires_at: u64,
     /// When it was redeemed (it then only serves replay detection).
     pub redeemed_at: Option<u64>,
+    /// The authorization request's `nonce`, for the ID token (OpenID Connect).
+    pub nonce: Option<String>,
+    /// When the user signed in (the session's start), epoch seconds: the ID token's `auth_time`.
+    pub auth_time: u64,
+    /// The session's `sid`, for the ID token.
+    pub sid: String,
 }
 
 /// A signed-in browser session, known only by the SHA-256 of its cookie.
@@ -294,6 +335,9 @@ pub struct Session {
     pub issued_at: u64,
     /// Expiry, epoch seconds (and the item's TTL).
     pub expires_at: u64,
+    /// A random public id of the session, the ID token's `sid` (never the
+    /// cookie, nor its hash).
+    pub sid: String,
 }
 
 /// Scopes a user approved for a client, so that asking again is skipped.
@@ -320,4 +364,142 @@ pub struct SignInAttempts {
     pub failures: u32,
     /// When the window closes, epoch seconds (and the item's TTL).
     pub expires_at: u64,
+}
+
+/// An RSA public key as a JWK's `n` and `e` (base64url, big-endian, no
+/// leading zeros).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RsaPublicJwk {
+    /// The modulus.
+    pub n: String,
+    /// The public exponent.
+    pub e: String,
+}
+
+impl RsaPublicJwk {
+    /// RFC 7638 thumbprint: the SHA-256 of the required members in
+    /// lexicographic order, without whitespace. Deterministic, so a key has
+    /// the same `kid` wherever it is computed.
+    pub fn thumbprint(&self) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
+        let canonical = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, self.e, self.n);
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// The JWK published in the JWKS, for RS256 signatures.
+    pub fn to_jwk(&self, kid: &str) -> Value {
+        json!({ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": self.n, "e": self.e })
+    }
+}
+
+/// A signing key's private half, as stored: never in clear.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "sealed_by", rename_all = "snake_case")]
+pub enum SealedKey {
+    /// Encrypted by AWS KMS under `key_id`, with the `kid` as encryption
+    /// context: only a role allowed `kms:Decrypt` on that key opens it.
+    Kms {
+        /// The KMS key (its ARN) that encrypted it.
+        key_id: String,
+        /// KMS's ciphertext blob, base64.
+        ciphertext: String,
+    },
+    /// ChaCha20-Poly1305 under the configured `SIGNING_KEY_SECRET`, with the
+    /// `kid` as associated data (standalone runs).
+    Secret {
+        /// The 12-byte nonce followed by the ciphertext, base64.
+        ciphertext: String,
+    },
+}
+
+/// A key that signs ID tokens (RS256), and how long it is published.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SigningKey {
+    /// The RFC 7638 thumbprint of `public`.
+    pub kid: String,
+    /// The public half, as published.
+    pub public: RsaPublicJwk,
+    /// The private half, sealed.
+    pub sealed: SealedKey,
+    /// Creation time (and first publication), epoch seconds.
+    pub created_at: u64,
+    /// When it starts signing, epoch seconds: late enough that every cache
+    /// of the JWKS (API Gateway keeps one for up to two hours) has it.
+    pub signs_from: u64,
+    /// When it stops being published (and so verifying anything), epoch
+    /// seconds: set once a newer key takes over, late enough for every token
+    /// it signed to have expired; `now` when retired by hand.
+    pub published_until: Option<u64>,
+}
+
+impl SigningKey {
+    /// Whether the key is still published at `now`.
+    pub fn is_published(&self, now: u64) -> bool {
+        self.published_until.is_none_or(|until| until > now)
+    }
+}
+
+/// Every signing key, in one item so that one read gives the whole JWKS;
+/// `version` makes each change conditional on the one it was based on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SigningKeys {
+    /// The keys, oldest first; unpublished ones are left out when read.
+    pub keys: Vec<SigningKey>,
+    /// 0 for a set never stored; each stored change adds one.
+    pub version: u64,
+}
+
+impl SigningKeys {
+    /// The set as read at `now`: the keys no longer published left out.
+    pub fn published_only(mut self, now: u64) -> Self {
+        self.keys.retain(|k| k.is_published(now));
+        self
+    }
+
+    /// The keys published at `now`: the JWKS.
+    pub fn published(&self, now: u64) -> impl Iterator<Item = &SigningKey> {
+        self.keys.iter().filter(move |k| k.is_published(now))
+    }
+
+    /// The key that signs at `now`: of the published keys whose time has
+    /// come, the one that came last.
+    pub fn signer(&self, now: u64) -> Option<&SigningKey> {
+        self.published(now)
+            .filter(|k| k.signs_from <= now)
+            .max_by_key(|k| (k.signs_from, k.created_at))
+    }
+
+    /// Adds `key`, which starts signing `publish_ahead` seconds from `now`
+    /// (at once if nothing signs now: then no cache can lack it); every key
+    /// it supersedes stays published `keep_published` seconds after that.
+    /// Keys no longer published are dropped.
+    pub fn rotate(&mut self, mut key: SigningKey, now: u64, publish_ahead: u64, keep_published: u64) {
+        self.keys.retain(|k| k.is_published(now));
+        key.created_at = now;
+        key.signs_from = if self.signer(now).is_some() {
+            now + publish_ahead
+        } else {
+            now
+        };
+        for superseded in self.keys.iter_mut().filter(|k| k.published_until.is_none()) {
+            superseded.published_until = Some(key.signs_from + keep_published);
+        }
+        self.keys.push(key);
+    }
+
+    /// Unpublishes key `kid` at once (a compromised key: whatever it signed
+    /// stops verifying); whether it was published.
+    pub fn retire(&mut self, kid: &str, now: u64) -> bool {
+        let found = self.keys.iter_mut().find(|k| k.kid == kid && k.is_published(now));
+        match found {
+            Some(key) => {
+                key.published_until = Some(now);
+                self.keys.retain(|k| k.is_published(now));
+                true
+            }
+            None => false,
+        }
+    }
 }

@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 /// The scope a resource server's token or client needs to call introspection.
 pub const INTROSPECTION_SCOPE: &str = "introspection";
 
+/// The scope that makes an authorization request an OpenID Connect one.
+pub const OPENID_SCOPE: &str = "openid";
+
 /// A set of scope names, kept sorted so answers are deterministic.
 pub type ScopeSet = BTreeSet<String>;
 

@@ -5,7 +5,9 @@
 
 use std::future::Future;
 
-use crate::model::{AuthorizationCode, Client, Consent, Family, Session, SignInAttempts, Token, User};
+use crate::model::{
+    AuthorizationCode, Client, Consent, Family, Session, SignInAttempts, SigningKeys, Token, User,
+};
 use crate::secret::sha256_hex;
 
 /// The key of one stored item.
@@ -33,6 +35,8 @@ pub enum Key {
     /// Sign-in attempts for a username; keyed by its SHA-256, so that no
     /// username, however long, makes a key DynamoDB refuses.
     SignInAttempts(String),
+    /// The keys that sign ID tokens, all in one item.
+    SigningKeys,
 }
 
 /// DynamoDB refuses a partition key over 2,048 bytes (and the whole request
@@ -52,6 +56,7 @@ impl Key {
             Key::Session(hash) => format!("session#{hash}"),
             Key::Consent { username, client_id } => format!("consent#{client_id}#{username}"),
             Key::SignInAttempts(username) => format!("signin#{}", sha256_hex(username)),
+            Key::SigningKeys => "signing-keys".to_owned(),
         }
     }
 
@@ -71,6 +76,7 @@ impl Key {
             Key::Session(_) => "session",
             Key::Consent { .. } => "consent",
             Key::SignInAttempts(_) => "sign-in attempts",
+            Key::SigningKeys => "signing keys",
         }
     }
 }
@@ -94,6 +100,8 @@ pub enum Item {
     Consent(Consent),
     /// Sign-in attempts for a username.
     SignInAttempts(SignInAttempts),
+    /// The signing keys still published (a read leaves the others out).
+    SigningKeys(SigningKeys),
 }
 
 /// The hash of the new refresh token among `tokens` of a rotation or a
@@ -178,6 +186,8 @@ pub enum UserChange {
     PasswordHash(String),
     /// End every grant made to the user so far.
     RevokeGrants,
+    /// Replace the name and e-mail address (grants stand).
+    Profile(crate::model::UserProfile),
 }
 
 /// A storage failure.
@@ -332,6 +342,22 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets a username's sign-in attempts (after a successful sign-in,
     /// or an administrator's unlock); absent is fine.
     fn clear_sign_in_attempts(&self, username: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores `keys` as version `keys.version + 1`, if the stored set is
+    /// still version `keys.version` (0: none stored); `false` if another
+    /// change came first (read again, and decide again).
+    fn put_signing_keys(&self, keys: &SigningKeys) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The signing keys published at the store's `now` (an empty set, version 0, if none was ever stored).
+    fn get_signing_keys(&self) -> impl Future<Output = Result<SigningKeys, StoreError>> + Send {
+        async move {
+            let mut items = self.load(&[Key::SigningKeys]).await?;
+            Ok(match items.pop().flatten() {
+                Some(Item::SigningKeys(keys)) => keys,
+                _ => SigningKeys::default(),
+            })
+        }
+    }
 
     /// Reads one user.
     fn get_user(&self, username: &str) -> impl Future<Output = Result<Option<User>, StoreError>> + Send {

@@ -115,6 +115,9 @@ impl Store for AnyStore {
     async fn put_consent(&self, consent: &Consent) -> Result<(), StoreError> {
         each!(self, s => s.put_consent(consent).await)
     }
+    async fn put_signing_keys(&self, keys: &shared::model::SigningKeys) -> Result<bool, StoreError> {
+        each!(self, s => s.put_signing_keys(keys).await)
+    }
     async fn reserve_sign_in_attempt(
         &self,
         username: &str,

@@ -242,6 +242,10 @@ impl<S: Store> Store for Counting<S> {
         self.calls.outage()?;
         self.inner.put_consent(consent).await
     }
+    async fn put_signing_keys(&self, keys: &shared::model::SigningKeys) -> Result<bool, StoreError> {
+        self.calls.outage()?;
+        self.inner.put_signing_keys(keys).await
+    }
     async fn reserve_sign_in_attempt(
         &self,
         username: &str,
@@ -266,6 +270,9 @@ impl<S: Store> Store for Counting<S> {
 
 /// The issuer every test service uses.
 pub const ISSUER: &str = "https://auth.example.test";
+
+/// The `SIGNING_KEY_SECRET` of test services.
+pub const TEST_SIGNING_KEY_SECRET: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 /// A token service on its own store, with a clock the test controls.
 pub struct TestEnv {
@@ -367,6 +374,9 @@ impl TestEnv {
         let mut env: HashMap<String, String> = HashMap::from([
             ("TABLE_NAME".into(), table.clone()),
             ("ISSUER".into(), ISSUER.into()),
+            // OpenID Connect on, keys sealed under a test secret (set it to
+            // "" to turn OpenID Connect off).
+            ("SIGNING_KEY_SECRET".into(), TEST_SIGNING_KEY_SECRET.into()),
         ]);
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = ServiceConfig::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
@@ -822,6 +832,12 @@ impl TestEnv {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");
+        self.serve_on(listener)
+    }
+
+    /// Serves this environment's service on `listener` (bound first, when
+    /// the service's `ISSUER` must name its port).
+    pub fn serve_on(&self, listener: tokio::net::TcpListener) -> Served {
         let addr = listener.local_addr().expect("its address").to_string();
         let service = self.service.clone();
         let task = tokio::spawn(async move {

@@ -38,7 +38,15 @@ async fn metadata_describes_the_server() {
     );
     assert_eq!(
         doc["scopes_supported"],
-        json!(["introspection", "items:read", "items:write"])
+        // OpenID Connect's scopes are known whenever it is on.
+        json!([
+            "email",
+            "introspection",
+            "items:read",
+            "items:write",
+            "openid",
+            "profile"
+        ])
     );
     // Only values the IANA registry of client authentication methods knows
     // (RFC 8414 §2): a bearer token with the introspection scope is accepted

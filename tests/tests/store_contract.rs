@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use shared::model::{
-    AuthorizationCode, Client, ClientAuth, Family, GrantType, Session, Token, TokenKind, User,
+    AuthorizationCode, Client, ClientAuth, Family, GrantType, RsaPublicJwk, SealedKey, Session, SigningKey,
+    SigningKeys, Token, TokenKind, User,
 };
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
@@ -87,6 +88,7 @@ contract!(
     a_write_retried_after_a_lost_answer_is_its_own,
     slow_secret_checks_are_counted_per_window,
     rehashes_and_revocations_hold_their_conditions,
+    signing_keys_change_only_from_the_version_read,
 );
 
 fn client(id: &str, auth: ClientAuth) -> Client {
@@ -158,6 +160,9 @@ fn code(now: u64) -> AuthorizationCode {
         issued_at: now,
         expires_at: now + 60,
         redeemed_at: None,
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        auth_time: now,
+        sid: "sid".into(),
     }
 }
 
@@ -209,6 +214,7 @@ async fn conditional_writes_never_overwrite<S: AdminStore>(s: Subject<S>) {
         user_grants_key: "key".into(),
         issued_at: now,
         expires_at: now + 100,
+        sid: "sid".into(),
     };
     s.store.put_session(&session).await.unwrap();
     assert_eq!(
@@ -523,4 +529,68 @@ async fn rehashes_and_revocations_hold_their_conditions<S: AdminStore>(s: Subjec
         s.store.revoke_token(&t.token_hash, "app").await,
         Ok(Revocation::NotFound)
     );
+}
+
+fn signing_key(kid: &str, signs_from: u64, published_until: Option<u64>) -> SigningKey {
+    SigningKey {
+        kid: kid.into(),
+        public: RsaPublicJwk {
+            n: "modulus".into(),
+            e: "AQAB".into(),
+        },
+        sealed: SealedKey::Secret {
+            ciphertext: "c2VhbGVk".into(),
+        },
+        created_at: 0,
+        signs_from,
+        published_until,
+    }
+}
+
+/// The key set changes only from the version a writer read (two containers
+/// making the first key at once: one wins, the other reads the winner's),
+/// and keys no longer published read as absent before anyone removes them.
+async fn signing_keys_change_only_from_the_version_read<S: AdminStore>(s: Subject<S>) {
+    let now = s.now();
+    let none = s.store.get_signing_keys().await.unwrap();
+    assert_eq!(none, SigningKeys::default());
+    let first = SigningKeys {
+        keys: vec![signing_key("a", now, Some(now + 10)), signing_key("b", now, None)],
+        version: 0,
+    };
+    let rival = SigningKeys {
+        keys: vec![signing_key("c", now, None)],
+        version: 0,
+    };
+    let (one, other) = tokio::join!(s.store.put_signing_keys(&first), s.store.put_signing_keys(&rival));
+    assert!(
+        one.unwrap() ^ other.unwrap(),
+        "exactly one of two first writes wins"
+    );
+    let stored = s.store.get_signing_keys().await.unwrap();
+    assert_eq!(stored.version, 1);
+    let winner = if stored.keys.len() == 2 { &first } else { &rival };
+    assert_eq!(stored.keys, winner.keys);
+    // A write based on version 0 again is refused; one based on 1 goes.
+    assert!(!s.store.put_signing_keys(&rival).await.unwrap());
+    assert!(s.store.put_signing_keys(&stored).await.unwrap());
+    assert!(
+        !s.store.put_signing_keys(&stored).await.unwrap(),
+        "version 1 is spent"
+    );
+    assert_eq!(s.store.get_signing_keys().await.unwrap().version, 2);
+
+    let both = SigningKeys {
+        keys: vec![signing_key("a", now, Some(now + 10)), signing_key("b", now, None)],
+        version: 2,
+    };
+    assert!(s.store.put_signing_keys(&both).await.unwrap());
+    s.clock.advance(10);
+    let read = s.store.get_signing_keys().await.unwrap();
+    assert_eq!(
+        read.keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        ["b"],
+        "a is unpublished"
+    );
+    assert_eq!(read.version, 3);
 }

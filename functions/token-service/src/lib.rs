@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use lambda_http::Body;
 use shared::dynamo::DynamoClient;
+use shared::keys::{KmsClient, Sealer};
 use shared::{
     DynamoStore, HttpRequest, HttpResponse, ServiceConfig, Store, SystemClock, TokenService, MAX_BODY_BYTES,
 };
@@ -36,7 +37,11 @@ pub async fn service_from_env() -> Result<TokenService<DynamoStore>, shared::Con
         .await;
     let clock: shared::SharedClock = Arc::new(SystemClock);
     let store = DynamoStore::new(DynamoClient::new(&aws), config.table_name.clone(), clock.clone());
-    Ok(TokenService::new(config, store, clock))
+    let sealer = config
+        .key_sealing
+        .as_ref()
+        .map(|sealing| Sealer::for_config(sealing, || KmsClient::new(&aws)));
+    Ok(TokenService::with_sealer(config, store, sealer, clock))
 }
 
 /// Serves Lambda invocations (the Runtime API named by the environment) with

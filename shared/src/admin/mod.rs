@@ -3,6 +3,7 @@
 //! this module; tests use it the same way, over DynamoDB or in memory.
 
 pub mod import_dot;
+pub mod keys;
 
 use std::collections::BTreeSet;
 
@@ -307,6 +308,34 @@ pub async fn change_user<S: AdminStore>(
         .update_user(username, change)
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("user {username:?}")))
+}
+
+/// Replaces a user's name and e-mail address (`oauthctl user set`); each
+/// value at most [`crate::model::MAX_PROFILE_VALUE_BYTES`].
+pub async fn set_profile<S: AdminStore>(
+    store: &S,
+    username: &str,
+    profile: crate::model::UserProfile,
+) -> Result<User, AdminError> {
+    for (field, value) in [
+        ("first_name", &profile.first_name),
+        ("last_name", &profile.last_name),
+        ("email", &profile.email),
+    ] {
+        if value.len() > crate::model::MAX_PROFILE_VALUE_BYTES {
+            return Err(invalid(
+                field,
+                format!("longer than {} bytes", crate::model::MAX_PROFILE_VALUE_BYTES),
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(invalid(field, "holds a control character"));
+        }
+    }
+    if !profile.email.is_empty() && !profile.email.contains('@') {
+        return Err(invalid("email", "is not an e-mail address"));
+    }
+    change_user(store, username, UserChange::Profile(profile)).await
 }
 
 /// Lets a username sign in again at once, whatever its failed sign-ins in

@@ -11,6 +11,7 @@ use crate::form::Form;
 use crate::issue::{redeem_authorization_code, IssuedToken};
 use crate::model::Client;
 use crate::redirect_uri::RedirectUri;
+use crate::scope::OPENID_SCOPE;
 use crate::secret::sha256_hex;
 use crate::store::{Item, Key, Redemption, Store};
 
@@ -66,15 +67,23 @@ impl<S: Store> TokenService<S> {
             ));
         }
         // The user must still stand, and the client still be allowed the scope.
-        let user = self.store.get_user(&code.username).await?;
-        if !user.is_some_and(|u| u.honours(&code.user_grants_key)) {
-            return Err(invalid());
-        }
+        let user = match self.store.get_user(&code.username).await? {
+            Some(user) if user.honours(&code.user_grants_key) => user,
+            _ => return Err(invalid()),
+        };
         let scope = still_allowed(&code.scope, client)?;
         let request = self.token_request(client, scope, Some(code.username.clone()), now);
         let refresh_lifetime = self.config.refresh_token_expire_seconds;
         match redeem_authorization_code(&self.store, &code, request, refresh_lifetime).await? {
-            Ok(issued) => Ok(issued),
+            Ok(mut issued) => {
+                if issued.record.scope.contains(OPENID_SCOPE) {
+                    issued.id_token = Some(
+                        self.id_token(client, &code, &user, &issued.access_token, now)
+                            .await?,
+                    );
+                }
+                Ok(issued)
+            }
             // Redeemed between our read and our write.
             Err(Redemption::Replayed { family_id }) => self.replayed(client, &family_id).await,
             Err(_) => Err(invalid()),

@@ -91,6 +91,17 @@ impl OAuthError {
         .challenge(format!("Basic realm=\"{REALM}\""))
     }
 
+    /// 401 with a Bearer challenge, when no access token was sent at all
+    /// (RFC 6750 §3.1: no error code in the challenge).
+    pub fn bearer_required() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "an access token is required",
+        )
+        .challenge(format!("Bearer realm=\"{REALM}\""))
+    }
+
     /// 401 `invalid_token`: the bearer token is unknown, expired or revoked.
     pub fn invalid_token(description: &'static str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description).challenge(format!(

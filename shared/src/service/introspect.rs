@@ -23,7 +23,7 @@ use crate::store::{Item, Key, Store};
 
 /// Items read for one introspection.
 #[derive(Default)]
-struct Loaded {
+pub(super) struct Loaded {
     clients: Vec<Client>,
     tokens: Vec<Token>,
     users: Vec<User>,
@@ -31,7 +31,7 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn add(&mut self, items: Vec<Option<Item>>) {
+    pub(super) fn add(&mut self, items: Vec<Option<Item>>) {
         for item in items.into_iter().flatten() {
             match item {
                 Item::Client(c) => self.clients.push(c),
@@ -39,30 +39,34 @@ impl Loaded {
                 Item::User(u) => self.users.push(u),
                 Item::Family(f) => self.families.push(f),
                 // Introspection never asks for these.
-                Item::Code(_) | Item::Session(_) | Item::Consent(_) | Item::SignInAttempts(_) => {}
+                Item::Code(_)
+                | Item::Session(_)
+                | Item::Consent(_)
+                | Item::SignInAttempts(_)
+                | Item::SigningKeys(_) => {}
             }
         }
     }
 
-    fn client(&self, client_id: &str) -> Option<&Client> {
+    pub(super) fn client(&self, client_id: &str) -> Option<&Client> {
         self.clients.iter().find(|c| c.client_id == client_id)
     }
 
-    fn token(&self, token_hash: &str) -> Option<&Token> {
+    pub(super) fn token(&self, token_hash: &str) -> Option<&Token> {
         self.tokens.iter().find(|t| t.token_hash == token_hash)
     }
 
-    fn user(&self, username: &str) -> Option<&User> {
+    pub(super) fn user(&self, username: &str) -> Option<&User> {
         self.users.iter().find(|u| u.username == username)
     }
 
-    fn family(&self, family_id: &str) -> Option<&Family> {
+    pub(super) fn family(&self, family_id: &str) -> Option<&Family> {
         self.families.iter().find(|f| f.family_id == family_id)
     }
 
     /// Whether the token's client, its user and its family (when it has them)
     /// exist and are neither disabled nor revoked.
-    fn owners_enabled(&self, token: &Token) -> bool {
+    pub(super) fn owners_enabled(&self, token: &Token) -> bool {
         self.client(&token.client_id).is_some_and(|c| !c.disabled)
             && token
                 .username
@@ -80,7 +84,7 @@ impl Loaded {
     }
 
     /// The owners of `tokens` not read yet.
-    fn missing_owners<'a>(&self, tokens: impl Iterator<Item = &'a Token>) -> Vec<Key> {
+    pub(super) fn missing_owners<'a>(&self, tokens: impl Iterator<Item = &'a Token>) -> Vec<Key> {
         let mut keys = Vec::new();
         for t in tokens {
             let mut wanted = Vec::new();

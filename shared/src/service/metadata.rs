@@ -37,6 +37,32 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
     })
 }
 
+/// The OpenID Connect discovery document (Discovery §3): the metadata
+/// above and what OpenID Connect adds, exactly as implemented; `None`
+/// without OpenID Connect.
+pub(super) fn openid_configuration(config: &ServiceConfig) -> Option<Value> {
+    config.key_sealing.as_ref()?;
+    let issuer = &config.issuer;
+    let mut document = self::document(config);
+    let oidc = json!({
+        "userinfo_endpoint": format!("{issuer}/o/userinfo/"),
+        "jwks_uri": format!("{issuer}/o/.well-known/jwks.json"),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
+            "name", "given_name", "family_name", "preferred_username", "email", "email_verified"
+        ],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    });
+    if let (Some(document), Some(oidc)) = (document.as_object_mut(), oidc.as_object()) {
+        document.extend(oidc.clone());
+    }
+    Some(document)
+}
+
 /// Where RFC 8414 §3 puts the metadata of an issuer with a path component:
 /// `https://host/tenant` → `/.well-known/oauth-authorization-server/tenant`.
 /// `None` for an issuer without a path (the plain well-known path serves it).
@@ -46,6 +72,8 @@ pub(super) fn path_inserted(issuer: &str) -> Option<String> {
     Some(format!("/.well-known/oauth-authorization-server{path}"))
 }
 
+/// A discovery document: public, readable from any origin (a single-page
+/// app discovers its issuer from the browser), cacheable for an hour.
 pub(super) fn response(document: &str, head: bool) -> HttpResponse {
     let mut response = json_response(StatusCode::OK, &Value::Null);
     *response.body_mut() = if head { String::new() } else { document.to_owned() };
@@ -54,5 +82,9 @@ pub(super) fn response(document: &str, head: bool) -> HttpResponse {
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response.headers_mut().insert(
+        http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     response
 }

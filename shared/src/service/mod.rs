@@ -11,6 +11,7 @@ mod error;
 mod grant_scope;
 mod introspect;
 mod metadata;
+mod oidc;
 mod password;
 mod pkce;
 mod refresh_token;
@@ -25,8 +26,9 @@ use http::{HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
 use crate::clock::SharedClock;
-use crate::config::ServiceConfig;
+use crate::config::{KeySealing, ServiceConfig};
 use crate::form::Form;
+use crate::keys::{KeyRing, Sealer};
 use crate::store::Store;
 
 pub use error::OAuthError;
@@ -49,16 +51,24 @@ enum Route {
     Metadata,
     Authorize,
     Logout,
+    OpenIdConfiguration,
+    Jwks,
+    UserInfo,
 }
 
 impl Route {
-    const ALL: [(Route, &'static str); 6] = [
+    const ALL: [(Route, &'static str); 9] = [
         (Route::Token, "/o/token"),
         (Route::Introspect, "/o/introspect"),
         (Route::Revoke, "/o/revoke_token"),
         (Route::Metadata, "/.well-known/oauth-authorization-server"),
         (Route::Authorize, "/o/authorize"),
         (Route::Logout, "/o/logout"),
+        // `<issuer>/.well-known/openid-configuration` (Discovery §4), under
+        // any issuer path: the one URL every relying party and MCP client tries.
+        (Route::OpenIdConfiguration, "/.well-known/openid-configuration"),
+        (Route::Jwks, "/o/.well-known/jwks.json"),
+        (Route::UserInfo, "/o/userinfo"),
     ];
 
     /// The route a path ends with. Matching the end lets the service run under
@@ -84,6 +94,9 @@ impl Route {
             Route::Metadata => "metadata",
             Route::Authorize => "authorize",
             Route::Logout => "logout",
+            Route::OpenIdConfiguration => "openid-configuration",
+            Route::Jwks => "jwks",
+            Route::UserInfo => "userinfo",
         }
     }
 
@@ -91,8 +104,8 @@ impl Route {
         match self {
             Route::Token | Route::Revoke => &[Method::POST],
             Route::Introspect => &[Method::GET, Method::POST],
-            Route::Metadata => &[Method::GET, Method::HEAD],
-            Route::Authorize | Route::Logout => &[Method::GET, Method::POST],
+            Route::Metadata | Route::OpenIdConfiguration | Route::Jwks => &[Method::GET, Method::HEAD],
+            Route::Authorize | Route::Logout | Route::UserInfo => &[Method::GET, Method::POST],
         }
     }
 }
@@ -106,19 +119,51 @@ pub struct TokenService<S> {
     metadata: String,
     /// `/.well-known/oauth-authorization-server/<issuer path>`, when the issuer has a path.
     metadata_at: Option<String>,
+    /// The OpenID Connect discovery document, when OpenID Connect is on.
+    openid_configuration: Option<String>,
+    /// The keys that sign ID tokens, when OpenID Connect is on.
+    keys: Option<KeyRing>,
 }
 
 impl<S: Store> TokenService<S> {
-    /// Builds the service once, at cold start.
+    /// Builds the service once, at cold start, sealing signing keys as
+    /// `config` says; keys sealed by KMS need [`TokenService::with_sealer`].
     pub fn new(config: ServiceConfig, store: S, clock: SharedClock) -> Self {
-        let metadata = metadata::document(&config).to_string();
+        let sealer = match &config.key_sealing {
+            Some(KeySealing::Secret(secret)) => Some(Sealer::secret(secret)),
+            Some(KeySealing::Kms { .. }) => {
+                tracing::error!(
+                    "signing keys are sealed by KMS, but no KMS client was given: OpenID Connect is off"
+                );
+                None
+            }
+            None => None,
+        };
+        Self::with_sealer(config, store, sealer, clock)
+    }
+
+    /// Builds the service once, at cold start, with `sealer` sealing and
+    /// opening signing keys (OpenID Connect is on with one).
+    pub fn with_sealer(config: ServiceConfig, store: S, sealer: Option<Sealer>, clock: SharedClock) -> Self {
         let metadata_at = metadata::path_inserted(&config.issuer);
+        let keys = sealer.map(KeyRing::new);
+        let openid_configuration = keys
+            .as_ref()
+            .and_then(|_| metadata::openid_configuration(&config))
+            .map(|document| document.to_string());
+        // One document at both well-known URLs: RFC 8414 takes OpenID
+        // Connect's members as its own.
+        let metadata = openid_configuration
+            .clone()
+            .unwrap_or_else(|| metadata::document(&config).to_string());
         Self {
             config,
             store,
             clock,
             metadata,
             metadata_at,
+            openid_configuration,
+            keys,
         }
     }
 
@@ -171,6 +216,15 @@ impl<S: Store> TokenService<S> {
             }
             Route::Authorize => Ok(self.authorize(&request).await),
             Route::Logout => Ok(self.logout(&request).await),
+            Route::OpenIdConfiguration => Ok(match &self.openid_configuration {
+                Some(document) => metadata::response(document, request.method() == Method::HEAD),
+                None => error::not_found(),
+            }),
+            Route::Jwks => self.jwks(request.method() == Method::HEAD).await,
+            Route::UserInfo => {
+                let params = read_params(&request)?;
+                self.userinfo(&request, &params).await
+            }
         }
     }
 }

@@ -145,6 +145,7 @@ impl<S: Store> TokenService<S> {
                         access_token,
                         record: record.clone(),
                         refresh_token: Some(refresh_token),
+                        id_token: None,
                     }),
                     _ => Err(invalid()),
                 };

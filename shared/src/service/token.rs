@@ -92,5 +92,8 @@ fn token_response(issued: &IssuedToken, now: u64) -> HttpResponse {
     if let Some(refresh_token) = &issued.refresh_token {
         body["refresh_token"] = refresh_token.clone().into();
     }
+    if let Some(id_token) = &issued.id_token {
+        body["id_token"] = id_token.clone().into();
+    }
     json_response(StatusCode::OK, &body)
 }

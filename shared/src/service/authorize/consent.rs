@@ -6,7 +6,7 @@ use super::super::{HttpResponse, OAuthError, TokenService};
 use super::pages;
 use super::redirect;
 use super::request::{AuthorizationRequest, Refused};
-use super::session::{Cookies, Csrf, SignedIn};
+use super::session::{Cookies, Csrf, SessionFacts, SignedIn};
 use crate::config::AUTHORIZATION_CODE_EXPIRE_SECONDS;
 use crate::form::Form;
 use crate::model::{AuthorizationCode, Consent, User};
@@ -39,12 +39,13 @@ impl<S: Store> TokenService<S> {
         request: &AuthorizationRequest,
         user: &User,
         consent: Option<&Consent>,
+        session: &SessionFacts,
         csrf: &Csrf,
     ) -> Result<HttpResponse, OAuthError> {
         if consent_needed(request, user, consent) {
             Ok(self.consent_page(csrf, request, user))
         } else {
-            self.issue_code(method, request, user).await
+            self.issue_code(method, request, user, session).await
         }
     }
 
@@ -79,7 +80,12 @@ impl<S: Store> TokenService<S> {
         request: &AuthorizationRequest,
     ) -> Result<HttpResponse, OAuthError> {
         let client_id = &request.client.client_id;
-        let Some(SignedIn { user, consent }) = self.signed_in(cookies, Some(client_id)).await? else {
+        let Some(SignedIn {
+            user,
+            consent,
+            session,
+        }) = self.signed_in(cookies, Some(client_id)).await?
+        else {
             return Ok(self.sign_in_page(&Csrf::of(cookies)?, request, None, ""));
         };
         if params.get("decision")? != Some("allow") {
@@ -105,7 +111,7 @@ impl<S: Store> TokenService<S> {
                 user_grants_key: user.grants_key.clone(),
             })
             .await?;
-        self.issue_code(method, request, &user).await
+        self.issue_code(method, request, &user, &session).await
     }
 
     /// Stores a code for the request and sends the browser back with it.
@@ -114,6 +120,7 @@ impl<S: Store> TokenService<S> {
         method: &Method,
         request: &AuthorizationRequest,
         user: &User,
+        session: &SessionFacts,
     ) -> Result<HttpResponse, OAuthError> {
         let code = generate_secret()?;
         let now = self.clock.now();
@@ -131,6 +138,9 @@ impl<S: Store> TokenService<S> {
                 issued_at: now,
                 expires_at: now + AUTHORIZATION_CODE_EXPIRE_SECONDS,
                 redeemed_at: None,
+                nonce: request.nonce.clone(),
+                auth_time: session.auth_time,
+                sid: session.sid.clone(),
             })
             .await?;
         tracing::info!(

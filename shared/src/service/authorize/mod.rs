@@ -107,6 +107,7 @@ impl<S: Store> TokenService<S> {
                     request,
                     &signed_in.user,
                     signed_in.consent.as_ref(),
+                    &signed_in.session,
                     &csrf,
                 )
                 .await?

@@ -15,7 +15,7 @@ use crate::scope::ScopeSet;
 use crate::store::Store;
 
 /// The parameters of an authorization request, carried through the forms.
-const REQUEST_PARAMS: [&str; 7] = [
+const REQUEST_PARAMS: [&str; 8] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -23,7 +23,12 @@ const REQUEST_PARAMS: [&str; 7] = [
     "state",
     "code_challenge",
     "code_challenge_method",
+    "nonce",
 ];
+
+/// The longest `nonce` kept (OpenID Connect sets none; it is copied into
+/// a code item and an ID token, so it is bounded like every other value).
+const MAX_NONCE_BYTES: usize = 512;
 
 /// A valid authorization request.
 pub(super) struct AuthorizationRequest {
@@ -36,6 +41,8 @@ pub(super) struct AuthorizationRequest {
     pub scope: ScopeSet,
     pub state: Option<String>,
     pub code_challenge: CodeChallenge,
+    /// OpenID Connect's `nonce`, copied into the ID token.
+    pub nonce: Option<String>,
     /// The request's parameters as received, for the forms to carry.
     pub carried: Vec<(&'static str, String)>,
 }
@@ -122,6 +129,13 @@ impl AuthorizationRequest {
         let scope = service
             .granted_scope(&client, value("scope")?)
             .map_err(|ScopeRefused(why)| back("invalid_scope", &why))?;
+        let nonce = value("nonce")?.map(str::to_owned);
+        if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_BYTES) {
+            return Err(back(
+                "invalid_request",
+                &format!("nonce is longer than {MAX_NONCE_BYTES} bytes"),
+            ));
+        }
         let carried = REQUEST_PARAMS
             .iter()
             .filter_map(|name| Some((*name, params.get(name).ok()??.to_owned())))
@@ -133,6 +147,7 @@ impl AuthorizationRequest {
             scope,
             state,
             code_challenge,
+            nonce,
             carried,
         })
     }

@@ -15,7 +15,7 @@ use super::super::{HttpResponse, OAuthError, TokenService};
 use super::pages;
 use crate::form::Form;
 use crate::model::{Consent, Session, User};
-use crate::secret::{generate_secret, sha256_hex};
+use crate::secret::{generate_id, generate_secret, sha256_hex};
 use crate::store::{Item, Key, Store};
 
 pub(super) const SESSION_COOKIE: &str = "__Host-session";
@@ -107,12 +107,23 @@ pub(super) fn csrf_refused() -> HttpResponse {
 pub(super) struct SignedIn {
     pub user: User,
     pub consent: Option<Consent>,
+    pub session: SessionFacts,
+}
+
+/// What an ID token says of the session it was issued in.
+#[derive(Debug, Clone)]
+pub(super) struct SessionFacts {
+    /// When the user signed in: `auth_time`.
+    pub auth_time: u64,
+    /// The session's public id: `sid`.
+    pub sid: String,
 }
 
 /// A session just started: its cookie and the CSRF token of the pages that
 /// follow, both to set on the answer.
 pub(super) struct NewSession {
     pub csrf: Csrf,
+    pub facts: SessionFacts,
     session_cookie: HeaderValue,
 }
 
@@ -162,9 +173,17 @@ impl<S: Store> TokenService<S> {
                 _ => {}
             }
         }
+        let facts = SessionFacts {
+            auth_time: session.issued_at,
+            sid: session.sid,
+        };
         Ok(user
             .filter(|u| u.honours(&session.user_grants_key))
-            .map(|user| SignedIn { user, consent }))
+            .map(|user| SignedIn {
+                user,
+                consent,
+                session: facts,
+            }))
     }
 
     /// Starts a session for `user` in this browser, ending the one it had
@@ -180,6 +199,7 @@ impl<S: Store> TokenService<S> {
         let value = generate_secret()?;
         let now = self.clock.now();
         let lifetime = self.config.session_expire_seconds;
+        let sid = generate_id()?;
         self.store
             .put_session(&Session {
                 session_hash: sha256_hex(&value),
@@ -187,10 +207,12 @@ impl<S: Store> TokenService<S> {
                 user_grants_key: user.grants_key.clone(),
                 issued_at: now,
                 expires_at: now + lifetime,
+                sid: sid.clone(),
             })
             .await?;
         Ok(NewSession {
             csrf: Csrf::fresh(lifetime)?,
+            facts: SessionFacts { auth_time: now, sid },
             session_cookie: cookie(SESSION_COOKIE, &value, lifetime),
         })
     }

@@ -71,7 +71,14 @@ impl<S: Store> TokenService<S> {
             _ => None,
         };
         let mut response = self
-            .after_sign_in(method, request, &user, consent.as_ref(), &session.csrf)
+            .after_sign_in(
+                method,
+                request,
+                &user,
+                consent.as_ref(),
+                &session.facts,
+                &session.csrf,
+            )
             .await?;
         session.set_on(&mut response);
         Ok(response)

@@ -1,0 +1,91 @@
+//! The signing keys, administered: listed, rotated, retired (`oauthctl keys`).
+
+use serde_json::{json, Value};
+
+use super::AdminError;
+use crate::keys::Sealer;
+use crate::model::SigningKeys;
+use crate::store::{AdminStore, StoreError};
+
+/// API Gateway's JWT authorizer keeps a JWKS for up to two hours, and every
+/// warm token service reads the key set again within
+/// [`crate::keys::KEY_SET_REFRESH_SECONDS`]: a new key is published this
+/// long before it signs, by default.
+pub const DEFAULT_PUBLISH_AHEAD_SECONDS: u64 = 2 * 3600 + 15 * 60;
+
+/// How a rotation schedules the new key and the ones it supersedes.
+#[derive(Debug, Clone, Copy)]
+pub struct RotationSchedule {
+    /// How long the new key is published before it signs.
+    pub publish_ahead: u64,
+    /// How long a superseded key stays published after it stops signing:
+    /// at least the longest lifetime of what it signs (ID tokens: 10 hours
+    /// by default). Tokens are never given an `exp` past it anyway.
+    pub keep_published: u64,
+}
+
+fn key_error(e: crate::jose::KeyError) -> AdminError {
+    AdminError::Store(StoreError::Unavailable(e.to_string()))
+}
+
+/// Each key as shown to an administrator: its `kid`, its state at `now` and its times.
+pub fn describe(keys: &SigningKeys, now: u64) -> Vec<Value> {
+    let signer = keys.signer(now).map(|k| k.kid.clone());
+    keys.published(now)
+        .map(|k| {
+            let state = if Some(&k.kid) == signer.as_ref() {
+                "signing"
+            } else if k.signs_from > now {
+                "published, signs later"
+            } else {
+                "published, no longer signing"
+            };
+            json!({
+                "kid": k.kid,
+                "state": state,
+                "created_at": k.created_at,
+                "signs_from": k.signs_from,
+                "published_until": k.published_until,
+                "sealed_by": match k.sealed { crate::model::SealedKey::Kms { .. } => "kms", crate::model::SealedKey::Secret { .. } => "secret" },
+            })
+        })
+        .collect()
+}
+
+/// Adds a new key as `schedule` says; its `kid`. Retried once if the
+/// key set changed meanwhile.
+pub async fn rotate<S: AdminStore>(
+    store: &S,
+    sealer: &Sealer,
+    schedule: RotationSchedule,
+    now: u64,
+) -> Result<String, AdminError> {
+    let (key, _) = sealer.new_key().await.map_err(key_error)?;
+    let kid = key.kid.clone();
+    for _ in 0..2 {
+        let mut keys = store.get_signing_keys().await?;
+        keys.rotate(key.clone(), now, schedule.publish_ahead, schedule.keep_published);
+        if store.put_signing_keys(&keys).await? {
+            return Ok(kid);
+        }
+    }
+    Err(AdminError::Store(StoreError::Unavailable(
+        "the signing keys changed twice meanwhile; run it again".into(),
+    )))
+}
+
+/// Unpublishes key `kid` at once: whatever it signed stops verifying.
+pub async fn retire<S: AdminStore>(store: &S, kid: &str, now: u64) -> Result<(), AdminError> {
+    for _ in 0..2 {
+        let mut keys = store.get_signing_keys().await?;
+        if !keys.retire(kid, now) {
+            return Err(AdminError::NotFound(format!("published signing key {kid:?}")));
+        }
+        if store.put_signing_keys(&keys).await? {
+            return Ok(());
+        }
+    }
+    Err(AdminError::Store(StoreError::Unavailable(
+        "the signing keys changed twice meanwhile; run it again".into(),
+    )))
+}

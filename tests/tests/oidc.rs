@@ -1,0 +1,467 @@
+//! OpenID Connect as a relying party sees it, through the token service's
+//! entry point: discovery, the JWKS, the ID token of a code flow (verified
+//! here with *ring*, not with the service's own aws-lc-rs), UserInfo, and
+//! signing keys rotated and retired while tokens are live. The certified
+//! relying-party libraries run against the standalone service in
+//! `openid_client.rs`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use integration_tests::code_flow::{redirected, Browser};
+use integration_tests::{pkce_pair, TestClient, TestEnv, ISSUER, TEST_SIGNING_KEY_SECRET};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use shared::admin::keys::RotationSchedule;
+use shared::admin::{self, NewClient};
+use shared::keys::{Sealer, KEY_SET_REFRESH_SECONDS};
+use shared::model::{GrantType, UserProfile};
+use shared::scope::parse_scope;
+use shared::{Clock, Store};
+
+const REDIRECT: &str = "https://rp.example.com/callback";
+
+struct Rp {
+    env: TestEnv,
+    app: TestClient,
+}
+
+fn secret() -> [u8; 32] {
+    let mut secret = [0u8; 32];
+    for (i, byte) in secret.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&TEST_SIGNING_KEY_SECRET[2 * i..2 * i + 2], 16).unwrap();
+    }
+    secret
+}
+
+impl Rp {
+    async fn new(vars: &[(&str, &str)]) -> Self {
+        let mut all = vec![("PASSWORD_HASH_ITERATIONS", "1000")];
+        all.extend_from_slice(vars);
+        let env = TestEnv::with_config(&all).await;
+        let new = NewClient {
+            name: "Relying Party".into(),
+            grants: [GrantType::AuthorizationCode].into(),
+            scopes: parse_scope("openid profile email read").unwrap(),
+            default_scopes: parse_scope("read").unwrap(),
+            token_lifetime: None,
+            redirect_uris: vec![REDIRECT.into()],
+            public: false,
+            skip_consent: true,
+        };
+        let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
+        admin::create_user(&env.admin, "jdoe", "s3cret pw", 1000, 0)
+            .await
+            .unwrap();
+        let profile = UserProfile {
+            first_name: "Jane".into(),
+            last_name: "Doe".into(),
+            email: "jane@example.com".into(),
+            email_verified: true,
+        };
+        admin::set_profile(&env.admin, "jdoe", profile).await.unwrap();
+        Self {
+            env,
+            app: TestClient {
+                id: client.client_id,
+                secret: secret.unwrap(),
+            },
+        }
+    }
+
+    /// Signs `jdoe` in for `scope` with `nonce`; the token answer.
+    async fn sign_in(&self, browser: &mut Browser, scope: &str, nonce: &str) -> Value {
+        let (verifier, challenge) = pkce_pair();
+        let path = format!(
+            "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope={}&state=s&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
+            self.app.id,
+            shared::form::encode(REDIRECT),
+            scope.replace(' ', "+"),
+        );
+        let page = browser.get(&self.env, &path).await;
+        let done = if page.status == 200 {
+            browser
+                .submit(
+                    &self.env,
+                    &page,
+                    &[("username", "jdoe"), ("password", "s3cret pw")],
+                )
+                .await
+        } else {
+            page
+        };
+        let params = redirected(&done, REDIRECT);
+        let form = format!(
+            "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={verifier}",
+            params["code"],
+            shared::form::encode(REDIRECT)
+        );
+        let answer = self
+            .env
+            .post("/o/token/", &form)
+            .basic(&self.app.id, &self.app.secret)
+            .send()
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()
+    }
+
+    async fn get(&self, path: &str) -> integration_tests::Answer {
+        self.env.request("GET", path).send().await
+    }
+
+    async fn jwks(&self) -> Vec<Value> {
+        let answer = self.get("/o/.well-known/jwks.json").await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()["keys"].as_array().unwrap().clone()
+    }
+}
+
+fn part(jwt: &str, index: usize) -> Value {
+    serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(index).unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Whether `jwt` is an RS256 signature by one of `jwks` (the one its `kid`
+/// names), checked with *ring*.
+fn verifies(jwt: &str, jwks: &[Value]) -> bool {
+    let header = part(jwt, 0);
+    let Some(jwk) = jwks.iter().find(|k| k["kid"] == header["kid"]) else {
+        return false;
+    };
+    assert_eq!(
+        (jwk["kty"].as_str(), jwk["alg"].as_str(), jwk["use"].as_str()),
+        (Some("RSA"), Some("RS256"), Some("sig"))
+    );
+    let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+    let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap();
+    let (signed, signature) = jwt.rsplit_once('.').unwrap();
+    ring::signature::RsaPublicKeyComponents { n: &n, e: &e }
+        .verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            signed.as_bytes(),
+            &URL_SAFE_NO_PAD.decode(signature).unwrap(),
+        )
+        .is_ok()
+}
+
+#[tokio::test]
+async fn discovery_names_what_a_relying_party_needs_from_any_origin() {
+    let rp = Rp::new(&[]).await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/prod/.well-known/openid-configuration",
+    ] {
+        let answer = rp.get(path).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        assert_eq!(answer.header("access-control-allow-origin"), Some("*"));
+        let doc = answer.json();
+        assert_eq!(doc["issuer"], ISSUER);
+        assert_eq!(doc["jwks_uri"], format!("{ISSUER}/o/.well-known/jwks.json"));
+        assert_eq!(doc["userinfo_endpoint"], format!("{ISSUER}/o/userinfo/"));
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256"])
+        );
+        assert_eq!(doc["subject_types_supported"], serde_json::json!(["public"]));
+        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        let scopes: Vec<&str> = doc["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for scope in ["openid", "profile", "email"] {
+            assert!(scopes.contains(&scope), "{scopes:?}");
+        }
+    }
+    let jwks = rp.get("/o/.well-known/jwks.json").await;
+    assert_eq!(jwks.header("access-control-allow-origin"), Some("*"));
+    assert!(jwks.header("cache-control").unwrap().starts_with("public"));
+    // Nothing else is readable across origins.
+    let token = rp
+        .env
+        .post("/o/token/", "grant_type=client_credentials")
+        .send()
+        .await;
+    assert_eq!(token.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn the_code_flow_gives_an_id_token_that_verifies_and_userinfo_by_scope() {
+    let rp = Rp::new(&[]).await;
+    let mut browser = Browser::default();
+    let now = rp.env.clock.now();
+    let tokens = rp
+        .sign_in(&mut browser, "openid profile email", "n-0S6_WzA2Mj")
+        .await;
+    let id_token = tokens["id_token"].as_str().expect("an ID token");
+    let jwks = rp.jwks().await;
+    assert_eq!(jwks.len(), 1);
+    assert!(
+        verifies(id_token, &jwks),
+        "the ID token verifies against the JWKS"
+    );
+    assert_eq!(part(id_token, 0)["alg"], "RS256");
+
+    let claims = part(id_token, 1);
+    let user = rp.env.admin.get_user("jdoe").await.unwrap().unwrap();
+    assert_eq!(claims["iss"], ISSUER);
+    assert_eq!(claims["sub"], user.subject.as_str());
+    assert_eq!(claims["aud"], rp.app.id.as_str());
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(claims["iat"], now);
+    assert_eq!(claims["exp"], now + 36_000);
+    assert_eq!(claims["auth_time"], now);
+    assert!(claims["sid"].as_str().is_some_and(|sid| sid.len() >= 20));
+    let access = tokens["access_token"].as_str().unwrap();
+    let digest = Sha256::digest(access.as_bytes());
+    assert_eq!(claims["at_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));
+
+    // UserInfo, by header (GET) and by body (POST): the claims the scope releases.
+    let by_header = rp.env.request("GET", "/o/userinfo/").bearer(access).send().await;
+    assert_eq!(by_header.status, 200, "{}", by_header.body);
+    let info = by_header.json();
+    assert_eq!(info["sub"], user.subject.as_str());
+    assert_eq!(info["name"], "Jane Doe");
+    assert_eq!(info["given_name"], "Jane");
+    assert_eq!(info["family_name"], "Doe");
+    assert_eq!(info["preferred_username"], "jdoe");
+    assert_eq!(info["email"], "jane@example.com");
+    assert_eq!(info["email_verified"], true);
+    let by_body = rp
+        .env
+        .post("/o/userinfo/", &format!("access_token={access}"))
+        .send()
+        .await;
+    assert_eq!(by_body.json(), info);
+
+    // A later sign-in in the same session: the same sid and auth_time.
+    rp.env.clock.advance(60);
+    let again = rp.sign_in(&mut browser, "openid", "second").await;
+    let claims_again = part(again["id_token"].as_str().unwrap(), 1);
+    assert_eq!(claims_again["sid"], claims["sid"]);
+    assert_eq!(claims_again["auth_time"], now);
+    assert_eq!(claims_again["iat"], now + 60);
+    // Only `openid`: nothing but `sub`.
+    let bare = rp
+        .env
+        .request("GET", "/o/userinfo/")
+        .bearer(again["access_token"].as_str().unwrap())
+        .send()
+        .await;
+    assert_eq!(bare.json(), serde_json::json!({ "sub": user.subject }));
+
+    // Refreshing gives no new ID token (Core §12.2 allows it).
+    let refreshed = rp
+        .env
+        .post(
+            "/o/token/",
+            &format!(
+                "grant_type=refresh_token&refresh_token={}",
+                tokens["refresh_token"].as_str().unwrap()
+            ),
+        )
+        .basic(&rp.app.id, &rp.app.secret)
+        .send()
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert!(refreshed.json().get("id_token").is_none());
+}
+
+#[tokio::test]
+async fn userinfo_refuses_what_is_not_an_openid_access_token() {
+    let rp = Rp::new(&[]).await;
+    let mut browser = Browser::default();
+    let plain = rp.sign_in(&mut browser, "read", "n").await;
+    assert!(plain.get("id_token").is_none(), "no openid, no ID token");
+    let access = plain["access_token"].as_str().unwrap();
+    let no_openid = rp.env.request("GET", "/o/userinfo/").bearer(access).send().await;
+    no_openid.assert_error(403, "insufficient_scope");
+    assert!(no_openid
+        .header("www-authenticate")
+        .unwrap()
+        .contains("scope=\"openid\""));
+
+    let none = rp.env.request("GET", "/o/userinfo/").send().await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.header("www-authenticate"), Some("Bearer realm=\"oauth2\""));
+
+    let oidc = rp.sign_in(&mut browser, "openid", "n").await;
+    // The ID token is no access token.
+    rp.env
+        .request("GET", "/o/userinfo/")
+        .bearer(oidc["id_token"].as_str().unwrap())
+        .send()
+        .await
+        .assert_error(401, "invalid_token");
+    // Nor is a refresh token.
+    rp.env
+        .request("GET", "/o/userinfo/")
+        .bearer(oidc["refresh_token"].as_str().unwrap())
+        .send()
+        .await
+        .assert_error(401, "invalid_token");
+    // Revoked: refused at once.
+    let access = oidc["access_token"].as_str().unwrap();
+    let revoked = rp
+        .env
+        .post("/o/revoke_token/", &format!("token={access}"))
+        .basic(&rp.app.id, &rp.app.secret)
+        .send()
+        .await;
+    assert_eq!(revoked.status, 200);
+    rp.env
+        .request("GET", "/o/userinfo/")
+        .bearer(access)
+        .send()
+        .await
+        .assert_error(401, "invalid_token");
+    // A token in the URL's query is refused (RFC 6750 §2.3 is not offered:
+    // URLs end up in logs and histories).
+    rp.env
+        .request("GET", &format!("/o/userinfo/?access_token={access}"))
+        .send()
+        .await
+        .assert_error(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn an_oversized_nonce_goes_back_to_the_client_as_invalid_request() {
+    let rp = Rp::new(&[]).await;
+    let (_, challenge) = pkce_pair();
+    let path = format!(
+        "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope=openid&nonce={}&code_challenge={challenge}&code_challenge_method=S256",
+        rp.app.id,
+        shared::form::encode(REDIRECT),
+        "n".repeat(513)
+    );
+    let answer = rp.get(&path).await;
+    let params = redirected(&answer, REDIRECT);
+    assert_eq!(params["error"], "invalid_request");
+    assert!(!rp.env.dump().await.contains(&"n".repeat(513)), "nothing stored");
+}
+
+#[tokio::test]
+async fn without_a_signing_key_sealer_there_is_no_openid_connect() {
+    let rp = Rp::new(&[("SIGNING_KEY_SECRET", ""), ("SCOPES", r#"{"read": "Read"}"#)]).await;
+    assert_eq!(rp.get("/.well-known/openid-configuration").await.status, 404);
+    assert_eq!(rp.get("/o/.well-known/jwks.json").await.status, 404);
+    let metadata = rp.get("/.well-known/oauth-authorization-server").await.json();
+    assert!(metadata.get("jwks_uri").is_none());
+    assert!(!metadata["scopes_supported"].to_string().contains("openid"));
+}
+
+/// A rotation publishes the new key ahead, keeps signing with the old one
+/// until then, and keeps the old one published until what it signed has
+/// expired; every ID token verifies against the JWKS of its time throughout.
+/// A retired key is gone from the JWKS (once warm containers read the key
+/// set again), and a new one signs at once.
+#[tokio::test]
+async fn keys_rotate_without_an_outage_and_retire_at_once() {
+    let rp = Rp::new(&[("ID_TOKEN_EXPIRE_SECONDS", "3600")]).await;
+    let mut browser = Browser::default();
+    let first = rp.sign_in(&mut browser, "openid", "1").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_kid = part(&first, 0)["kid"].as_str().unwrap().to_owned();
+    assert_eq!(old_kid.len(), 43, "an RFC 7638 thumbprint");
+
+    let sealer = Sealer::secret(&secret());
+    let schedule = RotationSchedule {
+        publish_ahead: 8100,
+        keep_published: 3600,
+    };
+    let rotated_at = rp.env.clock.now();
+    let new_kid = admin::keys::rotate(&rp.env.admin, &sealer, schedule, rotated_at)
+        .await
+        .unwrap();
+    assert_ne!(new_kid, old_kid);
+
+    // Once the container reads the key set again, the JWKS has both; the old key still signs.
+    rp.env.clock.advance(KEY_SET_REFRESH_SECONDS);
+    let jwks = rp.jwks().await;
+    assert_eq!(jwks.len(), 2);
+    let during = rp.sign_in(&mut browser, "openid", "2").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(part(&during, 0)["kid"], old_kid.as_str());
+    assert!(verifies(&first, &jwks) && verifies(&during, &jwks));
+
+    // After the publication period, the new key signs; both are published.
+    rp.env.clock.advance(rotated_at + 8100 - rp.env.clock.now());
+    let after = rp.sign_in(&mut browser, "openid", "3").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(part(&after, 0)["kid"], new_kid.as_str());
+    let jwks = rp.jwks().await;
+    assert!(verifies(&during, &jwks) && verifies(&after, &jwks));
+    // The last token the old key signed outlives neither its key's publication.
+    let old_until = rotated_at + 8100 + 3600;
+    assert!(part(&during, 1)["exp"].as_u64().unwrap() <= old_until);
+
+    // Then the old key is gone (read as absent before anyone removes it).
+    rp.env.clock.advance(old_until - rp.env.clock.now());
+    let jwks = rp.jwks().await;
+    assert_eq!(
+        jwks.iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [new_kid.as_str()]
+    );
+    assert!(!verifies(&during, &jwks));
+
+    // Retiring the signing key: gone at the next read of the key set, and a new key signs at once.
+    admin::keys::retire(&rp.env.admin, &new_kid, rp.env.clock.now())
+        .await
+        .unwrap();
+    rp.env.clock.advance(KEY_SET_REFRESH_SECONDS);
+    let jwks = rp.jwks().await;
+    assert_eq!(jwks.len(), 1);
+    assert_ne!(jwks[0]["kid"], new_kid.as_str());
+    assert!(!verifies(&after, &jwks));
+    let fresh = rp.sign_in(&mut browser, "openid", "4").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(verifies(&fresh, &jwks));
+    assert_eq!(
+        admin::keys::retire(&rp.env.admin, &new_kid, rp.env.clock.now())
+            .await
+            .unwrap_err()
+            .to_string(),
+        format!("no published signing key {new_kid:?}")
+    );
+}
+
+/// The private keys are stored sealed: the table holds no PKCS#8 (whose
+/// DER always starts `30 82`, base64 `MII`), and a service given another
+/// secret cannot sign with them (503, nothing issued), while the JWKS stays.
+#[tokio::test]
+async fn signing_keys_are_stored_sealed() {
+    let rp = Rp::new(&[]).await;
+    let mut browser = Browser::default();
+    rp.sign_in(&mut browser, "openid", "1").await;
+    let dump = rp.env.dump().await;
+    assert!(dump.contains("igning"), "the key set is stored");
+    assert!(!dump.contains("MII"), "no DER private key in clear");
+    let keys = rp.env.admin.get_signing_keys().await.unwrap();
+    assert_eq!(keys.keys.len(), 1);
+    let sealer = Sealer::secret(&[7u8; 32]);
+    assert!(sealer
+        .open(&keys.keys[0].kid, &keys.keys[0].sealed)
+        .await
+        .is_err());
+    let right = Sealer::secret(&secret());
+    assert!(right.open(&keys.keys[0].kid, &keys.keys[0].sealed).await.is_ok());
+    assert!(
+        right.open("another-kid", &keys.keys[0].sealed).await.is_err(),
+        "bound to its kid"
+    );
+}
