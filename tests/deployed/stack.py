@@ -270,6 +270,7 @@ def urls(stack: str) -> dict:
         "ExampleHttpApi": data_plane(outputs["ExampleHttpApiUrl"], http_api=True),
         "TableName": outputs["TableName"],
         "AuthorizerCredentialsSecret": outputs["AuthorizerCredentialsSecretArn"],
+        "SigningKeyKmsKeyArn": outputs["SigningKeyKmsKeyArn"],
     }
 
 

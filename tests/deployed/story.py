@@ -15,6 +15,8 @@ functions' log lines that say which action IAM refused.
 
 import base64
 import concurrent.futures
+import hashlib
+import html
 import json
 import os
 import re
@@ -25,6 +27,7 @@ import urllib.parse
 import urllib.request
 
 import boto3
+from jwcrypto import jwk, jwt
 
 with open(sys.argv[1]) as f:
     URLS = json.load(f)
@@ -126,6 +129,87 @@ check(page.status == 400 and page.headers.get("Content-Type", "").startswith("te
       "GET /o/authorize/ reaches the service: an unknown client gets its error page, unframeable", page)
 signed_out = request("GET", f"{TOKEN_API}/o/logout/")
 check(signed_out.status == 200 and "Signed out" in signed_out.body, "GET /o/logout/ reaches the service", signed_out)
+
+# --- OpenID Connect through API Gateway: discovery, a sign-in with an ID
+# token sealed and opened by KMS under the token service's role, UserInfo.
+discovery = request("GET", f"{TOKEN_API}/.well-known/openid-configuration")
+document = discovery.json()
+check(discovery.status == 200 and document.get("issuer") == URLS["Issuer"]
+      and document.get("jwks_uri") == f"{URLS['Issuer']}/o/.well-known/jwks.json"
+      and discovery.headers.get("Access-Control-Allow-Origin") == "*",
+      "OpenID Connect discovery at <issuer>/.well-known/openid-configuration, readable from any origin", discovery)
+rp = oauthctl("client", "create", "--name", "relying party", "--grant", "authorization_code", "--scope", "openid profile email",
+              "--redirect-uri", "https://rp.example.com/cb", "--skip-consent")
+rp = (rp["client_id"], rp["client_secret"])
+oauthctl("user", "set", USER, "--first-name", "Jane", "--last-name", "Doe", "--email", "jane@example.com")
+
+
+def sign_in_with_openid(nonce):
+    """A browser's code flow through API Gateway (cookies kept by hand: the emulator serves plain http); the token answer."""
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = urllib.parse.urlencode({"response_type": "code", "client_id": rp[0], "redirect_uri": "https://rp.example.com/cb",
+                                    "scope": "openid profile email", "nonce": nonce, "code_challenge": challenge,
+                                    "code_challenge_method": "S256"})
+    page = request("GET", f"{TOKEN_API}/o/authorize/?{query}")
+    cookies = "; ".join(c.split(";", 1)[0] for c in page.headers.get_all("Set-Cookie") or [])
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.body))
+    fields = {k: html.unescape(v) for k, v in fields.items()}
+    fields.update(username=USER, password="correct horse")
+    data = urllib.parse.urlencode(fields).encode()
+    req = urllib.request.Request(f"{TOKEN_API}/o/authorize/", data=data, method="POST",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookies})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+    try:
+        urllib.request.build_opener(NoRedirect).open(req, timeout=30)
+        return {}
+    except urllib.error.HTTPError as e:
+        location = e.headers.get("Location", "")
+    code = urllib.parse.parse_qs(urllib.parse.urlparse(location).query).get("code", [""])[0]
+    return token(rp, grant_type="authorization_code", code=code, code_verifier=verifier,
+                 redirect_uri="https://rp.example.com/cb").json()
+
+
+def verified_claims(id_token):
+    """The ID token's claims if it verifies (jwcrypto, RS256) against the JWKS served through API Gateway."""
+    keys = request("GET", f"{TOKEN_API}/o/.well-known/jwks.json")
+    try:
+        checked = jwt.JWT(jwt=id_token, key=jwk.JWKSet.from_json(keys.body), algs=["RS256"])
+        return json.loads(checked.claims)
+    except Exception as e:  # Any failure to verify is a failed check.
+        return {"error": repr(e)}
+
+
+signed_in = sign_in_with_openid("n-1")
+claims = verified_claims(signed_in.get("id_token", ""))
+check(claims.get("iss") == URLS["Issuer"] and claims.get("aud") == rp[0] and claims.get("nonce") == "n-1",
+      "the code flow with scope openid gives an ID token that verifies against the JWKS (jwcrypto)", claims)
+userinfo = request("GET", f"{TOKEN_API}/o/userinfo/", bearer=signed_in.get("access_token"))
+check(userinfo.status == 200 and userinfo.json().get("sub") == claims.get("sub") and userinfo.json().get("name") == "Jane Doe",
+      "UserInfo through API Gateway gives the user's claims by scope", userinfo)
+keys = oauthctl("keys", "list")
+check([k["state"] for k in keys].count("signing") == 1 and all(k["sealed_by"] == "kms" for k in keys),
+      "the first signing key was made by the service and sealed by KMS (kms:Encrypt under its role)", keys)
+# A key rotation (as an administrator, KMS sealing with the stack's key), then a
+# cold start: the new container opens the signing key it did not make
+# (kms:Decrypt under its role), the old ID token still verifies, the new key is published.
+os.environ["SIGNING_KEY_KMS_KEY_ID"] = URLS["SigningKeyKmsKeyArn"]
+rotation = oauthctl("keys", "rotate")
+check(rotation["keys"][-1] == {**rotation["keys"][-1], "kid": rotation["rotated"], "state": "published, signs later"}
+      and [k["state"] for k in rotation["keys"]].count("signing") == 1,
+      "oauthctl keys rotate publishes a new key that signs later", rotation)
+boto3.client("lambda").update_function_configuration(FunctionName=f"{URLS['Stack']}-token-service", Description="after a key rotation")
+boto3.client("lambda").get_waiter("function_updated_v2").wait(FunctionName=f"{URLS['Stack']}-token-service")
+published = request("GET", f"{TOKEN_API}/o/.well-known/jwks.json").json().get("keys", [])
+check(sorted(k["kid"] for k in published) == sorted(k["kid"] for k in rotation["keys"]), "after a cold start the JWKS has every published key", published)
+again = sign_in_with_openid("n-2")
+claims_again = verified_claims(again.get("id_token", ""))
+check(claims_again.get("nonce") == "n-2" and claims_again.get("sub") == claims.get("sub"),
+      "after the cold start the old key still signs (opened with kms:Decrypt) and its ID token verifies", claims_again)
+check(verified_claims(signed_in.get("id_token", "")).get("nonce") == "n-1", "the ID token from before the rotation still verifies")
 
 # --- client_credentials, introspection by the resource server.
 issued = token(app, grant_type="client_credentials", scope="read")

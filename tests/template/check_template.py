@@ -75,7 +75,21 @@ check(props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is
 
 actions, managed = role_actions("TokenServiceFunction")
 check(all("AWSLambdaBasicExecutionRole" in json.dumps(m) for m in managed), f"the token service's only managed policy is for its logs ({managed})")
-check(all(a.startswith("dynamodb:") and "*" not in a for a in actions), f"the token service may only use named DynamoDB actions (has {actions})")
+kms_actions = [a for a in actions if a.startswith("kms:")]
+actions = [a for a in actions if not a.startswith("kms:")]
+check(all(a.startswith("dynamodb:") and "*" not in a for a in actions), f"the token service may only use named DynamoDB actions, and KMS (has {actions})")
+check(kms_actions == ["kms:Decrypt", "kms:Encrypt"], f"the token service may only seal and open with KMS (has {kms_actions})")
+role = resources[resources["TokenServiceFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]]
+kms_resources = [st["Resource"] for p in role["Properties"]["Policies"] for st in p["PolicyDocument"]["Statement"]
+                 if any(str(a).startswith("kms:") for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]))]
+check(kms_resources == [{"Fn::GetAtt": ["SigningKeyKey", "Arn"]}], f"...on the signing keys' KMS key only ({kms_resources})")
+signing_key = resources["SigningKeyKey"]
+check(signing_key.get("DeletionPolicy") == "Retain" and signing_key["Properties"].get("EnableKeyRotation") is True
+      and signing_key["Properties"].get("KeySpec") == "SYMMETRIC_DEFAULT",
+      "the signing keys' KMS key is symmetric, rotated yearly by KMS, and kept on deletion")
+service_env = resources["TokenServiceFunction"]["Properties"]["Environment"]["Variables"]
+check(service_env.get("SIGNING_KEY_KMS_KEY_ID") == {"Fn::GetAtt": ["SigningKeyKey", "Arn"]} and "SIGNING_KEY_SECRET" not in service_env,
+      "the token service seals its signing keys with that KMS key (no secret in its environment)")
 if recorded_actions is not None:
     # Least privilege from behaviour: what the tests saw the service do (as the
     # access key "TokenService", tests/src/lib.rs), against what its role grants.
@@ -87,7 +101,7 @@ if recorded_actions is not None:
         check(False, f"the token service's role in template.yaml grants {action}, which no test saw it perform")
     check(used == set(actions), f"the token service's role grants exactly what it uses ({sorted(used)})")
 actions, managed = role_actions("AuthorizerFunction")
-check(not any(a.startswith("dynamodb:") for a in actions), "the authorizer has no DynamoDB access")
+check(not any(a.startswith(("dynamodb:", "kms:")) for a in actions), "the authorizer has no DynamoDB or KMS access")
 check(actions == ["secretsmanager:GetSecretValue"], f"the authorizer may only read its secret (has {actions})")
 
 for function in ("TokenServiceFunction", "AuthorizerFunction"):
@@ -124,7 +138,9 @@ for verb in ("POST", "GET"):
           f"{verb} /o/introspect has a throttle of its own")
 token_paths = resources["TokenApi"]["Properties"]["Body"]["paths"]
 routes = sorted(f"{verb.upper()} {path}" for path, verbs in token_paths.items() for verb in verbs)
-check(routes == ["GET /.well-known/oauth-authorization-server", "GET /o/authorize", "GET /o/introspect", "GET /o/logout", "POST /o/authorize", "POST /o/introspect", "POST /o/logout", "POST /o/revoke_token", "POST /o/token"],
+check(routes == ["GET /.well-known/oauth-authorization-server", "GET /.well-known/openid-configuration", "GET /o/.well-known/jwks.json",
+                 "GET /o/authorize", "GET /o/introspect", "GET /o/logout", "GET /o/userinfo",
+                 "POST /o/authorize", "POST /o/introspect", "POST /o/logout", "POST /o/revoke_token", "POST /o/token", "POST /o/userinfo"],
       f"the token API routes exactly the service's endpoints ({routes})")
 check(cfn["Outputs"]["AuthorizerFunctionArn"]["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-AuthorizerFunctionArn"},
       "the authorizer's ARN is exported")
