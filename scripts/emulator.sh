@@ -6,7 +6,7 @@
 # Functions run as local processes, with their role's credentials.
 # shellcheck source=scripts/pins.sh
 source scripts/pins.sh
-EMULATOR_SERVICES="cloudformation,s3,iam,sts,lambda,apigateway,dynamodb,secretsmanager,logs,cloudwatch"
+EMULATOR_SERVICES="cloudformation,s3,iam,sts,lambda,apigateway,dynamodb,secretsmanager,kms,logs,cloudwatch"
 
 # Starts the emulator and exports what the AWS CLI, SAM CLI and SDKs need to
 # reach it as its administrator. EMULATOR_LOG is its log.

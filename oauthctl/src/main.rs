@@ -221,6 +221,14 @@ fn scope_arg(flag: &str, value: &str) -> Result<ScopeSet, String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // What the library logs (a KMS refusal's cause, say) goes to stderr, warnings and up.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(output) => {

@@ -201,8 +201,11 @@ rotation = oauthctl("keys", "rotate")
 check(rotation["keys"][-1] == {**rotation["keys"][-1], "kid": rotation["rotated"], "state": "published, signs later"}
       and [k["state"] for k in rotation["keys"]].count("signing") == 1,
       "oauthctl keys rotate publishes a new key that signs later", rotation)
-boto3.client("lambda").update_function_configuration(FunctionName=f"{URLS['Stack']}-token-service", Description="after a key rotation")
-boto3.client("lambda").get_waiter("function_updated_v2").wait(FunctionName=f"{URLS['Stack']}-token-service")
+# A configuration update (the same timeout) puts the next invocation in a new execution environment.
+service_function = f"{URLS['Stack']}-token-service"
+timeout = boto3.client("lambda").get_function_configuration(FunctionName=service_function)["Timeout"]
+boto3.client("lambda").update_function_configuration(FunctionName=service_function, Timeout=timeout)
+boto3.client("lambda").get_waiter("function_updated_v2").wait(FunctionName=service_function)
 published = request("GET", f"{TOKEN_API}/o/.well-known/jwks.json").json().get("keys", [])
 check(sorted(k["kid"] for k in published) == sorted(k["kid"] for k in rotation["keys"]), "after a cold start the JWKS has every published key", published)
 again = sign_in_with_openid("n-2")

@@ -68,11 +68,17 @@ impl Rp {
         }
     }
 
-    /// Signs `jdoe` in for `scope` with `nonce`; the token answer.
+    /// Signs `jdoe` in for `scope` with `nonce` (when the sign-in form
+    /// comes); the token answer.
     async fn sign_in(&self, browser: &mut Browser, scope: &str, nonce: &str) -> Value {
+        self.sign_in_with(browser, scope, nonce, "").await
+    }
+
+    /// As [`Rp::sign_in`], with `extra` request parameters.
+    async fn sign_in_with(&self, browser: &mut Browser, scope: &str, nonce: &str, extra: &str) -> Value {
         let (verifier, challenge) = pkce_pair();
         let path = format!(
-            "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope={}&state=s&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
+            "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope={}&state=s&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256{extra}",
             self.app.id,
             shared::form::encode(REDIRECT),
             scope.replace(' ', "+"),
@@ -463,5 +469,138 @@ async fn signing_keys_are_stored_sealed() {
     assert!(
         right.open("another-kid", &keys.keys[0].sealed).await.is_err(),
         "bound to its kid"
+    );
+}
+
+/// The path of an authorization request for `scope` from `client`, with `extra` parameters.
+fn authorize_path(client: &TestClient, scope: &str, extra: &str) -> String {
+    let (_, challenge) = pkce_pair();
+    format!(
+        "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope={}&state=s&code_challenge={challenge}&code_challenge_method=S256{extra}",
+        client.id,
+        shared::form::encode(REDIRECT),
+        scope.replace(' ', "+"),
+    )
+}
+
+async fn asking_client(env: &TestEnv) -> TestClient {
+    let new = NewClient {
+        name: "Asking RP".into(),
+        grants: [GrantType::AuthorizationCode].into(),
+        scopes: parse_scope("openid profile").unwrap(),
+        default_scopes: parse_scope("openid").unwrap(),
+        token_lifetime: None,
+        redirect_uris: vec![REDIRECT.into()],
+        public: false,
+        skip_consent: false,
+    };
+    let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
+    TestClient {
+        id: client.client_id,
+        secret: secret.unwrap(),
+    }
+}
+
+/// `prompt=none` never shows a page: `login_required` or `consent_required`
+/// back to the client (with `state` and `iss`), else the code at once.
+#[tokio::test]
+async fn prompt_none_answers_without_a_page() {
+    let rp = Rp::new(&[]).await;
+    let asking = asking_client(&rp.env).await;
+    let mut browser = Browser::default();
+    let back = browser
+        .get(&rp.env, &authorize_path(&rp.app, "openid", "&prompt=none"))
+        .await;
+    let params = redirected(&back, REDIRECT);
+    assert_eq!(
+        (
+            params["error"].as_str(),
+            params["state"].as_str(),
+            params["iss"].as_str()
+        ),
+        ("login_required", "s", ISSUER)
+    );
+
+    rp.sign_in(&mut browser, "openid", "n").await;
+    let back = browser
+        .get(&rp.env, &authorize_path(&asking, "openid", "&prompt=none"))
+        .await;
+    assert_eq!(redirected(&back, REDIRECT)["error"], "consent_required");
+    let silent = browser
+        .get(&rp.env, &authorize_path(&rp.app, "openid", "&prompt=none"))
+        .await;
+    assert!(
+        redirected(&silent, REDIRECT).contains_key("code"),
+        "signed in and approved: the code at once"
+    );
+
+    let both = browser
+        .get(&rp.env, &authorize_path(&rp.app, "openid", "&prompt=none+login"))
+        .await;
+    assert_eq!(redirected(&both, REDIRECT)["error"], "invalid_request");
+}
+
+/// `prompt=login`, `max_age` and `login_hint`: the sign-in form when the
+/// session is not fresh enough (with the hint filled in), the code when it is;
+/// `prompt=consent` asks even a client that skips consent.
+#[tokio::test]
+async fn prompt_login_max_age_and_consent_are_honoured() {
+    let rp = Rp::new(&[]).await;
+    let mut browser = Browser::default();
+    let first = rp.sign_in(&mut browser, "openid", "n").await;
+    let signed_in_at = part(first["id_token"].as_str().unwrap(), 1)["auth_time"].clone();
+
+    let forced = browser
+        .get(
+            &rp.env,
+            &authorize_path(&rp.app, "openid", "&prompt=login&login_hint=jdoe"),
+        )
+        .await;
+    assert_eq!(forced.status, 200);
+    assert!(
+        forced.body.contains("name=\"password\"") && forced.body.contains("value=\"jdoe\""),
+        "{}",
+        forced.body
+    );
+
+    rp.env.clock.advance(120);
+    let fresh_enough = browser
+        .get(&rp.env, &authorize_path(&rp.app, "openid", "&max_age=3600"))
+        .await;
+    assert!(redirected(&fresh_enough, REDIRECT).contains_key("code"));
+    let too_old = browser
+        .get(&rp.env, &authorize_path(&rp.app, "openid", "&max_age=60"))
+        .await;
+    assert!(
+        too_old.status == 200 && too_old.body.contains("name=\"password\""),
+        "{}",
+        too_old.body
+    );
+    let none_too_old = browser
+        .get(
+            &rp.env,
+            &authorize_path(&rp.app, "openid", "&max_age=60&prompt=none"),
+        )
+        .await;
+    assert_eq!(redirected(&none_too_old, REDIRECT)["error"], "login_required");
+    let bad = browser
+        .get(&rp.env, &authorize_path(&rp.app, "openid", "&max_age=soon"))
+        .await;
+    assert_eq!(redirected(&bad, REDIRECT)["error"], "invalid_request");
+
+    // The forced sign-in, then the code: the ID token's auth_time is the new sign-in's.
+    let forced = rp
+        .sign_in_with(&mut browser, "openid", "m", "&prompt=login")
+        .await;
+    let auth_time = part(forced["id_token"].as_str().unwrap(), 1)["auth_time"].clone();
+    assert_eq!(auth_time, signed_in_at.as_u64().unwrap() + 120);
+
+    let asked = browser
+        .get(&rp.env, &authorize_path(&rp.app, "openid", "&prompt=consent"))
+        .await;
+    assert!(
+        asked.status == 200 && asked.body.contains("Allow access?"),
+        "{}",
+        asked.body
     );
 }

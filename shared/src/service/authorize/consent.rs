@@ -5,7 +5,7 @@ use http::Method;
 use super::super::{HttpResponse, OAuthError, TokenService};
 use super::pages;
 use super::redirect;
-use super::request::{AuthorizationRequest, Refused};
+use super::request::AuthorizationRequest;
 use super::session::{Cookies, Csrf, SessionFacts, SignedIn};
 use crate::config::AUTHORIZATION_CODE_EXPIRE_SECONDS;
 use crate::form::Form;
@@ -42,7 +42,13 @@ impl<S: Store> TokenService<S> {
         session: &SessionFacts,
         csrf: &Csrf,
     ) -> Result<HttpResponse, OAuthError> {
-        if consent_needed(request, user, consent) {
+        if request.prompt.consent || consent_needed(request, user, consent) {
+            if request.prompt.none {
+                return Ok(self.refused(
+                    method,
+                    request.back("consent_required", "the user has not approved this client"),
+                ));
+            }
             Ok(self.consent_page(csrf, request, user))
         } else {
             self.issue_code(method, request, user, session).await
@@ -91,12 +97,7 @@ impl<S: Store> TokenService<S> {
         if params.get("decision")? != Some("allow") {
             return Ok(self.refused(
                 method,
-                Refused::Redirect {
-                    to: Box::new(request.redirect_uri.clone()),
-                    state: request.state.clone(),
-                    error: "access_denied",
-                    description: "the user denied the request".into(),
-                },
+                request.back("access_denied", "the user denied the request"),
             ));
         }
         let mut scopes = request.scope.clone();

@@ -99,8 +99,27 @@ impl<S: Store> TokenService<S> {
         request: &AuthorizationRequest,
     ) -> Result<HttpResponse, OAuthError> {
         let csrf = Csrf::of(cookies)?;
-        let mut response = match self.signed_in(cookies, Some(&request.client.client_id)).await? {
-            None => return Ok(self.sign_in_page(&csrf, request, None, "")),
+        let signed_in = self.signed_in(cookies, Some(&request.client.client_id)).await?;
+        // The session must be fresh enough for `max_age`, and is never
+        // enough with `prompt=login` (OpenID Connect Core §3.1.2.1).
+        let now = self.clock.now();
+        let signed_in = signed_in.filter(|s| {
+            !request.prompt.login
+                && request
+                    .max_age
+                    .is_none_or(|max_age| now.saturating_sub(s.session.auth_time) <= max_age)
+        });
+        let mut response = match signed_in {
+            None if request.prompt.none => {
+                return Ok(self.refused(
+                    method,
+                    request.back("login_required", "the user is not signed in"),
+                ))
+            }
+            None => {
+                let hint = request.login_hint.as_deref().unwrap_or("");
+                return Ok(self.sign_in_page(&csrf, request, None, hint));
+            }
             Some(signed_in) => {
                 self.after_sign_in(
                     method,

@@ -9,13 +9,13 @@ use super::super::grant_scope::ScopeRefused;
 use super::super::pkce::CodeChallenge;
 use super::super::{OAuthError, TokenService};
 use crate::form::Form;
-use crate::model::{Client, GrantType};
+use crate::model::{Client, GrantType, MAX_USERNAME_BYTES};
 use crate::redirect_uri::RedirectUri;
 use crate::scope::ScopeSet;
 use crate::store::Store;
 
 /// The parameters of an authorization request, carried through the forms.
-const REQUEST_PARAMS: [&str; 8] = [
+const REQUEST_PARAMS: [&str; 11] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -24,7 +24,40 @@ const REQUEST_PARAMS: [&str; 8] = [
     "code_challenge",
     "code_challenge_method",
     "nonce",
+    "prompt",
+    "max_age",
+    "login_hint",
 ];
+
+/// OpenID Connect's `prompt` (Core §3.1.2.1): what the request insists on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Prompt {
+    /// `none`: no page at all; an error back if one would be needed.
+    pub none: bool,
+    /// `login` (or `select_account`): the sign-in form, even when signed in.
+    pub login: bool,
+    /// `consent`: the consent form, even when approved before.
+    pub consent: bool,
+}
+
+impl Prompt {
+    fn parse(value: Option<&str>) -> Result<Self, &'static str> {
+        let mut prompt = Prompt::default();
+        for word in value.unwrap_or("").split(' ').filter(|w| !w.is_empty()) {
+            match word {
+                "none" => prompt.none = true,
+                "login" | "select_account" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                // Core §3.1.2.1 (errata): a value not understood is ignored.
+                _ => {}
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err("prompt=none cannot be combined with another value");
+        }
+        Ok(prompt)
+    }
+}
 
 /// The longest `nonce` kept (OpenID Connect sets none; it is copied into
 /// a code item and an ID token, so it is bounded like every other value).
@@ -43,6 +76,12 @@ pub(super) struct AuthorizationRequest {
     pub code_challenge: CodeChallenge,
     /// OpenID Connect's `nonce`, copied into the ID token.
     pub nonce: Option<String>,
+    /// OpenID Connect's `prompt`.
+    pub prompt: Prompt,
+    /// OpenID Connect's `max_age`: the longest time since the user signed in, seconds.
+    pub max_age: Option<u64>,
+    /// OpenID Connect's `login_hint`, to fill in the username (when it could be one).
+    pub login_hint: Option<String>,
     /// The request's parameters as received, for the forms to carry.
     pub carried: Vec<(&'static str, String)>,
 }
@@ -68,6 +107,16 @@ impl From<OAuthError> for Refused {
 }
 
 impl AuthorizationRequest {
+    /// An error sent back to the client (RFC 6749 §4.1.2.1).
+    pub fn back(&self, error: &'static str, description: &str) -> Refused {
+        Refused::Redirect {
+            to: Box::new(self.redirect_uri.clone()),
+            state: self.state.clone(),
+            error,
+            description: description.to_owned(),
+        }
+    }
+
     /// Checks an authorization request against the client it names.
     pub async fn parse<S: Store>(service: &TokenService<S>, params: &Form) -> Result<Self, Refused> {
         let page = |message: &str| Refused::Page(StatusCode::BAD_REQUEST, message.to_owned());
@@ -136,6 +185,17 @@ impl AuthorizationRequest {
                 &format!("nonce is longer than {MAX_NONCE_BYTES} bytes"),
             ));
         }
+        let prompt = Prompt::parse(value("prompt")?).map_err(|why| back("invalid_request", why))?;
+        let max_age = match value("max_age")? {
+            None => None,
+            Some(v) => Some(
+                v.parse::<u64>()
+                    .map_err(|_| back("invalid_request", "max_age is not a whole number of seconds"))?,
+            ),
+        };
+        let login_hint = value("login_hint")?
+            .filter(|hint| hint.len() <= MAX_USERNAME_BYTES && !hint.chars().any(char::is_control))
+            .map(str::to_owned);
         let carried = REQUEST_PARAMS
             .iter()
             .filter_map(|name| Some((*name, params.get(name).ok()??.to_owned())))
@@ -148,6 +208,9 @@ impl AuthorizationRequest {
             state,
             code_challenge,
             nonce,
+            prompt,
+            max_age,
+            login_hint,
             carried,
         })
     }
