@@ -189,6 +189,15 @@ struct CreateClient {
     /// Do not ask users to consent for this client (DOT's skip_authorization).
     #[arg(long)]
     skip_consent: bool,
+    /// An origin whose pages may read the token, revocation and UserInfo
+    /// answers, such as a single-page app's https://app.example.com
+    /// (repeatable; DOT's allowed_origins).
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
+    /// Where OpenID Connect RP-initiated logout may send the browser back,
+    /// matched exactly (repeatable; DOT's post_logout_redirect_uris).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -274,6 +283,8 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
                 redirect_uris: args.redirect_uris,
                 public: args.public,
                 skip_consent: args.skip_consent,
+                allowed_origins: args.allowed_origins,
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
             };
             let (client, secret) = admin::create_client(&store, new, clock.now())
                 .await

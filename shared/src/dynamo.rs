@@ -21,6 +21,7 @@ use crate::clock::SharedClock;
 use crate::model::{
     AuthorizationCode, Client, ClientAuth, Consent, Family, GrantType, Session, Token, TokenKind, User,
 };
+use crate::origin::Origin;
 use crate::redirect_uri::RedirectUri;
 use crate::scope::{format_scope, parse_scope};
 use crate::secret::generate_id;
@@ -212,7 +213,15 @@ fn decode_client(item: &Attributes) -> Option<Client> {
             }
         }
     }
+    let allowed_origins = words(item, "allowed_origins")
+        .filter_map(|origin| Origin::parse(origin).ok())
+        .collect();
+    let post_logout_redirect_uris = words(item, "post_logout_redirect_uris")
+        .filter_map(|uri| RedirectUri::parse(uri).ok())
+        .collect();
     Some(Client {
+        allowed_origins,
+        post_logout_redirect_uris,
         client_id,
         name: s(item, "name")?,
         auth,
@@ -225,6 +234,15 @@ fn decode_client(item: &Attributes) -> Option<Client> {
         redirect_uris,
         skip_consent: flag(item, "skip_consent"),
     })
+}
+
+/// The words of a space-separated attribute; none when absent.
+fn words<'a>(item: &'a Attributes, name: &str) -> impl Iterator<Item = &'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .into_iter()
+        .flat_map(|value| value.split(' '))
+        .filter(|word| !word.is_empty())
 }
 
 /// A boolean attribute; absent is false.
@@ -261,6 +279,21 @@ fn encode_client(client: &Client) -> Attributes {
     }
     item.insert("public".into(), AttributeValue::Bool(client.is_public()));
     item.insert("skip_consent".into(), AttributeValue::Bool(client.skip_consent));
+    if !client.allowed_origins.is_empty() {
+        let origins: Vec<&str> = client.allowed_origins.iter().map(Origin::as_str).collect();
+        item.insert("allowed_origins".into(), AttributeValue::S(origins.join(" ")));
+    }
+    if !client.post_logout_redirect_uris.is_empty() {
+        let uris: Vec<&str> = client
+            .post_logout_redirect_uris
+            .iter()
+            .map(RedirectUri::as_str)
+            .collect();
+        item.insert(
+            "post_logout_redirect_uris".into(),
+            AttributeValue::S(uris.join(" ")),
+        );
+    }
     item
 }
 

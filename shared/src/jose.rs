@@ -94,6 +94,38 @@ impl RsaSigner {
     }
 }
 
+/// The claims of `jws` if it is an RS256 signature (header `alg` RS256)
+/// by the key of `keys` its `kid` names: this service's own tokens
+/// presented back (an `id_token_hint`). `None` for anything else, `alg:
+/// none` and HMAC included.
+pub fn verify_rs256<'a>(
+    jws: &str,
+    keys: impl IntoIterator<Item = (&'a str, &'a RsaPublicJwk)>,
+) -> Option<Value> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    if jws.len() > 16 * 1024 {
+        return None;
+    }
+    let (signed, signature) = jws.rsplit_once('.')?;
+    let (header, claims) = signed.split_once('.')?;
+    let header: Value = serde_json::from_slice(&B64.decode(header).ok()?).ok()?;
+    if header.get("alg")?.as_str()? != "RS256" {
+        return None;
+    }
+    let kid = header.get("kid")?.as_str()?;
+    let (_, key) = keys.into_iter().find(|(id, _)| *id == kid)?;
+    let n = B64.decode(&key.n).ok()?;
+    let e = B64.decode(&key.e).ok()?;
+    aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e }
+        .verify(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            signed.as_bytes(),
+            &B64.decode(signature).ok()?,
+        )
+        .ok()?;
+    serde_json::from_slice(&B64.decode(claims).ok()?).ok()
+}
+
 /// OpenID Connect's `at_hash` (Core §3.1.3.6): the left half of the SHA-256
 /// of the access token, base64url.
 pub fn left_half_hash(value: &str) -> String {
@@ -126,6 +158,29 @@ mod tests {
         let header: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(jws.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header, json!({"alg": "RS256", "typ": "JWT", "kid": "k1"}));
+    }
+
+    #[test]
+    fn only_rs256_signatures_by_a_known_key_verify() {
+        let (signer, _) = RsaSigner::generate().unwrap();
+        let public = signer.public_jwk();
+        let keys = [("k1", &public)];
+        let jws = signer.sign("k1", "JWT", &json!({"sub": "42"})).unwrap();
+        assert_eq!(verify_rs256(&jws, keys), Some(json!({"sub": "42"})));
+        assert_eq!(verify_rs256(&jws, [("k2", &public)]), None, "a kid not published");
+        let (header, rest) = jws.split_once('.').unwrap();
+        let (claims, _) = rest.split_once('.').unwrap();
+        let none = format!("{}.{claims}.", base64url(r#"{"alg":"none","kid":"k1"}"#));
+        assert_eq!(verify_rs256(&none, keys), None, "alg none");
+        let hs = format!("{}.{claims}.AAAA", base64url(r#"{"alg":"HS256","kid":"k1"}"#));
+        assert_eq!(verify_rs256(&hs, keys), None, "HMAC");
+        let tampered = format!(
+            "{header}.{}.{}",
+            base64url(r#"{"sub":"43"}"#),
+            jws.rsplit_once('.').unwrap().1
+        );
+        assert_eq!(verify_rs256(&tampered, keys), None, "claims changed");
+        assert_eq!(verify_rs256("not a jwt", keys), None);
     }
 
     #[test]

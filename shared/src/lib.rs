@@ -27,6 +27,7 @@ pub mod keys;
 pub mod logging;
 pub mod memory;
 pub mod model;
+pub mod origin;
 pub mod password;
 pub mod redirect_uri;
 pub mod scope;

@@ -678,6 +678,8 @@ mod tests {
             redirect_uris: Vec::new(),
             public: false,
             skip_consent: false,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
         };
         let (client, secret) = admin::create_client(service.store(), new, 0).await.unwrap();
         (client.client_id, secret.unwrap())

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
+use crate::origin::Origin;
 use crate::redirect_uri::RedirectUri;
 use crate::scope::{format_scope, ScopeSet};
 use crate::secret::{generate_id, RandomnessUnavailable};
@@ -101,6 +102,12 @@ pub struct Client {
     /// `skip_authorization`), unless the redirect cannot tell who the client
     /// is (a public client on a loopback or private-use redirect, RFC 8252 §8.6).
     pub skip_consent: bool,
+    /// Origins whose scripts may read the answers of the token, revocation
+    /// and UserInfo endpoints (DOT's `allowed_origins`).
+    pub allowed_origins: Vec<Origin>,
+    /// Where RP-initiated logout may return the browser, exactly (DOT's
+    /// `post_logout_redirect_uris`).
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 impl Client {
@@ -134,6 +141,8 @@ impl Client {
             "redirect_uris": self.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
             "public": self.is_public(),
             "skip_consent": self.skip_consent,
+            "allowed_origins": self.allowed_origins.iter().map(Origin::as_str).collect::<Vec<_>>(),
+            "post_logout_redirect_uris": self.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
         })
     }
 }

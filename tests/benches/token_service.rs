@@ -61,6 +61,8 @@ fn handler_cpu(c: &mut Criterion) {
             created_at: 0,
             redirect_uris: Vec::new(),
             skip_consent: false,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
         };
         runtime.block_on(service.store().create_client(&client)).unwrap();
         basic(&id, &secret)

@@ -47,14 +47,25 @@ impl Browser {
         answer
     }
 
-    /// Submits the form on `page` with its hidden fields, plus `extra`.
+    /// Submits the form on `page` with its hidden fields, plus `extra`, to
+    /// the path of its `action`.
     pub async fn submit(&mut self, env: &TestEnv, page: &Answer, extra: &[(&str, &str)]) -> Answer {
         let mut fields = hidden_fields(&page.body);
         for (name, value) in extra {
             fields.retain(|(n, _)| n != name);
             fields.push((name.to_string(), value.to_string()));
         }
-        self.post_form(env, &fields).await
+        let action = page
+            .body
+            .split_once("action=\"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(action, _)| action.replace("&amp;", "&"))
+            .expect("the page has a form");
+        let path = action
+            .find("/o/")
+            .map_or("/o/authorize/", |at| &action[at..])
+            .to_owned();
+        self.post_form_to(env, &path, &fields).await
     }
 
     /// Signs out as a person does: the sign-out form of `/o/logout/`, then
@@ -77,12 +88,17 @@ impl Browser {
 
     /// A POST of `fields` to `/o/authorize/` with its cookies.
     pub async fn post_form(&mut self, env: &TestEnv, fields: &[(String, String)]) -> Answer {
+        self.post_form_to(env, "/o/authorize/", fields).await
+    }
+
+    /// A POST of `fields` to `path` with its cookies.
+    pub async fn post_form_to(&mut self, env: &TestEnv, path: &str, fields: &[(String, String)]) -> Answer {
         let body: Vec<String> = fields
             .iter()
             .map(|(k, v)| format!("{}={}", shared::form::encode(k), shared::form::encode(v)))
             .collect();
         let answer = env
-            .post("/o/authorize/", &body.join("&"))
+            .post(path, &body.join("&"))
             .header("cookie", &self.cookie_header())
             .send()
             .await;

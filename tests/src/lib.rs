@@ -450,6 +450,8 @@ impl TestEnv {
             created_at: 0,
             redirect_uris: Vec::new(),
             skip_consent: false,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
         };
         self.admin.create_client(&client).await.unwrap();
     }
@@ -777,6 +779,8 @@ impl BenchCredentials {
             redirect_uris: vec![],
             public: false,
             skip_consent: false,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
         };
         let (app, app_secret) = admin::create_client(store, new("read"), now).await.unwrap();
         let (rs, rs_secret) = admin::create_client(store, new("introspection"), now)

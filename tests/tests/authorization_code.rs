@@ -56,6 +56,8 @@ impl Fixture {
             redirect_uris: vec![REDIRECT.into(), "http://127.0.0.1:8765/cb".into()],
             public,
             skip_consent,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
         };
         let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
         TestClient {
@@ -515,6 +517,8 @@ async fn public_clients_on_device_redirects_always_ask_the_user() {
             redirect_uris: vec![redirect.into()],
             public: true,
             skip_consent: true,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
         };
         let (client, _) = admin::create_client(&f.env.admin, new, 0).await.unwrap();
         let path = |challenge: &str| {
@@ -745,6 +749,8 @@ async fn a_public_client_never_mints_tokens_from_its_id_alone() {
         created_at: 0,
         redirect_uris: Vec::new(),
         skip_consent: false,
+        allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
     };
     f.env.admin.create_client(&client).await.unwrap();
     for form in [

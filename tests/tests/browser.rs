@@ -349,6 +349,8 @@ async fn a_person_signs_in_through_a_real_browser() {
         redirect_uris: vec![redirect_uri.clone()],
         public: false,
         skip_consent: false,
+        allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
     };
     let (app, secret) = admin::create_client(&store, new, 0).await.unwrap();
     let secret = secret.unwrap();
@@ -363,6 +365,8 @@ async fn a_person_signs_in_through_a_real_browser() {
             redirect_uris: vec![],
             public: false,
             skip_consent: false,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
         },
         0,
     )

@@ -142,6 +142,8 @@ async fn imported_client(env: &TestEnv, secret_hash: &str) -> TestClient {
         created_at: 0,
         redirect_uris: Vec::new(),
         skip_consent: false,
+        allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
     };
     env.admin.create_client(&client).await.unwrap();
     app

@@ -132,6 +132,8 @@ impl Fixture {
             redirect_uris: vec![REDIRECT.into()],
             public: false,
             skip_consent: false,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
         };
         let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
         let web = TestClient {

@@ -19,6 +19,8 @@ use shared::scope::parse_scope;
 use shared::{Clock, Store};
 
 const REDIRECT: &str = "https://rp.example.com/callback";
+const RP_ORIGIN: &str = "https://rp.example.com";
+const SIGNED_OUT: &str = "https://rp.example.com/signed-out";
 
 struct Rp {
     env: TestEnv,
@@ -47,6 +49,8 @@ impl Rp {
             redirect_uris: vec![REDIRECT.into()],
             public: false,
             skip_consent: true,
+            allowed_origins: vec![RP_ORIGIN.into()],
+            post_logout_redirect_uris: vec![SIGNED_OUT.into()],
         };
         let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
         admin::create_user(&env.admin, "jdoe", "s3cret pw", 1000, 0)
@@ -493,6 +497,8 @@ async fn asking_client(env: &TestEnv) -> TestClient {
         redirect_uris: vec![REDIRECT.into()],
         public: false,
         skip_consent: false,
+        allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
     };
     let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
     TestClient {
@@ -602,5 +608,207 @@ async fn prompt_login_max_age_and_consent_are_honoured() {
         asked.status == 200 && asked.body.contains("Allow access?"),
         "{}",
         asked.body
+    );
+}
+
+/// A browser client's answers are readable by its registered origins only:
+/// preflights answered, the token, revocation and UserInfo answers (errors
+/// too, once the client is known) carry `Access-Control-Allow-Origin` for
+/// them, and nothing else does.
+#[tokio::test]
+async fn browser_clients_read_answers_from_their_origins_only() {
+    let rp = Rp::new(&[]).await;
+    for path in ["/o/token/", "/o/revoke_token/", "/o/userinfo/"] {
+        let preflight = rp
+            .env
+            .request("OPTIONS", path)
+            .header("origin", RP_ORIGIN)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await;
+        assert_eq!(preflight.status, 204, "{path}");
+        assert_eq!(
+            preflight.header("access-control-allow-origin"),
+            Some(RP_ORIGIN),
+            "{path}"
+        );
+        assert!(preflight
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST"));
+        assert!(preflight
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("Authorization"));
+    }
+    let no_origin = rp.env.request("OPTIONS", "/o/token/").send().await;
+    assert_eq!(
+        (no_origin.status, no_origin.header("access-control-allow-origin")),
+        (204, None)
+    );
+    assert_eq!(
+        rp.env.request("OPTIONS", "/o/introspect/").send().await.status,
+        405,
+        "not for resource servers"
+    );
+
+    let mut browser = Browser::default();
+    let tokens = rp.sign_in(&mut browser, "openid profile", "n").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let from = |origin: &'static str, path: &str, form: String| {
+        rp.env
+            .post(path, &form)
+            .basic(&rp.app.id, &rp.app.secret)
+            .header("origin", origin)
+    };
+    let refresh_form = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        tokens["refresh_token"].as_str().unwrap()
+    );
+    let refreshed = from(RP_ORIGIN, "/o/token/", refresh_form.clone()).send().await;
+    assert_eq!(refreshed.status, 200);
+    assert_eq!(refreshed.header("access-control-allow-origin"), Some(RP_ORIGIN));
+    assert_eq!(refreshed.header("vary"), Some("Origin"));
+    // An error, once the client is known, is readable too (the app must see invalid_grant).
+    let replayed = from(RP_ORIGIN, "/o/token/", refresh_form).send().await;
+    replayed.assert_error(400, "invalid_grant");
+    assert_eq!(replayed.header("access-control-allow-origin"), Some(RP_ORIGIN));
+    let foreign = from(
+        "https://evil.example",
+        "/o/token/",
+        "grant_type=refresh_token&refresh_token=x".into(),
+    )
+    .send()
+    .await;
+    assert_eq!(foreign.header("access-control-allow-origin"), None);
+    let lookalike = from(
+        "https://rp.example.com.evil.example",
+        "/o/token/",
+        "grant_type=refresh_token&refresh_token=x".into(),
+    )
+    .send()
+    .await;
+    assert_eq!(lookalike.header("access-control-allow-origin"), None);
+
+    let fresh = rp.sign_in(&mut browser, "openid profile", "m").await;
+    let fresh_access = fresh["access_token"].as_str().unwrap();
+    let info = rp
+        .env
+        .request("GET", "/o/userinfo/")
+        .bearer(fresh_access)
+        .header("origin", RP_ORIGIN)
+        .send()
+        .await;
+    assert_eq!(
+        (info.status, info.header("access-control-allow-origin")),
+        (200, Some(RP_ORIGIN))
+    );
+    let info = rp
+        .env
+        .request("GET", "/o/userinfo/")
+        .bearer(fresh_access)
+        .header("origin", "https://evil.example")
+        .send()
+        .await;
+    assert_eq!(
+        (info.status, info.header("access-control-allow-origin")),
+        (200, None)
+    );
+    let revoked = from(RP_ORIGIN, "/o/revoke_token/", format!("token={fresh_access}"))
+        .send()
+        .await;
+    assert_eq!(
+        (revoked.status, revoked.header("access-control-allow-origin")),
+        (200, Some(RP_ORIGIN))
+    );
+    // Introspection and the pages never answer across origins.
+    let introspected = rp
+        .env
+        .post("/o/introspect/", &format!("token={access}"))
+        .basic(&rp.app.id, &rp.app.secret)
+        .header("origin", RP_ORIGIN)
+        .send()
+        .await;
+    assert_eq!(introspected.header("access-control-allow-origin"), None);
+    let page = rp
+        .env
+        .request("GET", "/o/logout/")
+        .header("origin", RP_ORIGIN)
+        .send()
+        .await;
+    assert_eq!(page.header("access-control-allow-origin"), None);
+}
+
+/// RP-initiated logout: with an ID token of ours as the hint, the browser
+/// signs out (after confirming) and goes back to a registered URI with its
+/// `state`; an unregistered URI, a forged hint or another client's is a
+/// page, never a redirect.
+#[tokio::test]
+async fn relying_parties_sign_people_out_and_get_them_back() {
+    let rp = Rp::new(&[]).await;
+    let discovery = rp.get("/.well-known/openid-configuration").await.json();
+    assert_eq!(discovery["end_session_endpoint"], format!("{ISSUER}/o/logout/"));
+    let mut browser = Browser::default();
+    let tokens = rp.sign_in(&mut browser, "openid", "n").await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    let logout = |hint: &str, uri: &str, extra: &str| {
+        format!(
+            "/o/logout/?id_token_hint={hint}&post_logout_redirect_uri={}&state=xyz{extra}",
+            shared::form::encode(uri)
+        )
+    };
+
+    for (path, why) in [
+        (
+            logout(hint, "https://rp.example.com/elsewhere", ""),
+            "not registered",
+        ),
+        (
+            logout(hint, "https://evil.example/signed-out", ""),
+            "not registered",
+        ),
+        (logout(&format!("{hint}x"), SIGNED_OUT, ""), "id_token_hint"),
+        (logout(hint, SIGNED_OUT, "&client_id=someone-else"), "client_id"),
+        (
+            format!(
+                "/o/logout/?post_logout_redirect_uri={}",
+                shared::form::encode(SIGNED_OUT)
+            ),
+            "needs the client",
+        ),
+    ] {
+        let refused = browser.get(&rp.env, &path).await;
+        assert_eq!(refused.status, 400, "{why}: {}", refused.body);
+        assert!(refused.header("location").is_none());
+        assert!(refused.body.contains(why), "{why}: {}", refused.body);
+    }
+
+    // The hint's signature is checked even once it has expired, as it may be.
+    rp.env.clock.advance(40_000);
+    let page = browser.get(&rp.env, &logout(hint, SIGNED_OUT, "")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Relying Party asks you to sign out"),
+        "{}",
+        page.body
+    );
+    let back = browser.submit(&rp.env, &page, &[]).await;
+    assert_eq!(back.status, 303);
+    assert_eq!(
+        back.header("location"),
+        Some(format!("{SIGNED_OUT}?state=xyz").as_str())
+    );
+    // Signed out: a silent request says so.
+    let silent = browser
+        .get(&rp.env, &authorize_path(&rp.app, "openid", "&prompt=none"))
+        .await;
+    assert_eq!(redirected(&silent, REDIRECT)["error"], "login_required");
+    // Not signed in: straight back, nothing to confirm.
+    let again = browser.get(&rp.env, &logout(hint, SIGNED_OUT, "")).await;
+    assert_eq!(again.status, 302);
+    assert_eq!(
+        again.header("location"),
+        Some(format!("{SIGNED_OUT}?state=xyz").as_str())
     );
 }

@@ -38,6 +38,8 @@ fn new_client(redirect_uris: &[&str], public: bool, skip_consent: bool) -> NewCl
         redirect_uris: redirect_uris.iter().map(|u| u.to_string()).collect(),
         public,
         skip_consent,
+        allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
     }
 }
 

@@ -116,5 +116,6 @@ async fn revocation_errors() {
         .send()
         .await;
     assert_eq!(answer.status, 405);
-    assert_eq!(answer.header("allow"), Some("POST"));
+    // OPTIONS: a browser client's preflight.
+    assert_eq!(answer.header("allow"), Some("POST, OPTIONS"));
 }

@@ -611,6 +611,8 @@ async fn faults_under_load_lose_nothing_and_never_allow() {
             created_at: 0,
             redirect_uris: Vec::new(),
             skip_consent: false,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
         };
         (credentials, client)
     };

@@ -104,6 +104,8 @@ fn client(id: &str, auth: ClientAuth) -> Client {
         created_at: 0,
         redirect_uris: vec!["https://app.example.com/cb".parse().unwrap()],
         skip_consent: false,
+        allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
     }
 }
 

@@ -170,6 +170,29 @@ pub async fn import(
                 }
             }
         }
+        // DOT 3.4's allowed_origins and post_logout_redirect_uris, space-separated
+        // as well; what this server would refuse is left out, and said.
+        let mut allowed_origins = Vec::new();
+        for origin in text(fields, "allowed_origins").unwrap_or("").split_whitespace() {
+            match crate::origin::Origin::parse(origin) {
+                Ok(origin) => allowed_origins.push(origin),
+                Err(why) => report.notes.push(
+                    json!({ "client_id": client_id, "note": format!("allowed origin {origin:?} left out: {why}") }),
+                ),
+            }
+        }
+        let mut post_logout_redirect_uris = Vec::new();
+        for uri in text(fields, "post_logout_redirect_uris")
+            .unwrap_or("")
+            .split_whitespace()
+        {
+            match RedirectUri::parse(uri) {
+                Ok(uri) => post_logout_redirect_uris.push(uri),
+                Err(why) => report.notes.push(
+                    json!({ "client_id": client_id, "note": format!("post-logout redirect URI left out: {why}") }),
+                ),
+            }
+        }
         let secret = text(fields, "client_secret").unwrap_or("");
         let auth = if public {
             // No secret: PKCE is a public client's proof.
@@ -211,6 +234,8 @@ pub async fn import(
                 .get("skip_authorization")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            allowed_origins,
+            post_logout_redirect_uris,
         };
         clients.insert(pk.to_string(), client_id.to_owned());
         let result = store.create_client(&client).await;

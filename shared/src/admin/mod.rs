@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::issue::{issue_access_token, IssuedToken, TokenRequest};
 use crate::model::{Client, ClientAuth, GrantType, User, MAX_USERNAME_BYTES};
+use crate::origin::Origin;
 use crate::password::make_password;
 use crate::redirect_uri::RedirectUri;
 use crate::scope::ScopeSet;
@@ -83,6 +84,12 @@ pub struct NewClient {
     pub public: bool,
     /// Users are not asked to consent.
     pub skip_consent: bool,
+    /// Origins whose pages may read the token, revocation and UserInfo
+    /// answers (DOT's `allowed_origins`); see [`Origin::parse`].
+    pub allowed_origins: Vec<String>,
+    /// Where RP-initiated logout may send the browser back (DOT's
+    /// `post_logout_redirect_uris`), matched exactly; see [`RedirectUri::parse`].
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// Registers a client with a fresh id and, unless it is public, a secret,
@@ -106,7 +113,27 @@ pub async fn create_client<S: AdminStore>(
         .iter()
         .map(|uri| RedirectUri::parse(uri).map_err(|why| invalid("redirect_uri", why.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
+    let allowed_origins = new
+        .allowed_origins
+        .iter()
+        .map(|origin| {
+            Origin::parse(origin).map_err(|why| invalid("allowed_origin", format!("{origin:?}: {why}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let post_logout_redirect_uris = new
+        .post_logout_redirect_uris
+        .iter()
+        .map(|uri| {
+            RedirectUri::parse(uri).map_err(|why| invalid("post_logout_redirect_uri", why.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let code_grant = new.grants.contains(&GrantType::AuthorizationCode);
+    if !code_grant && !post_logout_redirect_uris.is_empty() {
+        return Err(invalid(
+            "post_logout_redirect_uri",
+            "only clients that sign people in (the authorization code grant) sign them out",
+        ));
+    }
     if code_grant && new.redirect_uris.is_empty() {
         return Err(invalid(
             "redirect_uri",
@@ -144,6 +171,8 @@ pub async fn create_client<S: AdminStore>(
         created_at: now,
         redirect_uris,
         skip_consent: new.skip_consent,
+        allowed_origins,
+        post_logout_redirect_uris,
     };
     store.create_client(&client).await?;
     Ok((client, secret))
@@ -378,6 +407,8 @@ mod tests {
             redirect_uris: Vec::new(),
             public: false,
             skip_consent: false,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
         }
     }
 

@@ -47,6 +47,8 @@ pub(super) fn openid_configuration(config: &ServiceConfig) -> Option<Value> {
     let oidc = json!({
         "userinfo_endpoint": format!("{issuer}/o/userinfo/"),
         "jwks_uri": format!("{issuer}/o/.well-known/jwks.json"),
+        // RP-initiated logout, at DOT's path.
+        "end_session_endpoint": format!("{issuer}/o/logout/"),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": [

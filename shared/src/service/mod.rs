@@ -7,6 +7,7 @@ mod authorization_code;
 mod authorize;
 mod client_auth;
 mod client_credentials;
+mod cors;
 mod error;
 mod grant_scope;
 mod introspect;
@@ -102,10 +103,12 @@ impl Route {
 
     fn allowed_methods(self) -> &'static [Method] {
         match self {
-            Route::Token | Route::Revoke => &[Method::POST],
+            // OPTIONS: the preflight of a browser client (`cors`).
+            Route::Token | Route::Revoke => &[Method::POST, Method::OPTIONS],
             Route::Introspect => &[Method::GET, Method::POST],
             Route::Metadata | Route::OpenIdConfiguration | Route::Jwks => &[Method::GET, Method::HEAD],
-            Route::Authorize | Route::Logout | Route::UserInfo => &[Method::GET, Method::POST],
+            Route::Authorize | Route::Logout => &[Method::GET, Method::POST],
+            Route::UserInfo => &[Method::GET, Method::POST, Method::OPTIONS],
         }
     }
 }
@@ -181,6 +184,9 @@ impl<S: Store> TokenService<S> {
             Some(route) if !route.allowed_methods().contains(request.method()) => {
                 error::method_not_allowed(route.allowed_methods())
             }
+            Some(route) if request.method() == Method::OPTIONS => {
+                cors::preflight(&request, route.allowed_methods())
+            }
             Some(route) => self
                 .dispatch(route, request)
                 .await
@@ -202,17 +208,26 @@ impl<S: Store> TokenService<S> {
                 &self.metadata,
                 request.method() == Method::HEAD,
             )),
-            Route::Token => {
-                let params = read_params(&request)?;
-                self.token(&request, &params).await
+            Route::Token | Route::Revoke | Route::UserInfo => {
+                // What browser clients call: readable by their origins only.
+                let origin = cors::origin_of(&request);
+                let client = cors::ClientOrigins::default();
+                let answer = async {
+                    let params = read_params(&request)?;
+                    match route {
+                        Route::Token => self.token(&request, &params, &client).await,
+                        Route::Revoke => self.revoke(&request, &params, &client).await,
+                        _ => self.userinfo(&request, &params, &client).await,
+                    }
+                }
+                .await;
+                let mut response = answer.unwrap_or_else(OAuthError::into_response);
+                cors::expose(&mut response, origin.as_ref(), &client);
+                Ok(response)
             }
             Route::Introspect => {
                 let params = read_params(&request)?;
                 self.introspect(&request, &params).await
-            }
-            Route::Revoke => {
-                let params = read_params(&request)?;
-                self.revoke(&request, &params).await
             }
             Route::Authorize => Ok(self.authorize(&request).await),
             Route::Logout => Ok(self.logout(&request).await),
@@ -221,10 +236,6 @@ impl<S: Store> TokenService<S> {
                 None => error::not_found(),
             }),
             Route::Jwks => self.jwks(request.method() == Method::HEAD).await,
-            Route::UserInfo => {
-                let params = read_params(&request)?;
-                self.userinfo(&request, &params).await
-            }
         }
     }
 }

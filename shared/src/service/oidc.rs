@@ -7,6 +7,7 @@ use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL};
 use http::{HeaderValue, StatusCode};
 use serde_json::{json, Map, Value};
 
+use super::cors::ClientOrigins;
 use super::introspect::Loaded;
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::credentials::{parse_authorization, Authorization};
@@ -96,6 +97,7 @@ impl<S: Store> TokenService<S> {
         &self,
         request: &HttpRequest,
         params: &Form,
+        origins: &ClientOrigins,
     ) -> Result<HttpResponse, OAuthError> {
         let header = parse_authorization(request.headers()).map_err(OAuthError::invalid_request)?;
         let token = match (header, params.get("access_token")?) {
@@ -119,6 +121,11 @@ impl<S: Store> TokenService<S> {
         }
         let mut loaded = Loaded::default();
         loaded.add(self.store.load(&keys).await?);
+        // The answer is readable by the origins of the client the token names
+        // in front (a hint only: it decides nothing but who may read).
+        if let Some(client) = client_hint(&token).and_then(|id| loaded.client(id)) {
+            origins.of(client);
+        }
         let found = loaded
             .token(&hash)
             .filter(|t| t.kind == TokenKind::Access && t.username.is_some())

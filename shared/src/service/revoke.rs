@@ -4,6 +4,7 @@ use http::header::{CACHE_CONTROL, PRAGMA};
 use http::{HeaderValue, StatusCode};
 
 use super::client_auth::client_credentials;
+use super::cors::ClientOrigins;
 use super::{HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
 use crate::secret::sha256_hex;
@@ -14,6 +15,7 @@ impl<S: Store> TokenService<S> {
         &self,
         request: &HttpRequest,
         params: &Form,
+        origins: &ClientOrigins,
     ) -> Result<HttpResponse, OAuthError> {
         let credentials = client_credentials(request.headers(), params)?;
         let token = params.require("token")?;
@@ -36,6 +38,7 @@ impl<S: Store> TokenService<S> {
             }
         }
         let client = self.authenticate(&credentials, stored_client).await?;
+        origins.of(&client);
 
         // §2.1: a user grant's tokens go together, refresh and access alike.
         // The grant is revoked before the token is deleted, so that a failure

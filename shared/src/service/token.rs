@@ -5,6 +5,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::client_auth::client_credentials;
+use super::cors::ClientOrigins;
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{issue_access_token, IssuedToken, TokenRequest};
@@ -17,6 +18,7 @@ impl<S: Store> TokenService<S> {
         &self,
         request: &HttpRequest,
         params: &Form,
+        origins: &ClientOrigins,
     ) -> Result<HttpResponse, OAuthError> {
         let grant_type = params.require("grant_type")?;
         let grant = GrantType::parse(grant_type).ok_or_else(|| {
@@ -27,6 +29,7 @@ impl<S: Store> TokenService<S> {
         let client = self
             .authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)
             .await?;
+        origins.of(&client);
         if !client.may_use(grant) {
             return Err(OAuthError::unauthorized_client(format!(
                 "this client may not use the {} grant",

@@ -168,14 +168,23 @@ pub(super) fn error(status: StatusCode, message: &str) -> HttpResponse {
 }
 
 /// The sign-out form (a GET only shows it, so a link cannot sign anyone out).
-pub(super) fn sign_out(action: &str, csrf: &str, signed_in: Option<&str>) -> HttpResponse {
+pub(super) fn sign_out(
+    action: &str,
+    carried: &[(&str, &str)],
+    signed_in: Option<&str>,
+    for_client: Option<&str>,
+) -> HttpResponse {
     let body = match signed_in {
         Some(user) => format!(
-            "<h1>Sign out</h1><p>Signed in as {}.</p><form method=\"post\" action=\"{}\">{}\
+            "<h1>Sign out</h1><p>Signed in as {}.</p>{}<form method=\"post\" action=\"{}\">{}\
 <button type=\"submit\">Sign out</button></form>",
             escape(user),
+            for_client.map_or(String::new(), |client| format!(
+                "<p>{} asks you to sign out; you will be sent back to it.</p>",
+                escape(client)
+            )),
             escape(action),
-            hidden(&[("csrf", csrf)])
+            hidden(carried)
         ),
         None => "<h1>Signed out</h1><p>You are not signed in.</p>".to_owned(),
     };
