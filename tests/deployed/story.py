@@ -139,7 +139,7 @@ check(discovery.status == 200 and document.get("issuer") == URLS["Issuer"]
       and discovery.headers.get("Access-Control-Allow-Origin") == "*",
       "OpenID Connect discovery at <issuer>/.well-known/openid-configuration, readable from any origin", discovery)
 rp = oauthctl("client", "create", "--name", "relying party", "--grant", "authorization_code", "--scope", "openid profile email",
-              "--redirect-uri", "https://rp.example.com/cb", "--skip-consent")
+              "--redirect-uri", "https://rp.example.com/cb", "--skip-consent", "--allowed-origin", "https://rp.example.com")
 rp = (rp["client_id"], rp["client_secret"])
 oauthctl("user", "set", USER, "--first-name", "Jane", "--last-name", "Doe", "--email", "jane@example.com")
 
@@ -190,6 +190,16 @@ check(claims.get("iss") == URLS["Issuer"] and claims.get("aud") == rp[0] and cla
 userinfo = request("GET", f"{TOKEN_API}/o/userinfo/", bearer=signed_in.get("access_token"))
 check(userinfo.status == 200 and userinfo.json().get("sub") == claims.get("sub") and userinfo.json().get("name") == "Jane Doe",
       "UserInfo through API Gateway gives the user's claims by scope", userinfo)
+preflight = urllib.request.Request(f"{TOKEN_API}/o/token/", method="OPTIONS", headers={
+    "Origin": "https://rp.example.com", "Access-Control-Request-Method": "POST"})
+with urllib.request.urlopen(preflight, timeout=30) as answer:
+    check(answer.status == 204 and answer.headers.get("Access-Control-Allow-Origin") == "https://rp.example.com",
+          "a browser client's preflight of /o/token/ reaches the service through API Gateway", dict(answer.headers))
+cross = urllib.request.Request(f"{TOKEN_API}/o/userinfo/", headers={
+    "Origin": "https://rp.example.com", "Authorization": f"Bearer {signed_in.get('access_token')}"})
+with urllib.request.urlopen(cross, timeout=30) as answer:
+    check(answer.headers.get("Access-Control-Allow-Origin") == "https://rp.example.com",
+          "UserInfo's answer is readable by the client's registered origin", dict(answer.headers))
 keys = oauthctl("keys", "list")
 check([k["state"] for k in keys].count("signing") == 1 and all(k["sealed_by"] == "kms" for k in keys),
       "the first signing key was made by the service and sealed by KMS (kms:Encrypt under its role)", keys)

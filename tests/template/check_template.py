@@ -140,6 +140,7 @@ token_paths = resources["TokenApi"]["Properties"]["Body"]["paths"]
 routes = sorted(f"{verb.upper()} {path}" for path, verbs in token_paths.items() for verb in verbs)
 check(routes == ["GET /.well-known/oauth-authorization-server", "GET /.well-known/openid-configuration", "GET /o/.well-known/jwks.json",
                  "GET /o/authorize", "GET /o/introspect", "GET /o/logout", "GET /o/userinfo",
+                 "OPTIONS /o/revoke_token", "OPTIONS /o/token", "OPTIONS /o/userinfo",
                  "POST /o/authorize", "POST /o/introspect", "POST /o/logout", "POST /o/revoke_token", "POST /o/token", "POST /o/userinfo"],
       f"the token API routes exactly the service's endpoints ({routes})")
 check(cfn["Outputs"]["AuthorizerFunctionArn"]["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-AuthorizerFunctionArn"},

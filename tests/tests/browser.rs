@@ -506,3 +506,191 @@ async fn a_person_signs_in_through_a_real_browser() {
     browser.quit().await;
     drop(server);
 }
+
+/// A loopback server for the single-page app of `tests/relying-party/spa/`
+/// (with oidc-client-ts from its pinned npm package, and `config` as
+/// `config.js`), on an origin of its own: `port`, returned once it listens.
+async fn spa_server_on(port: u16, config: String) -> u16 {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("relying-party");
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (scripts/setup relying-parties installs it)",
+                path.display()
+            )
+        })
+    };
+    let index = Arc::new(read(root.join("spa/index.html")));
+    let app = Arc::new(read(root.join("spa/app.js")));
+    let library = Arc::new(read(
+        root.join("node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js"),
+    ));
+    let config = Arc::new(config);
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (index, app, library, config) = (index.clone(), app.clone(), library.clone(), config.clone());
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 16384];
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buffer[..n]);
+                let target = request.split_whitespace().nth(1).unwrap_or("/");
+                let path = target.split('?').next().unwrap_or("/");
+                let (status, kind, body) = match path {
+                    "/" | "/callback" | "/signed-out" => ("200 OK", "text/html", index.as_str()),
+                    "/app.js" => ("200 OK", "text/javascript", app.as_str()),
+                    "/oidc-client-ts.min.js" => ("200 OK", "text/javascript", library.as_str()),
+                    "/config.js" => ("200 OK", "text/javascript", config.as_str()),
+                    _ => ("404 Not Found", "text/plain", "not found"),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {kind}; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+impl Browser {
+    /// Waits until the single-page app says `state` (its `data-state`); its `#result` then.
+    async fn app_state(&self, state: &str) -> Value {
+        let mut seen = Value::Null;
+        for _ in 0..200 {
+            seen = self
+                .script("return document.body && document.body.dataset.state || null;")
+                .await;
+            if seen == state {
+                let text = self
+                    .script("return document.getElementById('result').textContent;")
+                    .await;
+                return serde_json::from_str(text.as_str().unwrap_or("null")).unwrap_or(Value::Null);
+            }
+            if seen == "error" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the app is {seen}, not {state}: {}", self.source().await);
+    }
+}
+
+/// A single-page app nobody here wrote the OpenID Connect of: oidc-client-ts
+/// (npm, pinned) in headless Chromium, served from an origin of its own,
+/// signs a person in through the pages (a public client: PKCE, and consent
+/// asked on a loopback redirect), redeems the code across origins (CORS: the
+/// client's registered origin), loads UserInfo, then signs out by
+/// RP-initiated logout and lands back on its registered page with its state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium, the pinned npm relying parties, the workspace binaries and DynamoDB Local: scripts/test runs it"]
+async fn a_single_page_app_signs_in_across_origins_and_out_again() {
+    let table = fresh_table(&dynamo().await).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://localhost:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let server = start_standalone_with(&[
+        ("TABLE_NAME", table.as_str()),
+        ("ISSUER", issuer.as_str()),
+        ("LISTEN_ADDR", listen.as_str()),
+        ("PASSWORD_HASH_ITERATIONS", "1000"),
+        ("SIGNING_KEY_SECRET", integration_tests::TEST_SIGNING_KEY_SECRET),
+    ])
+    .await;
+
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = DynamoStore::new(dynamo().await, table.clone(), clock);
+    admin::create_user(&store, "jdoe", "s3cret pw", 1000, 0)
+        .await
+        .unwrap();
+    let profile = shared::model::UserProfile {
+        first_name: "Jane".into(),
+        last_name: "Doe".into(),
+        email: "jane@example.com".into(),
+        email_verified: true,
+    };
+    let user = admin::set_profile(&store, "jdoe", profile).await.unwrap();
+    // The app's origin: a free loopback port, for which the client is registered.
+    let spa_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let origin = format!("http://127.0.0.1:{spa_port}");
+    let new = NewClient {
+        name: "Single-page app".into(),
+        grants: [GrantType::AuthorizationCode].into(),
+        scopes: parse_scope("openid profile email").unwrap(),
+        default_scopes: parse_scope("openid").unwrap(),
+        token_lifetime: None,
+        redirect_uris: vec![format!("{origin}/callback")],
+        public: true,
+        skip_consent: false,
+        allowed_origins: vec![origin.clone()],
+        post_logout_redirect_uris: vec![format!("{origin}/signed-out")],
+    };
+    let (spa, _) = admin::create_client(&store, new, 0).await.unwrap();
+    let config = format!(
+        "window.SPA_CONFIG = {};",
+        json!({ "authority": issuer, "client_id": spa.client_id })
+    );
+    spa_server_on(spa_port, config).await;
+    let app = origin;
+
+    let browser = Browser::start().await;
+    browser.open(&format!("{app}/")).await;
+    browser.app_state("ready").await;
+    browser.screenshot("spa-ready").await;
+    browser.click("#sign-in").await;
+    assert!(
+        browser.url().await.starts_with(&format!("{issuer}/o/authorize/")),
+        "{}",
+        browser.url().await
+    );
+    browser.type_into("#username", "jdoe").await;
+    browser.type_into("#password", "s3cret pw").await;
+    browser.click("button[type=submit]").await;
+    let page = browser.source().await;
+    assert!(
+        page.contains("Single-page app") && page.contains("Sign you in"),
+        "{page}"
+    );
+    browser.screenshot("spa-consent").await;
+    browser.click("button[value=allow]").await;
+
+    let signed_in = browser.app_state("signed-in").await;
+    assert!(browser.url().await.starts_with(&format!("{app}/")));
+    assert_eq!(signed_in["profile"]["sub"], user.subject.as_str());
+    assert_eq!(signed_in["profile"]["name"], "Jane Doe");
+    assert_eq!(signed_in["profile"]["email"], "jane@example.com");
+    assert_eq!(signed_in["scope"], "email openid profile");
+    assert_eq!(signed_in["has_access_token"], true);
+    browser.screenshot("spa-signed-in").await;
+
+    browser.click("#sign-out").await;
+    assert!(
+        browser.url().await.starts_with(&format!("{issuer}/o/logout/")),
+        "{}",
+        browser.url().await
+    );
+    let page = browser.source().await;
+    assert!(page.contains("Single-page app asks you to sign out"), "{page}");
+    browser.screenshot("spa-sign-out").await;
+    browser.click("button[type=submit]").await;
+    let signed_out = browser.app_state("signed-out").await;
+    assert_eq!(
+        signed_out["state"], "back-from-sign-out",
+        "the state came back and the library matched it"
+    );
+    let url = browser.url().await;
+    assert!(url.starts_with(&format!("{app}/signed-out?state=")), "{url}");
+    browser.screenshot("spa-signed-out").await;
+
+    browser.quit().await;
+    drop(server);
+}

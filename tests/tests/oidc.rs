@@ -804,6 +804,18 @@ async fn relying_parties_sign_people_out_and_get_them_back() {
         .get(&rp.env, &authorize_path(&rp.app, "openid", "&prompt=none"))
         .await;
     assert_eq!(redirected(&silent, REDIRECT)["error"], "login_required");
+    // Without state, the URI as registered.
+    let plain = browser
+        .get(
+            &rp.env,
+            &format!(
+                "/o/logout/?client_id={}&post_logout_redirect_uri={}",
+                rp.app.id,
+                shared::form::encode(SIGNED_OUT)
+            ),
+        )
+        .await;
+    assert_eq!((plain.status, plain.header("location")), (302, Some(SIGNED_OUT)));
     // Not signed in: straight back, nothing to confirm.
     let again = browser.get(&rp.env, &logout(hint, SIGNED_OUT, "")).await;
     assert_eq!(again.status, 302);

@@ -30,7 +30,7 @@ impl Back {
     fn location(&self) -> String {
         match &self.state {
             Some(state) => self.to.with_params(&[("state", state)]),
-            None => self.to.with_params(&[]),
+            None => self.to.as_str().to_owned(),
         }
     }
 }
