@@ -119,6 +119,22 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
     assert!(
         spa.may_use(shared::GrantType::AuthorizationCode) && spa.may_use(shared::GrantType::RefreshToken)
     );
+    // DOT 3.4's allowed_origins and post_logout_redirect_uris: kept, but
+    // what this server would refuse (plain http to another host, a
+    // javascript: URI) left out and said.
+    assert_eq!(
+        spa.allowed_origins.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        ["https://spa.example"]
+    );
+    assert_eq!(
+        spa.post_logout_redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        ["https://spa.example/signed-out"]
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("allowed origin \\\"http://spa.example\\\" left out") && notes.contains("post-logout redirect URI left out"),
+        "{notes}"
+    );
     assert!(
         report["notes"]
             .to_string()
