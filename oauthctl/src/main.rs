@@ -198,6 +198,14 @@ struct CreateClient {
     /// matched exactly (repeatable; DOT's post_logout_redirect_uris).
     #[arg(long = "post-logout-redirect-uri")]
     post_logout_redirect_uris: Vec<String>,
+    /// opaque (random, introspected) or jwt (RFC 9068, signed, verifiable at
+    /// the edge; short-lived by default: JWT_ACCESS_TOKEN_EXPIRE_SECONDS).
+    #[arg(long, default_value = "opaque", value_parser = parse_format)]
+    access_token_format: shared::model::AccessTokenFormat,
+}
+
+fn parse_format(value: &str) -> Result<shared::model::AccessTokenFormat, String> {
+    shared::model::AccessTokenFormat::parse(value).ok_or_else(|| "opaque or jwt".to_owned())
 }
 
 #[derive(Subcommand)]
@@ -285,6 +293,7 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
                 skip_consent: args.skip_consent,
                 allowed_origins: args.allowed_origins,
                 post_logout_redirect_uris: args.post_logout_redirect_uris,
+                access_token_format: args.access_token_format,
             };
             let (client, secret) = admin::create_client(&store, new, clock.now())
                 .await

@@ -57,6 +57,12 @@ pub struct ServiceConfig {
     /// ID-token lifetime (`ID_TOKEN_EXPIRE_SECONDS`, default 36000 as DOT's
     /// `OIDC_ID_TOKEN_EXPIRE_SECONDS`).
     pub id_token_expire_seconds: u64,
+    /// The `aud` of JWT access tokens (`JWT_ACCESS_TOKEN_AUDIENCE`, default the issuer).
+    pub jwt_access_token_audience: String,
+    /// JWT access-token lifetime for clients without their own
+    /// (`JWT_ACCESS_TOKEN_EXPIRE_SECONDS`, default 300: an edge that verifies
+    /// them itself sees a revocation only when they expire).
+    pub jwt_access_token_expire_seconds: u64,
 }
 
 /// Where the private halves of signing keys are sealed.
@@ -261,9 +267,21 @@ impl ServiceConfig {
             Some(v) => parse_lifetime(&v).map_err(|p| error("ID_TOKEN_EXPIRE_SECONDS", p))?,
         };
 
+        let jwt_access_token_audience = match get("JWT_ACCESS_TOKEN_AUDIENCE") {
+            None => issuer.clone(),
+            Some(v) if v.len() <= 1024 && !v.trim().contains(char::is_whitespace) => v.trim().to_owned(),
+            Some(_) => return Err(error("JWT_ACCESS_TOKEN_AUDIENCE", "is one audience, without spaces, at most 1024 bytes")),
+        };
+        let jwt_access_token_expire_seconds = match get("JWT_ACCESS_TOKEN_EXPIRE_SECONDS") {
+            None => 300,
+            Some(v) => parse_lifetime(&v).map_err(|p| error("JWT_ACCESS_TOKEN_EXPIRE_SECONDS", p))?,
+        };
+
         Ok(Self {
             key_sealing,
             id_token_expire_seconds,
+            jwt_access_token_audience,
+            jwt_access_token_expire_seconds,
             table_name,
             issuer,
             access_token_expire_seconds,

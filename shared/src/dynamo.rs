@@ -222,6 +222,9 @@ fn decode_client(item: &Attributes) -> Option<Client> {
     Some(Client {
         allowed_origins,
         post_logout_redirect_uris,
+        access_token_format: s(item, "access_token_format")
+            .and_then(|f| crate::model::AccessTokenFormat::parse(&f))
+            .unwrap_or_default(),
         client_id,
         name: s(item, "name")?,
         auth,

@@ -1,6 +1,7 @@
 //! Issuing tokens: the one place tokens are created, used by the token
 //! endpoint's grants and by `oauthctl token mint`.
 
+use crate::keys::ActiveKey;
 use crate::model::{AuthorizationCode, Family, Token, TokenKind, User};
 use crate::scope::ScopeSet;
 use crate::secret::{generate_access_token, generate_id, generate_secret, sha256_hex, RandomnessUnavailable};
@@ -44,6 +45,8 @@ pub enum IssueError {
     Randomness(RandomnessUnavailable),
     /// The store failed; nothing was issued.
     Store(StoreError),
+    /// A JWT access token could not be signed.
+    Signing(String),
 }
 
 impl std::fmt::Display for IssueError {
@@ -51,6 +54,7 @@ impl std::fmt::Display for IssueError {
         match self {
             IssueError::Randomness(e) => e.fmt(f),
             IssueError::Store(e) => e.fmt(f),
+            IssueError::Signing(why) => write!(f, "signing an access token: {why}"),
         }
     }
 }
@@ -69,6 +73,20 @@ impl From<StoreError> for IssueError {
     }
 }
 
+/// What a JWT access token (RFC 9068) says besides what every token says,
+/// and the key that signs it.
+#[derive(Debug, Clone)]
+pub struct JwtAccess {
+    /// The key signing now.
+    pub key: ActiveKey,
+    /// `iss`.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: String,
+    /// `sub`: the user's subject, or `client:<client_id>` for a client's own token.
+    pub subject: String,
+}
+
 /// What to issue.
 #[derive(Debug, Clone)]
 pub struct TokenRequest<'a> {
@@ -82,6 +100,31 @@ pub struct TokenRequest<'a> {
     pub username: Option<String>,
     /// Issue time, epoch seconds.
     pub now: u64,
+    /// For a client whose access tokens are JWTs: what they say and what signs them.
+    pub jwt: Option<JwtAccess>,
+}
+
+/// A signed RFC 9068 access token for `request`, expiring at `expires_at`.
+fn jwt_access_token(
+    request: &TokenRequest<'_>,
+    jwt: &JwtAccess,
+    scope: &ScopeSet,
+    expires_at: u64,
+) -> Result<String, IssueError> {
+    let claims = serde_json::json!({
+        "iss": jwt.issuer,
+        "sub": jwt.subject,
+        "aud": jwt.audience,
+        "client_id": request.client_id,
+        "scope": crate::scope::format_scope(scope),
+        "iat": request.now,
+        "exp": expires_at,
+        "jti": generate_id()?,
+    });
+    jwt.key
+        .signer
+        .sign(&jwt.key.kid, "at+jwt", &claims)
+        .map_err(|e| IssueError::Signing(e.to_string()))
 }
 
 /// A new token value and its record.
@@ -91,17 +134,22 @@ fn new_token(
     scope: &ScopeSet,
     lifetime: u64,
     family_id: Option<&str>,
-) -> Result<Minted, RandomnessUnavailable> {
-    let value = match kind {
-        TokenKind::Access => generate_access_token(request.client_id)?,
-        TokenKind::Refresh => generate_secret()?,
+) -> Result<Minted, IssueError> {
+    let (value, expires_at) = match (kind, &request.jwt) {
+        (TokenKind::Access, Some(jwt)) => {
+            // Never past the publication of the key that verifies it.
+            let expires_at = jwt.key.expiry(request.now, lifetime);
+            (jwt_access_token(request, jwt, scope, expires_at)?, expires_at)
+        }
+        (TokenKind::Access, None) => (generate_access_token(request.client_id)?, request.now + lifetime),
+        (TokenKind::Refresh, _) => (generate_secret()?, request.now + lifetime),
     };
     let record = Token {
         token_hash: sha256_hex(&value),
         client_id: request.client_id.to_owned(),
         scope: scope.clone(),
         issued_at: request.now,
-        expires_at: request.now + lifetime,
+        expires_at,
         username: request.username.clone(),
         kind,
         family_id: family_id.map(str::to_owned),
@@ -121,7 +169,7 @@ fn new_pair(
     refresh_scope: &ScopeSet,
     refresh_lifetime: u64,
     family_id: &str,
-) -> Result<(Minted, Minted), RandomnessUnavailable> {
+) -> Result<(Minted, Minted), IssueError> {
     let access = new_token(
         request,
         TokenKind::Access,

@@ -680,6 +680,7 @@ mod tests {
             skip_consent: false,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            access_token_format: crate::model::AccessTokenFormat::Opaque,
         };
         let (client, secret) = admin::create_client(service.store(), new, 0).await.unwrap();
         (client.client_id, secret.unwrap())

@@ -108,6 +108,37 @@ pub struct Client {
     /// Where RP-initiated logout may return the browser, exactly (DOT's
     /// `post_logout_redirect_uris`).
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// What its access tokens are.
+    pub access_token_format: AccessTokenFormat,
+}
+
+/// What a client's access tokens are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AccessTokenFormat {
+    /// Random strings, known only by their hash: introspection says what they are.
+    #[default]
+    Opaque,
+    /// RFC 9068 JWTs signed with the service's keys, which an edge (API
+    /// Gateway's JWT authorizer) can verify without asking; still stored as
+    /// a hash, so introspection and revocation answer for them too.
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    /// Its name, as `oauthctl` and the table spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessTokenFormat::Opaque => "opaque",
+            AccessTokenFormat::Jwt => "jwt",
+        }
+    }
+
+    /// The format named `value`.
+    pub fn parse(value: &str) -> Option<Self> {
+        [AccessTokenFormat::Opaque, AccessTokenFormat::Jwt]
+            .into_iter()
+            .find(|f| f.as_str() == value)
+    }
 }
 
 impl Client {
@@ -143,6 +174,7 @@ impl Client {
             "skip_consent": self.skip_consent,
             "allowed_origins": self.allowed_origins.iter().map(Origin::as_str).collect::<Vec<_>>(),
             "post_logout_redirect_uris": self.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+            "access_token_format": self.access_token_format.as_str(),
         })
     }
 }

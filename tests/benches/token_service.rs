@@ -63,6 +63,7 @@ fn handler_cpu(c: &mut Criterion) {
             skip_consent: false,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            access_token_format: shared::model::AccessTokenFormat::Opaque,
         };
         runtime.block_on(service.store().create_client(&client)).unwrap();
         basic(&id, &secret)

@@ -452,6 +452,7 @@ impl TestEnv {
             skip_consent: false,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            access_token_format: shared::model::AccessTokenFormat::Opaque,
         };
         self.admin.create_client(&client).await.unwrap();
     }
@@ -781,6 +782,7 @@ impl BenchCredentials {
             skip_consent: false,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            access_token_format: shared::model::AccessTokenFormat::Opaque,
         };
         let (app, app_secret) = admin::create_client(store, new("read"), now).await.unwrap();
         let (rs, rs_secret) = admin::create_client(store, new("introspection"), now)

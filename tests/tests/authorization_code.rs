@@ -58,6 +58,7 @@ impl Fixture {
             skip_consent,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            access_token_format: shared::model::AccessTokenFormat::Opaque,
         };
         let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
         TestClient {
@@ -519,6 +520,7 @@ async fn public_clients_on_device_redirects_always_ask_the_user() {
             skip_consent: true,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            access_token_format: shared::model::AccessTokenFormat::Opaque,
         };
         let (client, _) = admin::create_client(&f.env.admin, new, 0).await.unwrap();
         let path = |challenge: &str| {
@@ -751,6 +753,7 @@ async fn a_public_client_never_mints_tokens_from_its_id_alone() {
         skip_consent: false,
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
+        access_token_format: shared::model::AccessTokenFormat::Opaque,
     };
     f.env.admin.create_client(&client).await.unwrap();
     for form in [

@@ -351,6 +351,7 @@ async fn a_person_signs_in_through_a_real_browser() {
         skip_consent: false,
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
+        access_token_format: shared::model::AccessTokenFormat::Opaque,
     };
     let (app, secret) = admin::create_client(&store, new, 0).await.unwrap();
     let secret = secret.unwrap();
@@ -367,6 +368,7 @@ async fn a_person_signs_in_through_a_real_browser() {
             skip_consent: false,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            access_token_format: shared::model::AccessTokenFormat::Opaque,
         },
         0,
     )
@@ -633,6 +635,7 @@ async fn a_single_page_app_signs_in_across_origins_and_out_again() {
         skip_consent: false,
         allowed_origins: vec![origin.clone()],
         post_logout_redirect_uris: vec![format!("{origin}/signed-out")],
+        access_token_format: shared::model::AccessTokenFormat::Opaque,
     };
     let (spa, _) = admin::create_client(&store, new, 0).await.unwrap();
     let config = format!(

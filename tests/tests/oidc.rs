@@ -51,6 +51,7 @@ impl Rp {
             skip_consent: true,
             allowed_origins: vec![RP_ORIGIN.into()],
             post_logout_redirect_uris: vec![SIGNED_OUT.into()],
+            access_token_format: shared::model::AccessTokenFormat::Opaque,
         };
         let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
         admin::create_user(&env.admin, "jdoe", "s3cret pw", 1000, 0)
@@ -499,6 +500,7 @@ async fn asking_client(env: &TestEnv) -> TestClient {
         skip_consent: false,
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
+        access_token_format: shared::model::AccessTokenFormat::Opaque,
     };
     let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
     TestClient {

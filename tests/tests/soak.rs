@@ -613,6 +613,7 @@ async fn faults_under_load_lose_nothing_and_never_allow() {
             skip_consent: false,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            access_token_format: shared::model::AccessTokenFormat::Opaque,
         };
         (credentials, client)
     };

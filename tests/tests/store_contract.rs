@@ -106,6 +106,7 @@ fn client(id: &str, auth: ClientAuth) -> Client {
         skip_consent: false,
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
+        access_token_format: shared::model::AccessTokenFormat::Opaque,
     }
 }
 

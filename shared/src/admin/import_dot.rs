@@ -236,6 +236,8 @@ pub async fn import(
                 .unwrap_or(false),
             allowed_origins,
             post_logout_redirect_uris,
+            // DOT has no JWT access tokens.
+            access_token_format: crate::model::AccessTokenFormat::Opaque,
         };
         clients.insert(pk.to_string(), client_id.to_owned());
         let result = store.create_client(&client).await;

@@ -90,6 +90,8 @@ pub struct NewClient {
     /// Where RP-initiated logout may send the browser back (DOT's
     /// `post_logout_redirect_uris`), matched exactly; see [`RedirectUri::parse`].
     pub post_logout_redirect_uris: Vec<String>,
+    /// Opaque (the default) or JWT access tokens.
+    pub access_token_format: crate::model::AccessTokenFormat,
 }
 
 /// Registers a client with a fresh id and, unless it is public, a secret,
@@ -173,6 +175,7 @@ pub async fn create_client<S: AdminStore>(
         skip_consent: new.skip_consent,
         allowed_origins,
         post_logout_redirect_uris,
+        access_token_format: new.access_token_format,
     };
     store.create_client(&client).await?;
     Ok((client, secret))
@@ -256,6 +259,8 @@ pub async fn mint_token<S: AdminStore>(
         lifetime: expires_in,
         username: None,
         now,
+        // Minted tokens (a resource server's) are opaque.
+        jwt: None,
     };
     issue_access_token(store, request)
         .await
@@ -409,6 +414,7 @@ mod tests {
             skip_consent: false,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
+            access_token_format: crate::model::AccessTokenFormat::Opaque,
         }
     }
 

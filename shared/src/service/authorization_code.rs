@@ -72,7 +72,7 @@ impl<S: Store> TokenService<S> {
             _ => return Err(invalid()),
         };
         let scope = still_allowed(&code.scope, client)?;
-        let request = self.token_request(client, scope, Some(code.username.clone()), now);
+        let request = self.token_request(client, scope, Some(&user), now).await?;
         let refresh_lifetime = self.config.refresh_token_expire_seconds;
         match redeem_authorization_code(&self.store, &code, request, refresh_lifetime).await? {
             Ok(mut issued) => {

@@ -14,7 +14,7 @@ impl<S: Store> TokenService<S> {
         params: &Form,
     ) -> Result<IssuedToken, OAuthError> {
         let scope = self.granted_scope(client, params.get("scope")?)?;
-        self.issue(self.token_request(client, scope, None, self.clock.now()))
-            .await
+        let request = self.token_request(client, scope, None, self.clock.now()).await?;
+        self.issue(request).await
     }
 }

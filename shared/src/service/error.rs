@@ -174,6 +174,7 @@ impl From<crate::issue::IssueError> for OAuthError {
         match e {
             crate::issue::IssueError::Store(e) => OAuthError::from(e),
             crate::issue::IssueError::Randomness(e) => OAuthError::unavailable(&e),
+            crate::issue::IssueError::Signing(why) => OAuthError::unavailable(&why),
         }
     }
 }

@@ -36,7 +36,9 @@ impl<S: Store> TokenService<S> {
                 ))
             }
         };
-        let request = self.token_request(client, scope, Some(user.username.clone()), self.clock.now());
+        let request = self
+            .token_request(client, scope, Some(&user), self.clock.now())
+            .await?;
         Ok(issue_user_grant(
             &self.store,
             request,

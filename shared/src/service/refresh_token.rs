@@ -42,14 +42,11 @@ impl<S: Store> TokenService<S> {
             .store
             .load(&[Key::Family(family_id), Key::User(username.clone())])
             .await?;
-        let (family, user_enabled) = match owners.as_slice() {
-            [Some(Item::Family(f)), user] => (
-                f.clone(),
-                matches!(user, Some(Item::User(u)) if u.honours(&f.user_grants_key)),
-            ),
+        let (family, user) = match owners.as_slice() {
+            [Some(Item::Family(f)), Some(Item::User(u))] if u.honours(&f.user_grants_key) => (f.clone(), u.clone()),
             _ => return Err(invalid()),
         };
-        if family.revoked || !user_enabled {
+        if family.revoked {
             return Err(invalid());
         }
 
@@ -74,7 +71,7 @@ impl<S: Store> TokenService<S> {
             }
         };
 
-        let request = self.token_request(client, scope, Some(username), now);
+        let request = self.token_request(client, scope, Some(&user), now).await?;
         let policy = RotationPolicy {
             refresh_lifetime: self.config.refresh_token_expire_seconds,
             keep_successor: self.config.refresh_token_grace_period_seconds > 0,

@@ -8,8 +8,8 @@ use super::client_auth::client_credentials;
 use super::cors::ClientOrigins;
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
-use crate::issue::{issue_access_token, IssuedToken, TokenRequest};
-use crate::model::{Client, GrantType};
+use crate::issue::{issue_access_token, IssuedToken, JwtAccess, TokenRequest};
+use crate::model::{AccessTokenFormat, Client, GrantType, User};
 use crate::scope::{format_scope, ScopeSet};
 use crate::store::Store;
 
@@ -51,24 +51,43 @@ impl<S: Store> TokenService<S> {
         Ok(issue_access_token(&self.store, request).await?)
     }
 
-    /// What a grant issues to `client`: with the client's own access-token
-    /// lifetime when it has one, else the service's.
-    pub(super) fn token_request<'a>(
+    /// What a grant issues to `client` (for `user`, or for itself): with
+    /// the client's own access-token lifetime when it has one, else the
+    /// service's for its format; a JWT client's tokens signed by the key
+    /// signing now.
+    pub(super) async fn token_request<'a>(
         &self,
         client: &'a Client,
         scope: ScopeSet,
-        username: Option<String>,
+        user: Option<&User>,
         now: u64,
-    ) -> TokenRequest<'a> {
-        TokenRequest {
+    ) -> Result<TokenRequest<'a>, OAuthError> {
+        let (default_lifetime, jwt) = match client.access_token_format {
+            AccessTokenFormat::Opaque => (self.config.access_token_expire_seconds, None),
+            AccessTokenFormat::Jwt => {
+                let Some(keys) = &self.keys else {
+                    return Err(OAuthError::unavailable(
+                        &"a client's access tokens are JWTs, but no signing keys are configured (SIGNING_KEY_KMS_KEY_ID or SIGNING_KEY_SECRET)",
+                    ));
+                };
+                let jwt = JwtAccess {
+                    key: keys.active(&self.store, now).await?,
+                    issuer: self.config.issuer.clone(),
+                    audience: self.config.jwt_access_token_audience.clone(),
+                    // A client's own token: a subject no user can have (theirs have no colon).
+                    subject: user.map_or_else(|| format!("client:{}", client.client_id), |u| u.subject.clone()),
+                };
+                (self.config.jwt_access_token_expire_seconds, Some(jwt))
+            }
+        };
+        Ok(TokenRequest {
             client_id: &client.client_id,
             scope,
-            lifetime: client
-                .token_lifetime
-                .unwrap_or(self.config.access_token_expire_seconds),
-            username,
+            lifetime: client.token_lifetime.unwrap_or(default_lifetime),
+            username: user.map(|u| u.username.clone()),
             now,
-        }
+            jwt,
+        })
     }
 }
 
