@@ -270,7 +270,12 @@ impl ServiceConfig {
         let jwt_access_token_audience = match get("JWT_ACCESS_TOKEN_AUDIENCE") {
             None => issuer.clone(),
             Some(v) if v.len() <= 1024 && !v.trim().contains(char::is_whitespace) => v.trim().to_owned(),
-            Some(_) => return Err(error("JWT_ACCESS_TOKEN_AUDIENCE", "is one audience, without spaces, at most 1024 bytes")),
+            Some(_) => {
+                return Err(error(
+                    "JWT_ACCESS_TOKEN_AUDIENCE",
+                    "is one audience, without spaces, at most 1024 bytes",
+                ))
+            }
         };
         let jwt_access_token_expire_seconds = match get("JWT_ACCESS_TOKEN_EXPIRE_SECONDS") {
             None => 300,

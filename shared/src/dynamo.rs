@@ -297,6 +297,10 @@ fn encode_client(client: &Client) -> Attributes {
             AttributeValue::S(uris.join(" ")),
         );
     }
+    item.insert(
+        "access_token_format".into(),
+        AttributeValue::S(client.access_token_format.as_str().into()),
+    );
     item
 }
 

@@ -127,12 +127,16 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
         ["https://spa.example"]
     );
     assert_eq!(
-        spa.post_logout_redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        spa.post_logout_redirect_uris
+            .iter()
+            .map(|u| u.as_str())
+            .collect::<Vec<_>>(),
         ["https://spa.example/signed-out"]
     );
     let notes = report["notes"].to_string();
     assert!(
-        notes.contains("allowed origin \\\"http://spa.example\\\" left out") && notes.contains("post-logout redirect URI left out"),
+        notes.contains("allowed origin \\\"http://spa.example\\\" left out")
+            && notes.contains("post-logout redirect URI left out"),
         "{notes}"
     );
     assert!(

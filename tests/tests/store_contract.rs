@@ -89,6 +89,7 @@ contract!(
     slow_secret_checks_are_counted_per_window,
     rehashes_and_revocations_hold_their_conditions,
     signing_keys_change_only_from_the_version_read,
+    a_client_and_a_user_read_back_as_written,
 );
 
 fn client(id: &str, auth: ClientAuth) -> Client {
@@ -596,4 +597,36 @@ async fn signing_keys_change_only_from_the_version_read<S: AdminStore>(s: Subjec
         "a is unpublished"
     );
     assert_eq!(read.version, 3);
+}
+
+/// Every attribute of a client and a user survives the store: none is
+/// dropped on the way in or out.
+async fn a_client_and_a_user_read_back_as_written<S: AdminStore>(s: Subject<S>) {
+    let mut full = client(
+        "full",
+        ClientAuth::Confidential {
+            secret_hash: sha256_hex("secret"),
+        },
+    );
+    full.grant_types = [GrantType::AuthorizationCode, GrantType::ClientCredentials].into();
+    full.scopes = parse_scope("openid read").unwrap();
+    full.default_scopes = parse_scope("read").unwrap();
+    full.token_lifetime = Some(600);
+    full.created_at = 7;
+    full.skip_consent = true;
+    full.allowed_origins = vec![shared::origin::Origin::parse("https://spa.example.com").unwrap()];
+    full.post_logout_redirect_uris = vec!["https://spa.example.com/bye".parse().unwrap()];
+    full.access_token_format = shared::model::AccessTokenFormat::Jwt;
+    s.store.create_client(&full).await.unwrap();
+    assert_eq!(s.store.get_client("full").await.unwrap(), Some(full));
+
+    let mut user = User::new("jane", "pbkdf2_sha256$1$salt$hash".into(), 9).unwrap();
+    user.profile = shared::model::UserProfile {
+        first_name: "Jane".into(),
+        last_name: "Doe".into(),
+        email: "jane@example.com".into(),
+        email_verified: true,
+    };
+    s.store.create_user(&user).await.unwrap();
+    assert_eq!(s.store.get_user("jane").await.unwrap(), Some(user));
 }

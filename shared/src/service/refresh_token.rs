@@ -43,7 +43,9 @@ impl<S: Store> TokenService<S> {
             .load(&[Key::Family(family_id), Key::User(username.clone())])
             .await?;
         let (family, user) = match owners.as_slice() {
-            [Some(Item::Family(f)), Some(Item::User(u))] if u.honours(&f.user_grants_key) => (f.clone(), u.clone()),
+            [Some(Item::Family(f)), Some(Item::User(u))] if u.honours(&f.user_grants_key) => {
+                (f.clone(), u.clone())
+            }
             _ => return Err(invalid()),
         };
         if family.revoked {

@@ -75,7 +75,8 @@ impl<S: Store> TokenService<S> {
                     issuer: self.config.issuer.clone(),
                     audience: self.config.jwt_access_token_audience.clone(),
                     // A client's own token: a subject no user can have (theirs have no colon).
-                    subject: user.map_or_else(|| format!("client:{}", client.client_id), |u| u.subject.clone()),
+                    subject: user
+                        .map_or_else(|| format!("client:{}", client.client_id), |u| u.subject.clone()),
                 };
                 (self.config.jwt_access_token_expire_seconds, Some(jwt))
             }
