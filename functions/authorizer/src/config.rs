@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::Uri;
 
 use crate::introspection::{HttpClient, IntrospectionAuth, AUTH_TOKEN as TOKEN, CREDENTIALS};
+use crate::jwt::JwtSettings;
 use crate::rules::Rules;
 use crate::secret::SecretSource;
 
@@ -55,6 +56,8 @@ pub struct AuthorizerConfig {
     /// `HTTP_API_RESPONSE`: `simple` (the default without rules) or `iam`
     /// (the default, and the only choice, with rules).
     pub http_api_response: HttpApiResponse,
+    /// `JWT_ISSUER` and what goes with it: JWT access tokens verified here.
+    pub jwt: Option<JwtSettings>,
 }
 
 pub use shared::ConfigError;
@@ -243,6 +246,43 @@ impl AuthorizerConfig {
             rules.deny_unmatched();
         }
 
+        let jwt = match get("JWT_ISSUER") {
+            None => None,
+            Some(issuer) => {
+                let issuer = issuer.trim().trim_end_matches('/').to_owned();
+                const JWKS: &str = "JWT_JWKS_URL";
+                let url = get(JWKS).map_or_else(
+                    || format!("{issuer}/o/.well-known/jwks.json"),
+                    |u| u.trim().to_owned(),
+                );
+                let jwks_url: Uri = url
+                    .parse()
+                    .map_err(|_| error(JWKS, format!("{url:?} is not a URL")))?;
+                let secure = match (jwks_url.scheme_str(), jwks_url.host()) {
+                    (Some("https"), Some(_)) => true,
+                    (Some("http"), Some(host)) => is_loopback(host),
+                    _ => false,
+                };
+                if !secure {
+                    return Err(error(
+                        JWKS,
+                        format!("{url:?} is not https (or http to this machine)"),
+                    ));
+                }
+                let audiences: Vec<String> = match get("JWT_AUDIENCE") {
+                    None => vec![issuer.clone()],
+                    Some(list) => list.split_whitespace().map(str::to_owned).collect(),
+                };
+                const TRUST: &str = "JWT_TRUST_UNTIL_EXPIRY";
+                Some(JwtSettings {
+                    issuer,
+                    jwks_url,
+                    audiences,
+                    trust_until_expiry: flag(TRUST, get(TRUST))?,
+                })
+            }
+        };
+
         // API Gateway caches one answer per token and reuses it for every
         // route: a simple answer is the first route's verdict, so with rules
         // only a policy is right everywhere.
@@ -274,6 +314,7 @@ impl AuthorizerConfig {
             timeout,
             rules,
             http_api_response,
+            jwt,
         })
     }
 }
@@ -292,6 +333,33 @@ mod tests {
         "RESOURCE_SERVER_INTROSPECTION_URL",
         "https://auth.example.com/o/introspect/",
     );
+
+    #[test]
+    fn jwt_verification_is_configured_by_its_issuer() {
+        let base = [URL, ("RESOURCE_SERVER_AUTH_TOKEN", "tok")];
+        assert_eq!(config(&base).unwrap().jwt, None, "off unless JWT_ISSUER is set");
+        let mut vars = base.to_vec();
+        vars.push(("JWT_ISSUER", "https://auth.example.com/"));
+        let jwt = config(&vars).unwrap().jwt.unwrap();
+        assert_eq!(jwt.issuer, "https://auth.example.com");
+        assert_eq!(jwt.jwks_url, "https://auth.example.com/o/.well-known/jwks.json");
+        assert_eq!(jwt.audiences, ["https://auth.example.com"]);
+        assert!(!jwt.trust_until_expiry, "revocation stays immediate by default");
+        vars.push(("JWT_AUDIENCE", "https://a.example https://b.example"));
+        vars.push(("JWT_TRUST_UNTIL_EXPIRY", "true"));
+        let jwt = config(&vars).unwrap().jwt.unwrap();
+        assert_eq!(jwt.audiences, ["https://a.example", "https://b.example"]);
+        assert!(jwt.trust_until_expiry);
+        for (name, value) in [
+            ("JWT_JWKS_URL", "http://auth.example.com/jwks"),
+            ("JWT_JWKS_URL", "not a url"),
+            ("JWT_TRUST_UNTIL_EXPIRY", "yes"),
+        ] {
+            let mut bad = vars.clone();
+            bad.push((name, value));
+            assert_eq!(config(&bad).unwrap_err().variable, name, "{value}");
+        }
+    }
 
     #[test]
     fn defaults() {

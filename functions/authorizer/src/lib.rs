@@ -4,7 +4,8 @@
 //!
 //! Plain Rust, leaves first, no module importing one that imports it back:
 //! [`token`] (the bearer token and its introspection answer), [`cache`],
-//! [`rules`], [`policy`], [`introspection`] (the RFC 7662 client),
+//! [`rules`], [`policy`], [`introspection`] (the RFC 7662 client), [`jwt`]
+//! (JWT access tokens verified here),
 //! [`secret`] (the credentials from Secrets Manager), [`config`], and
 //! [`decision`], whose [`Authorizer::decide`] is the whole decision. Only
 //! [`handler`] knows API Gateway's events; `main` does the cold start's I/O.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod decision;
 pub mod handler;
 pub mod introspection;
+pub mod jwt;
 pub mod policy;
 pub mod rules;
 pub mod secret;
