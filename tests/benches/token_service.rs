@@ -40,12 +40,14 @@ fn handler_cpu(c: &mut Criterion) {
     let config = ServiceConfig::from_lookup(|k| match k {
         "TABLE_NAME" => Some("bench".into()),
         "ISSUER" => Some("https://auth.example.test".into()),
+        // OpenID Connect on: JWT access tokens are signed with its keys.
+        "SIGNING_KEY_SECRET" => Some(integration_tests::TEST_SIGNING_KEY_SECRET.into()),
         _ => None,
     })
     .unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
     let service = TokenService::new(config, MemoryStore::new(clock.clone()), clock);
-    let register = |scope: &str| {
+    let register = |scope: &str, format: shared::model::AccessTokenFormat| {
         let (id, secret) = (generate_id().unwrap(), generate_secret().unwrap());
         let client = Client {
             client_id: id.clone(),
@@ -63,14 +65,19 @@ fn handler_cpu(c: &mut Criterion) {
             skip_consent: false,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
-            access_token_format: shared::model::AccessTokenFormat::Opaque,
+            access_token_format: format,
         };
         runtime.block_on(service.store().create_client(&client)).unwrap();
         basic(&id, &secret)
     };
-    let app = register("read write");
-    let rs = register("introspection");
+    use shared::model::AccessTokenFormat::{Jwt, Opaque};
+    let app = register("read write", Opaque);
+    let jwt_app = register("read write", Jwt);
+    let rs = register("introspection", Opaque);
     let issue = || form("/o/token/", &app, "grant_type=client_credentials&scope=read");
+    let issue_jwt = || form("/o/token/", &jwt_app, "grant_type=client_credentials&scope=read");
+    // The first JWT makes and seals the signing key: outside the measurement.
+    assert_eq!(runtime.block_on(service.handle(issue_jwt())).status(), 200);
     let answer = runtime.block_on(service.handle(issue()));
     let token: serde_json::Value = serde_json::from_str(answer.body()).unwrap();
     let introspect_body = format!("token={}", token["access_token"].as_str().unwrap());
@@ -79,6 +86,11 @@ fn handler_cpu(c: &mut Criterion) {
     group.bench_function("issue", |b| {
         b.to_async(&runtime)
             .iter(|| async { assert_eq!(service.handle(issue()).await.status(), 200) })
+    });
+    // The same grant for a client whose access tokens are RS256 JWTs.
+    group.bench_function("issue_jwt", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { assert_eq!(service.handle(issue_jwt()).await.status(), 200) })
     });
     group.bench_function("introspect", |b| {
         b.to_async(&runtime).iter(|| async {

@@ -8,6 +8,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use integration_tests::code_flow::{redirected, Browser};
+use integration_tests::jws::{self, part};
 use integration_tests::{pkce_pair, TestClient, TestEnv, ISSUER, TEST_SIGNING_KEY_SECRET};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -127,36 +128,8 @@ impl Rp {
     }
 }
 
-fn part(jwt: &str, index: usize) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(jwt.split('.').nth(index).unwrap())
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-/// Whether `jwt` is an RS256 signature by one of `jwks` (the one its `kid`
-/// names), checked with *ring*.
 fn verifies(jwt: &str, jwks: &[Value]) -> bool {
-    let header = part(jwt, 0);
-    let Some(jwk) = jwks.iter().find(|k| k["kid"] == header["kid"]) else {
-        return false;
-    };
-    assert_eq!(
-        (jwk["kty"].as_str(), jwk["alg"].as_str(), jwk["use"].as_str()),
-        (Some("RSA"), Some("RS256"), Some("sig"))
-    );
-    let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
-    let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap();
-    let (signed, signature) = jwt.rsplit_once('.').unwrap();
-    ring::signature::RsaPublicKeyComponents { n: &n, e: &e }
-        .verify(
-            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-            signed.as_bytes(),
-            &URL_SAFE_NO_PAD.decode(signature).unwrap(),
-        )
-        .is_ok()
+    jws::verifies(jwt, &serde_json::json!({ "keys": jwks }))
 }
 
 #[tokio::test]
