@@ -81,7 +81,10 @@ async fn passwords_are_django_compatible_both_ways() {
             "first_name": "", "last_name": "", "email": "", "email_verified": false,
         })
     );
-    assert!(user["sub"].as_str().is_some_and(|sub| sub.len() == 24), "a subject of its own");
+    assert!(
+        user["sub"].as_str().is_some_and(|sub| sub.len() == 24),
+        "a subject of its own"
+    );
     let hash = stored_hash(&env, "jdoe").await;
     assert!(hash.starts_with("pbkdf2_sha256$1000000$"), "{hash}");
     assert_eq!(django(&["s3cret pässword", &hash]).await, "True");
