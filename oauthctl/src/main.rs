@@ -83,7 +83,8 @@ enum KeysCommand {
         keep_published: u64,
     },
     /// Unpublish a key at once (a compromised key): whatever it signed stops
-    /// verifying. If it was signing, the service makes a key that signs at once.
+    /// verifying. If it was signing, its successor published ahead signs at
+    /// once (or, without one, a key the service makes).
     Retire { kid: String },
 }
 

@@ -17,8 +17,13 @@ pub const MAX_TOKEN_LIFETIME_SECONDS: u64 = 366 * 24 * 3600;
 pub struct ServiceConfig {
     /// DynamoDB table holding clients and tokens (`TABLE_NAME`).
     pub table_name: String,
-    /// Issuer identifier and base URL of the endpoints (`ISSUER`), no trailing slash.
+    /// Issuer identifier (`ISSUER`), no trailing slash: `iss` in every token
+    /// and the base of the discovery URL.
     pub issuer: String,
+    /// The URL the endpoints' paths (`/o/token/`...) hang off (`BASE_URL`,
+    /// default the issuer), no trailing slash: a DOT deployment's issuer
+    /// `https://host/o` is kept with `BASE_URL=https://host`.
+    pub base_url: String,
     /// Access-token lifetime for clients without their own (`ACCESS_TOKEN_EXPIRE_SECONDS`).
     pub access_token_expire_seconds: u64,
     /// Known scopes with their descriptions (`SCOPES`); always has `introspection`.
@@ -54,6 +59,9 @@ pub struct ServiceConfig {
     /// How signing keys are sealed (`SIGNING_KEY_KMS_KEY_ID` or
     /// `SIGNING_KEY_SECRET`); OpenID Connect is on when one is set.
     pub key_sealing: Option<KeySealing>,
+    /// How often the service rotates its signing key by itself
+    /// (`SIGNING_KEY_ROTATION_DAYS`, default none: only `oauthctl keys rotate`).
+    pub signing_key_rotation_seconds: Option<u64>,
     /// ID-token lifetime (`ID_TOKEN_EXPIRE_SECONDS`, default 36000 as DOT's
     /// `OIDC_ID_TOKEN_EXPIRE_SECONDS`).
     pub id_token_expire_seconds: u64,
@@ -144,6 +152,10 @@ impl ServiceConfig {
 
         let table_name = get("TABLE_NAME").ok_or_else(|| error("TABLE_NAME", "is not set"))?;
         let issuer = parse_issuer(&get("ISSUER").ok_or_else(|| error("ISSUER", "is not set"))?)?;
+        let base_url = match get("BASE_URL") {
+            None => issuer.clone(),
+            Some(v) => parse_service_url("BASE_URL", &v)?,
+        };
 
         let access_token_expire_seconds = match get("ACCESS_TOKEN_EXPIRE_SECONDS") {
             None => DEFAULT_ACCESS_TOKEN_EXPIRE_SECONDS,
@@ -267,6 +279,22 @@ impl ServiceConfig {
             Some(v) => parse_lifetime(&v).map_err(|p| error("ID_TOKEN_EXPIRE_SECONDS", p))?,
         };
 
+        // A rotation must leave room for its successor's publication ahead
+        // (2 h 15 min) and, after, for the old key's (an ID token's life).
+        let signing_key_rotation_seconds = match get("SIGNING_KEY_ROTATION_DAYS") {
+            None => None,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(0) => None,
+                Ok(days) if days <= 3650 => Some(days * 24 * 3600),
+                _ => {
+                    return Err(error(
+                        "SIGNING_KEY_ROTATION_DAYS",
+                        format!("{v:?} is not a whole number of days from 1 to 3650 (0: off)"),
+                    ))
+                }
+            },
+        };
+
         let jwt_access_token_audience = match get("JWT_ACCESS_TOKEN_AUDIENCE") {
             None => issuer.clone(),
             Some(v) if v.len() <= 1024 && !v.trim().contains(char::is_whitespace) => v.trim().to_owned(),
@@ -284,11 +312,13 @@ impl ServiceConfig {
 
         Ok(Self {
             key_sealing,
+            signing_key_rotation_seconds,
             id_token_expire_seconds,
             jwt_access_token_audience,
             jwt_access_token_expire_seconds,
             table_name,
             issuer,
+            base_url,
             access_token_expire_seconds,
             scopes,
             default_scopes,
@@ -313,6 +343,11 @@ impl ServiceConfig {
                 "is not set, nor is SIGNING_KEY_SECRET: set the one the token service has",
             )
         })
+    }
+
+    /// The URL of an endpoint: `path` (DOT's, like `/o/token/`) under `BASE_URL`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
     }
 
     /// The set of scope names this server knows.
@@ -375,8 +410,14 @@ pub fn parse_lifetime(value: &str) -> Result<u64, String> {
 /// (codes, tokens and `__Host-` cookies must never cross a network in
 /// clear); a host, no userinfo, query or fragment; the trailing slash cut.
 fn parse_issuer(value: &str) -> Result<String, ConfigError> {
+    parse_service_url("ISSUER", value)
+}
+
+/// A URL of this service (the issuer, the endpoints' base), under the
+/// issuer's rules.
+fn parse_service_url(variable: &'static str, value: &str) -> Result<String, ConfigError> {
     let issuer = value.trim().trim_end_matches('/');
-    let bad = |why: &str| Err(error("ISSUER", format!("{value:?} {why}")));
+    let bad = |why: &str| Err(error(variable, format!("{value:?} {why}")));
     let Ok(url) = url::Url::parse(issuer) else {
         return bad("is not an absolute http(s) URL");
     };
@@ -505,6 +546,27 @@ mod tests {
             "auth.example.com",
         ] {
             assert_eq!(issuer(bad).unwrap_err().variable, "ISSUER", "{bad}");
+        }
+    }
+
+    /// The endpoints hang off the issuer unless `BASE_URL` says where (a DOT
+    /// issuer `https://host/o` serves `https://host/o/token/`), under the
+    /// issuer's own rules.
+    #[test]
+    fn the_endpoints_hang_off_base_url_or_the_issuer() {
+        let base = [("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com/o")];
+        let c = config(&base).unwrap();
+        assert_eq!(c.endpoint("/o/token/"), "https://auth.example.com/o/o/token/");
+        let c = config(&[base[0], base[1], ("BASE_URL", "https://auth.example.com/")]).unwrap();
+        assert_eq!(c.issuer, "https://auth.example.com/o");
+        assert_eq!(c.endpoint("/o/token/"), "https://auth.example.com/o/token/");
+        for bad in [
+            "http://auth.example.com",
+            "https://auth.example.com?x",
+            "relative/path",
+        ] {
+            let refused = config(&[base[0], base[1], ("BASE_URL", bad)]).unwrap_err();
+            assert_eq!(refused.variable, "BASE_URL", "{bad}");
         }
     }
 }

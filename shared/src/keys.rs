@@ -27,6 +27,56 @@ pub use aws_sdk_kms::Client as KmsClient;
 /// what a rotation or a retirement takes to reach every warm container.
 pub const KEY_SET_REFRESH_SECONDS: u64 = 300;
 
+/// API Gateway's JWT authorizer keeps a JWKS for up to two hours (its
+/// HTTP APIs; one hour, its REST APIs), and every warm token service reads
+/// the key set again within [`KEY_SET_REFRESH_SECONDS`]: a new key is
+/// published this long before it signs, by default.
+pub const DEFAULT_PUBLISH_AHEAD_SECONDS: u64 = 2 * 3600 + 15 * 60;
+
+/// How a rotation schedules the new key and the ones it supersedes.
+#[derive(Debug, Clone, Copy)]
+pub struct RotationSchedule {
+    /// How long the new key is published before it signs.
+    pub publish_ahead: u64,
+    /// How long a superseded key stays published after it stops signing:
+    /// at least the longest lifetime of what it signs (ID tokens: 10 hours
+    /// by default). Tokens are never given an `exp` past it anyway.
+    pub keep_published: u64,
+}
+
+/// The service rotating its own signing key (`SIGNING_KEY_ROTATION_DAYS`):
+/// when the newest key is `every` seconds old, the first container to read
+/// the key set publishes a successor on `schedule`; the others, reading the
+/// changed set, find nothing due. No scheduler, no other role.
+#[derive(Debug, Clone, Copy)]
+pub struct AutomaticRotation {
+    /// The age of the newest key that makes a rotation due.
+    pub every: u64,
+    /// How the successor is scheduled.
+    pub schedule: RotationSchedule,
+}
+
+impl AutomaticRotation {
+    /// The rotation `config` asks for, if any: the default publication
+    /// ahead, the old key kept as long as an ID token lives.
+    pub fn for_config(config: &crate::config::ServiceConfig) -> Option<Self> {
+        config.signing_key_rotation_seconds.map(|every| Self {
+            every,
+            schedule: RotationSchedule {
+                publish_ahead: DEFAULT_PUBLISH_AHEAD_SECONDS,
+                keep_published: config.id_token_expire_seconds,
+            },
+        })
+    }
+
+    fn is_due(&self, keys: &SigningKeys, now: u64) -> bool {
+        keys.published(now)
+            .map(|k| k.created_at)
+            .max()
+            .is_some_and(|newest| now >= newest.saturating_add(self.every))
+    }
+}
+
 /// What seals and opens private keys.
 pub enum Sealer {
     /// ChaCha20-Poly1305 under a 256-bit secret (`SIGNING_KEY_SECRET`).
@@ -237,6 +287,21 @@ impl From<KeyError> for SigningError {
     }
 }
 
+/// Stores `changed` in place of `keys`, on the condition that the stored
+/// set is still `keys`' version; whether it was.
+async fn replace<S: Store>(
+    store: &S,
+    keys: &mut SigningKeys,
+    mut changed: SigningKeys,
+) -> Result<bool, StoreError> {
+    if !store.put_signing_keys(&changed).await? {
+        return Ok(false);
+    }
+    changed.version += 1;
+    *keys = changed;
+    Ok(true)
+}
+
 /// The key that signs now, opened.
 #[derive(Debug, Clone)]
 pub struct ActiveKey {
@@ -267,14 +332,16 @@ struct Cached {
 /// [`KEY_SET_REFRESH_SECONDS`], each private key opened once.
 pub struct KeyRing {
     sealer: Sealer,
+    rotation: Option<AutomaticRotation>,
     cached: Mutex<Cached>,
 }
 
 impl KeyRing {
-    /// A key ring opening keys with `sealer`.
-    pub fn new(sealer: Sealer) -> Self {
+    /// A key ring opening keys with `sealer`, rotating them as `rotation` says.
+    pub fn new(sealer: Sealer, rotation: Option<AutomaticRotation>) -> Self {
         Self {
             sealer,
+            rotation,
             cached: Mutex::new(Cached::default()),
         }
     }
@@ -298,21 +365,86 @@ impl KeyRing {
         for _ in 0..2 {
             let mut keys = store.get_signing_keys().await?;
             if keys.signer(now).is_none() {
-                let (key, signer) = self.sealer.new_key().await?;
-                let kid = key.kid.clone();
-                keys.rotate(key, now, 0, 0);
-                if !store.put_signing_keys(&keys).await? {
+                if !self.start_signing(store, &mut keys, now).await? {
                     continue;
                 }
-                tracing::warn!(kid = %kid, "no signing key was signing: made one that signs at once");
-                keys.version += 1;
-                self.lock().opened.insert(kid, Arc::new(signer));
+            } else if let Some(rotation) = self.rotation.filter(|r| r.is_due(&keys, now)) {
+                match self.rotate(store, &mut keys, rotation, now).await {
+                    Ok(true) => {}
+                    // Another container rotated first: what it stored.
+                    Ok(false) => keys = store.get_signing_keys().await?,
+                    // The current key still signs: a failed rotation costs
+                    // no request, and the next read tries again.
+                    Err(e) => {
+                        tracing::error!(error = %e, "the signing key was due for rotation, which failed")
+                    }
+                }
             }
             let keys = Arc::new(keys);
             self.lock().keys = Some((now, keys.clone()));
             return Ok(keys);
         }
         Err(SigningError::Contended)
+    }
+
+    /// Makes a key sign at `now`, when none does: the successor published
+    /// ahead, if there is one (caches may hold it already), or else a new
+    /// key. Whether it was stored (not: the set changed meanwhile).
+    async fn start_signing<S: Store>(
+        &self,
+        store: &S,
+        keys: &mut SigningKeys,
+        now: u64,
+    ) -> Result<bool, SigningError> {
+        let mut changed = keys.clone();
+        let (kid, signer) = match changed.promote_successor(now) {
+            Some(kid) => (kid, None),
+            None => {
+                let (key, signer) = self.sealer.new_key().await?;
+                let kid = key.kid.clone();
+                changed.rotate(key, now, 0, 0);
+                (kid, Some(signer))
+            }
+        };
+        if !replace(store, keys, changed).await? {
+            return Ok(false);
+        }
+        match signer {
+            Some(signer) => {
+                tracing::warn!(kid = %kid, "no signing key was signing: made one that signs at once");
+                self.lock().opened.insert(kid, Arc::new(signer));
+            }
+            None => {
+                tracing::warn!(kid = %kid, "no signing key was signing: its successor, published ahead, signs from now")
+            }
+        }
+        Ok(true)
+    }
+
+    /// Publishes a successor to the signing keys `keys` as `rotation`
+    /// schedules it; whether it was stored (not: the set changed meanwhile).
+    async fn rotate<S: Store>(
+        &self,
+        store: &S,
+        keys: &mut SigningKeys,
+        rotation: AutomaticRotation,
+        now: u64,
+    ) -> Result<bool, SigningError> {
+        let (key, _) = self.sealer.new_key().await?;
+        let kid = key.kid.clone();
+        let mut rotated = keys.clone();
+        rotated.rotate(
+            key,
+            now,
+            rotation.schedule.publish_ahead,
+            rotation.schedule.keep_published,
+        );
+        if !replace(store, keys, rotated).await? {
+            return Ok(false);
+        }
+        let signs_from = now + rotation.schedule.publish_ahead;
+        tracing::info!(kid = %kid, signs_from, "the signing key was due for rotation: published its successor");
+        Ok(true)
     }
 
     /// The key that signs at `now`, opened.

@@ -285,6 +285,9 @@ pub struct UserProfile {
 /// and 254 for addresses; this leaves room for multi-byte ones.
 pub const MAX_PROFILE_VALUE_BYTES: usize = 1024;
 
+/// The longest `sub` OpenID Connect allows (Core §2: 255 ASCII characters).
+pub const MAX_SUBJECT_BYTES: usize = 255;
+
 impl User {
     /// A new, enabled user with a fresh grants key.
     pub fn new(
@@ -528,6 +531,21 @@ impl SigningKeys {
             superseded.published_until = Some(key.signs_from + keep_published);
         }
         self.keys.push(key);
+    }
+
+    /// When nothing signs at `now`, the next key published ahead signs
+    /// from `now` instead of later; its `kid`, if there was one.
+    pub fn promote_successor(&mut self, now: u64) -> Option<String> {
+        if self.signer(now).is_some() {
+            return None;
+        }
+        let next = self
+            .keys
+            .iter_mut()
+            .filter(|k| k.is_published(now) && k.signs_from > now)
+            .min_by_key(|k| k.signs_from)?;
+        next.signs_from = now;
+        Some(next.kid.clone())
     }
 
     /// Unpublishes key `kid` at once (a compromised key: whatever it signed

@@ -291,6 +291,7 @@ pub struct TestEnv {
     /// The table's name (on DynamoDB; a placeholder in memory).
     pub table: String,
     dynamo: Option<DynamoClient>,
+    config: ServiceConfig,
 }
 
 /// A registered client and its secret.
@@ -388,14 +389,22 @@ impl TestEnv {
             calls: calls.clone(),
         };
         Self {
-            service: Arc::new(TokenService::new(config, store, shared_clock)),
+            service: Arc::new(TokenService::new(config.clone(), store, shared_clock)),
             admin,
             backend,
             clock,
             calls,
             table,
             dynamo,
+            config,
         }
+    }
+
+    /// Another container of the same service: the same configuration,
+    /// store and clock, caches of its own.
+    pub fn another_container(&self) -> TokenService<AnyStore> {
+        let clock: SharedClock = self.clock.clone();
+        TokenService::new(self.config.clone(), self.service.store().inner.clone(), clock)
     }
 
     /// The raw DynamoDB client, to look at what was stored; only for a
@@ -763,6 +772,8 @@ pub fn dot_python() -> Command {
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct BenchCredentials {
     pub client_basic: String,
+    /// The Basic credentials of a client given JWT access tokens.
+    pub jwt_client_basic: String,
     pub access_token: String,
     pub introspection_token: String,
     pub introspection_credentials: String,
@@ -772,7 +783,7 @@ impl BenchCredentials {
     /// Creates the two clients and their tokens in `store`.
     pub async fn create<S: AdminStore>(store: &S, now: u64) -> Self {
         use shared::admin::{self, NewClient};
-        let new = |scope: &str| NewClient {
+        let new_as = |scope: &str, access_token_format| NewClient {
             name: "bench".into(),
             grants: [GrantType::ClientCredentials].into_iter().collect(),
             scopes: parse_scope(scope).unwrap(),
@@ -783,8 +794,13 @@ impl BenchCredentials {
             skip_consent: false,
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
-            access_token_format: shared::model::AccessTokenFormat::Opaque,
+            access_token_format,
         };
+        let new = |scope: &str| new_as(scope, shared::model::AccessTokenFormat::Opaque);
+        let (jwt_app, jwt_secret) =
+            admin::create_client(store, new_as("read", shared::model::AccessTokenFormat::Jwt), now)
+                .await
+                .unwrap();
         let (app, app_secret) = admin::create_client(store, new("read"), now).await.unwrap();
         let (rs, rs_secret) = admin::create_client(store, new("introspection"), now)
             .await
@@ -797,9 +813,18 @@ impl BenchCredentials {
         };
         Self {
             client_basic: STANDARD.encode(format!("{}:{}", app.client_id, app_secret.unwrap())),
+            jwt_client_basic: STANDARD.encode(format!("{}:{}", jwt_app.client_id, jwt_secret.unwrap())),
             access_token: mint(app.client_id.clone(), "read").await,
             introspection_token: mint(rs.client_id.clone(), "introspection").await,
             introspection_credentials: format!("{}:{}", rs.client_id, rs_secret.unwrap()),
+        }
+    }
+
+    /// The same, with the JWT client as the client.
+    pub fn as_jwt_client(&self) -> Self {
+        Self {
+            client_basic: self.jwt_client_basic.clone(),
+            ..self.clone()
         }
     }
 

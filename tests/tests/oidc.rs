@@ -424,6 +424,118 @@ async fn keys_rotate_without_an_outage_and_retire_at_once() {
     );
 }
 
+/// `SIGNING_KEY_ROTATION_DAYS`: the service rotates its own key. When the
+/// newest key is that old, the first container to read the key set
+/// publishes a successor (two at once: one successor), which signs only
+/// after the publication ahead; the old key stays published as long as an
+/// ID token lives, and the next rotation comes a period after the last.
+#[tokio::test]
+async fn the_service_rotates_its_own_key_on_schedule() {
+    const DAY: u64 = 24 * 3600;
+    let rp = Rp::new(&[
+        ("SIGNING_KEY_ROTATION_DAYS", "30"),
+        ("ID_TOKEN_EXPIRE_SECONDS", "3600"),
+    ])
+    .await;
+    let mut browser = Browser::default();
+    let id_token = |answer: Value| answer["id_token"].as_str().unwrap().to_owned();
+    let first = id_token(rp.sign_in(&mut browser, "openid", "1").await);
+    let old_kid = part(&first, 0)["kid"].as_str().unwrap().to_owned();
+
+    rp.env.clock.advance(30 * DAY - KEY_SET_REFRESH_SECONDS);
+    assert_eq!(rp.jwks().await.len(), 1, "not due early");
+
+    // Both containers read the key set again now.
+    rp.env.clock.advance(KEY_SET_REFRESH_SECONDS);
+    let rotated_at = rp.env.clock.now();
+    let other = rp.env.another_container();
+    let jwks_request = || {
+        http::Request::get("/o/.well-known/jwks.json")
+            .body(Vec::new())
+            .unwrap()
+    };
+    let (here, there) = tokio::join!(
+        rp.env.service.handle(jwks_request()),
+        other.handle(jwks_request())
+    );
+    assert_eq!((here.status().as_u16(), there.status().as_u16()), (200, 200));
+    let keys = rp.env.admin.get_signing_keys().await.unwrap();
+    let published: Vec<_> = keys.published(rotated_at).collect();
+    assert_eq!(published.len(), 2, "one successor, whoever raced: {published:?}");
+    let new_kid = published.iter().find(|k| k.kid != old_kid).unwrap().kid.clone();
+    let jwks = rp.jwks().await;
+    assert_eq!(jwks.len(), 2, "published at once");
+
+    let during = id_token(rp.sign_in(&mut browser, "openid", "2").await);
+    assert_eq!(
+        part(&during, 0)["kid"],
+        old_kid.as_str(),
+        "the old key signs until the successor's time"
+    );
+    rp.env
+        .clock
+        .advance(shared::keys::DEFAULT_PUBLISH_AHEAD_SECONDS + KEY_SET_REFRESH_SECONDS);
+    let after = id_token(rp.sign_in(&mut browser, "openid", "3").await);
+    assert_eq!(part(&after, 0)["kid"], new_kid.as_str());
+    let jwks = rp.jwks().await;
+    assert!(verifies(&during, &jwks) && verifies(&after, &jwks));
+
+    rp.env.clock.advance(3600);
+    let jwks = rp.jwks().await;
+    assert_eq!(
+        jwks.len(),
+        1,
+        "the old key unpublished once its ID tokens have expired"
+    );
+    assert_eq!(jwks[0]["kid"], new_kid.as_str());
+
+    // The next rotation: a period after the last one, not after the first key.
+    rp.env
+        .clock
+        .advance(rotated_at + 30 * DAY - 1 - rp.env.clock.now());
+    assert_eq!(rp.jwks().await.len(), 1);
+    rp.env.clock.advance(KEY_SET_REFRESH_SECONDS);
+    assert_eq!(rp.jwks().await.len(), 2);
+}
+
+/// Retiring the signing key while its successor is published ahead (a
+/// compromise mid-rotation): the successor signs at once, since caches may
+/// hold it already; no key is made.
+#[tokio::test]
+async fn retiring_the_signer_mid_rotation_brings_its_successor_forward() {
+    let rp = Rp::new(&[]).await;
+    let mut browser = Browser::default();
+    let first = rp.sign_in(&mut browser, "openid", "1").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_kid = part(&first, 0)["kid"].as_str().unwrap().to_owned();
+    let schedule = RotationSchedule {
+        publish_ahead: 8100,
+        keep_published: 3600,
+    };
+    let successor = admin::keys::rotate(
+        &rp.env.admin,
+        &Sealer::secret(&secret()),
+        schedule,
+        rp.env.clock.now(),
+    )
+    .await
+    .unwrap();
+    admin::keys::retire(&rp.env.admin, &old_kid, rp.env.clock.now())
+        .await
+        .unwrap();
+    rp.env.clock.advance(KEY_SET_REFRESH_SECONDS);
+    let next = rp.sign_in(&mut browser, "openid", "2").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(part(&next, 0)["kid"], successor.as_str());
+    let jwks = rp.jwks().await;
+    assert_eq!(jwks.len(), 1);
+    assert!(verifies(&next, &jwks) && !verifies(&first, &jwks));
+}
+
 /// The private keys are stored sealed: the table holds no PKCS#8 (whose
 /// DER always starts `30 82`, base64 `MII`), and a service given another
 /// secret cannot sign with them (503, nothing issued), while the JWKS stays.
@@ -798,4 +910,58 @@ async fn relying_parties_sign_people_out_and_get_them_back() {
         again.header("location"),
         Some(format!("{SIGNED_OUT}?state=xyz").as_str())
     );
+}
+
+/// A DOT deployment's issuer is `https://host/o` (its discovery document
+/// lives at `/o/.well-known/openid-configuration/`): kept as it was with
+/// `BASE_URL`, so relying parties that pinned it see the same `iss`.
+#[tokio::test]
+async fn a_dot_issuer_with_its_o_path_is_kept() {
+    let dot_issuer = format!("{ISSUER}/o");
+    let rp = Rp::new(&[("ISSUER", &dot_issuer), ("BASE_URL", ISSUER)]).await;
+    let discovery = rp.get("/o/.well-known/openid-configuration/").await;
+    assert_eq!(discovery.status, 200, "{}", discovery.body);
+    let doc = discovery.json();
+    assert_eq!(doc["issuer"], dot_issuer.as_str());
+    for (member, path) in [
+        ("authorization_endpoint", "/o/authorize/"),
+        ("token_endpoint", "/o/token/"),
+        ("introspection_endpoint", "/o/introspect/"),
+        ("revocation_endpoint", "/o/revoke_token/"),
+        ("userinfo_endpoint", "/o/userinfo/"),
+        ("jwks_uri", "/o/.well-known/jwks.json"),
+        ("end_session_endpoint", "/o/logout/"),
+    ] {
+        assert_eq!(doc[member], format!("{ISSUER}{path}"), "{member}");
+    }
+    // RFC 8414 §3's place for an issuer with a path: the same document.
+    let rfc8414 = rp.get("/.well-known/oauth-authorization-server/o").await;
+    assert_eq!(rfc8414.json(), doc);
+
+    let mut browser = Browser::default();
+    let (_, challenge) = pkce_pair();
+    let page = browser
+        .get(
+            &rp.env,
+            &format!(
+                "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&code_challenge={challenge}&code_challenge_method=S256",
+                rp.app.id,
+                shared::form::encode(REDIRECT)
+            ),
+        )
+        .await;
+    assert!(
+        page.body.contains(&format!("action=\"{ISSUER}/o/authorize/")),
+        "the sign-in form posts to the endpoint under BASE_URL: {}",
+        page.body
+    );
+    let tokens = rp.sign_in(&mut browser, "openid", "n").await;
+    let claims = part(tokens["id_token"].as_str().unwrap(), 1);
+    assert_eq!(claims["iss"], dot_issuer.as_str());
+    let resource_server = rp.env.client("introspection").await;
+    let introspected = rp
+        .env
+        .introspect(&resource_server, tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(introspected.json()["iss"], dot_issuer.as_str());
 }

@@ -7,22 +7,7 @@ use crate::keys::Sealer;
 use crate::model::SigningKeys;
 use crate::store::{AdminStore, StoreError};
 
-/// API Gateway's JWT authorizer keeps a JWKS for up to two hours, and every
-/// warm token service reads the key set again within
-/// [`crate::keys::KEY_SET_REFRESH_SECONDS`]: a new key is published this
-/// long before it signs, by default.
-pub const DEFAULT_PUBLISH_AHEAD_SECONDS: u64 = 2 * 3600 + 15 * 60;
-
-/// How a rotation schedules the new key and the ones it supersedes.
-#[derive(Debug, Clone, Copy)]
-pub struct RotationSchedule {
-    /// How long the new key is published before it signs.
-    pub publish_ahead: u64,
-    /// How long a superseded key stays published after it stops signing:
-    /// at least the longest lifetime of what it signs (ID tokens: 10 hours
-    /// by default). Tokens are never given an `exp` past it anyway.
-    pub keep_published: u64,
-}
+pub use crate::keys::{RotationSchedule, DEFAULT_PUBLISH_AHEAD_SECONDS};
 
 fn key_error(e: crate::jose::KeyError) -> AdminError {
     AdminError::Store(StoreError::Unavailable(e.to_string()))

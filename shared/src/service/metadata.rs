@@ -10,14 +10,13 @@ use crate::model::GrantType;
 
 /// The metadata document, built once at cold start.
 pub(super) fn document(config: &ServiceConfig) -> Value {
-    let issuer = &config.issuer;
     let client_auth = ["client_secret_basic", "client_secret_post"];
     json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/o/authorize/"),
-        "token_endpoint": format!("{issuer}/o/token/"),
-        "introspection_endpoint": format!("{issuer}/o/introspect/"),
-        "revocation_endpoint": format!("{issuer}/o/revoke_token/"),
+        "issuer": config.issuer,
+        "authorization_endpoint": config.endpoint("/o/authorize/"),
+        "token_endpoint": config.endpoint("/o/token/"),
+        "introspection_endpoint": config.endpoint("/o/introspect/"),
+        "revocation_endpoint": config.endpoint("/o/revoke_token/"),
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -42,13 +41,12 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
 /// without OpenID Connect.
 pub(super) fn openid_configuration(config: &ServiceConfig) -> Option<Value> {
     config.key_sealing.as_ref()?;
-    let issuer = &config.issuer;
     let mut document = self::document(config);
     let oidc = json!({
-        "userinfo_endpoint": format!("{issuer}/o/userinfo/"),
-        "jwks_uri": format!("{issuer}/o/.well-known/jwks.json"),
+        "userinfo_endpoint": config.endpoint("/o/userinfo/"),
+        "jwks_uri": config.endpoint("/o/.well-known/jwks.json"),
         // RP-initiated logout, at DOT's path.
-        "end_session_endpoint": format!("{issuer}/o/logout/"),
+        "end_session_endpoint": config.endpoint("/o/logout/"),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": [

@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::clock::SharedClock;
 use crate::config::{KeySealing, ServiceConfig};
 use crate::form::Form;
-use crate::keys::{KeyRing, Sealer};
+use crate::keys::{AutomaticRotation, KeyRing, Sealer};
 use crate::store::Store;
 
 pub use error::OAuthError;
@@ -149,7 +149,8 @@ impl<S: Store> TokenService<S> {
     /// opening signing keys (OpenID Connect is on with one).
     pub fn with_sealer(config: ServiceConfig, store: S, sealer: Option<Sealer>, clock: SharedClock) -> Self {
         let metadata_at = metadata::path_inserted(&config.issuer);
-        let keys = sealer.map(KeyRing::new);
+        let rotation = AutomaticRotation::for_config(&config);
+        let keys = sealer.map(|sealer| KeyRing::new(sealer, rotation));
         let openid_configuration = keys
             .as_ref()
             .and_then(|_| metadata::openid_configuration(&config))

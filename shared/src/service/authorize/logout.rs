@@ -38,7 +38,7 @@ impl Back {
 impl<S: Store> TokenService<S> {
     pub(in crate::service) async fn logout(&self, request: &HttpRequest) -> HttpResponse {
         let cookies = Cookies::of(request.headers());
-        let action = format!("{}/o/logout/", self.config.issuer);
+        let action = self.config.endpoint("/o/logout/");
         let outcome: Result<HttpResponse, OAuthError> = async {
             let params = read_params(request)?;
             let back = match self.logout_request(&params).await? {

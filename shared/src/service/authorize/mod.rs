@@ -49,7 +49,7 @@ fn redirect(method: &Method, location: &str) -> HttpResponse {
 
 impl<S: Store> TokenService<S> {
     fn authorize_url(&self) -> String {
-        format!("{}/o/authorize/", self.config.issuer)
+        self.config.endpoint("/o/authorize/")
     }
 
     /// `GET` (the client's redirect) and `POST` (the forms) of `/o/authorize/`.
