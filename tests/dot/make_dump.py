@@ -31,7 +31,10 @@ from oauth2_provider.models import AccessToken, Application, RefreshToken  # noq
 
 call_command("migrate", verbosity=0)
 User = get_user_model()
-jdoe = User.objects.create_user("jdoe", password="jdoe-password")
+# Another user first, so that jdoe's primary key (DOT's `sub`) is not 1.
+User.objects.create_user("first", password="first-password", is_active=False).delete()
+jdoe = User.objects.create_user("jdoe", password="jdoe-password", first_name="Jane", last_name="Doe",
+                                email="jane@example.com")
 gone = User.objects.create_user("gone", password="gone-password", is_active=False)
 
 cc = Application.objects.create(name="Billing", client_type=Application.CLIENT_CONFIDENTIAL,
@@ -65,5 +68,6 @@ print(json.dumps({
         "pw": {"client_id": pw.client_id, "client_secret": "pw-secret"},
         "spa": {"client_id": web.client_id},
         "jdoe_password": "jdoe-password",
+        "jdoe_sub": str(jdoe.pk),
     },
 }))

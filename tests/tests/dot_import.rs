@@ -61,8 +61,25 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
         .collect();
     assert_eq!(reasons, ["expired", "revoked"], "{report}");
 
-    // Tokens in users' hands stay valid; the inactive user's and the expired one do not.
+    // Users keep DOT's `sub` (their primary key), their names and address.
     let secrets = &dot["secrets"];
+    let jdoe = env
+        .admin
+        .get_user("jdoe")
+        .await
+        .unwrap()
+        .expect("jdoe is imported");
+    assert_eq!(
+        jdoe.to_public_json(),
+        json!({
+            "username": "jdoe", "disabled": false, "created_at": jdoe.created_at,
+            "sub": secrets["jdoe_sub"], "first_name": "Jane", "last_name": "Doe",
+            "email": "jane@example.com", "email_verified": false,
+        })
+    );
+    assert_ne!(secrets["jdoe_sub"], "1");
+
+    // Tokens in users' hands stay valid; the inactive user's and the expired one do not.
     let cc_id = secrets["cc"]["client_id"].as_str().unwrap();
     let client = env.introspect(&rs, "dot-client-token").await.json();
     assert_eq!(

@@ -1,7 +1,8 @@
 //! Users, applications and live tokens from the JSON of django-oauth-toolkit's
 //! `manage.py dumpdata oauth2_provider auth.user` (`oauthctl import-dot FILE`).
 //!
-//! Users keep their Django password hashes; applications keep their
+//! Users keep their Django password hashes, names and e-mail addresses, and
+//! DOT's OpenID Connect `sub` (their primary key); applications keep their
 //! `client_id` and hashed secret (checked the slow way once, then re-stored
 //! as SHA-256); unexpired access tokens and unrevoked refresh tokens keep
 //! their `token_checksum`, so the tokens in users' hands stay valid. Every
@@ -9,7 +10,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::model::{Client, ClientAuth, Family, GrantType, Token, TokenKind, User};
+use crate::model::{
+    Client, ClientAuth, Family, GrantType, Token, TokenKind, User, UserProfile, MAX_SUBJECT_BYTES,
+};
 use crate::redirect_uri::RedirectUri;
 use crate::scope::{parse_scope, ScopeSet};
 use crate::secret::{generate_id, sha256_hex};
@@ -54,6 +57,20 @@ impl Report {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// The `sub` DOT gave a user of primary key `pk` (`str(user.pk)`), if it
+/// can be an OpenID Connect subject.
+fn dot_subject(pk: &Value) -> Option<String> {
+    let subject = match pk {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => return None,
+    };
+    let usable = !subject.is_empty()
+        && subject.len() <= MAX_SUBJECT_BYTES
+        && subject.bytes().all(|b| b.is_ascii_graphic());
+    usable.then_some(subject)
 }
 
 fn text<'a>(fields: &'a Value, name: &str) -> Option<&'a str> {
@@ -104,6 +121,27 @@ pub async fn import(
         let created_at = text(fields, "date_joined").and_then(epoch).unwrap_or(now);
         let mut user = User::new(username, password.to_owned(), created_at).map_err(|e| e.to_string())?;
         user.disabled = fields.get("is_active") == Some(&Value::Bool(false));
+        // DOT's `sub` is `str(user.pk)`: relying parties keep their links.
+        match dot_subject(pk) {
+            Some(subject) => user.subject = subject,
+            None => report.notes.push(json!({
+                "username": username,
+                "note": format!("DOT's subject {pk} is not a usable sub: given a new one"),
+            })),
+        }
+        let profile = UserProfile {
+            first_name: text(fields, "first_name").unwrap_or_default().to_owned(),
+            last_name: text(fields, "last_name").unwrap_or_default().to_owned(),
+            email: text(fields, "email").unwrap_or_default().to_owned(),
+            email_verified: false,
+        };
+        match super::check_profile(&profile) {
+            Ok(()) => user.profile = profile,
+            Err(why) => report.notes.push(json!({
+                "username": username,
+                "note": format!("name and e-mail address left out: {why}"),
+            })),
+        }
         let result = store.create_user(&user).await;
         // Imported before: its grants carry the stored user's key.
         let grants_key = match result {
@@ -407,4 +445,57 @@ fn token_record(
         rotated_at: None,
         access_hash: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::memory::MemoryStore;
+    use crate::store::Store;
+
+    fn user(pk: Value, email: &str) -> Value {
+        json!({
+            "model": "auth.user",
+            "pk": pk,
+            "fields": {
+                "username": format!("u{}", pk.to_string().len()),
+                "password": "pbkdf2_sha256$1$salt$hash",
+                "first_name": "Ada", "last_name": "Lovelace", "email": email,
+            },
+        })
+    }
+
+    #[tokio::test]
+    async fn users_keep_dots_sub_and_profile_unless_unusable() {
+        let store = MemoryStore::new(Arc::new(ManualClock::new()));
+        let dump = json!([
+            user(json!(42), "ada@example.com"),
+            user(json!("a uuid with spaces"), "not-an-address"),
+        ]);
+        let report = import(&store, &dump, &ScopeSet::default(), 3600, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(report["imported"]["users"], 2, "{report}");
+
+        let kept = store.get_user("u2").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                kept.subject.as_str(),
+                kept.profile.email.as_str(),
+                kept.profile.first_name.as_str()
+            ),
+            ("42", "ada@example.com", "Ada")
+        );
+        let renamed = store.get_user("u20").await.unwrap().unwrap();
+        assert_ne!(renamed.subject, "a uuid with spaces");
+        assert_eq!(renamed.profile, UserProfile::default());
+        let notes = report["notes"].to_string();
+        assert!(
+            notes.contains("is not a usable sub") && notes.contains("email: is not an e-mail address"),
+            "{notes}"
+        );
+    }
 }

@@ -344,13 +344,21 @@ pub async fn change_user<S: AdminStore>(
         .ok_or_else(|| AdminError::NotFound(format!("user {username:?}")))
 }
 
-/// Replaces a user's name and e-mail address (`oauthctl user set`); each
-/// value at most [`crate::model::MAX_PROFILE_VALUE_BYTES`].
+/// Replaces a user's name and e-mail address (`oauthctl user set`), each
+/// value checked by [`check_profile`].
 pub async fn set_profile<S: AdminStore>(
     store: &S,
     username: &str,
     profile: crate::model::UserProfile,
 ) -> Result<User, AdminError> {
+    check_profile(&profile)?;
+    change_user(store, username, UserChange::Profile(profile)).await
+}
+
+/// Whether `profile` may be stored: each value at most
+/// [`crate::model::MAX_PROFILE_VALUE_BYTES`], no control characters, an
+/// e-mail address that looks like one.
+pub fn check_profile(profile: &crate::model::UserProfile) -> Result<(), AdminError> {
     for (field, value) in [
         ("first_name", &profile.first_name),
         ("last_name", &profile.last_name),
@@ -369,7 +377,7 @@ pub async fn set_profile<S: AdminStore>(
     if !profile.email.is_empty() && !profile.email.contains('@') {
         return Err(invalid("email", "is not an e-mail address"));
     }
-    change_user(store, username, UserChange::Profile(profile)).await
+    Ok(())
 }
 
 /// Lets a username sign in again at once, whatever its failed sign-ins in
