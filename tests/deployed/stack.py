@@ -129,6 +129,14 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
     """Every place where MiniStack 1.5.33 falls short of AWS, bridged through
     the emulator's own AWS APIs towards what AWS would have created from the
     same template. Nothing here changes the product or the template."""
+    # Gap 0, before the others: the default issuer is the token API's
+    # `*.execute-api` URL, which does not resolve here, so API Gateway's JWT
+    # authorizer could not read its discovery document (and would try the
+    # network). The stack is deployed again with the token API's address on
+    # the emulator as its Issuer, as a custom domain is given on AWS.
+    if not params.get("Issuer"):
+        params = {**params, "Issuer": data_plane(stack_outputs(stack)["IssuerUrl"]).rstrip("/")}
+        deploy(stack, params)
     ids = physical_ids(stack)
     cfn = translated(params)["Resources"]
     apigw = boto3.client("apigateway")
@@ -141,26 +149,45 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
     def function_arn(logical_id):
         return aws_lambda.get_function(FunctionName=ids[logical_id])["Configuration"]["FunctionArn"]
 
+    conditions = translated(params).get("Conditions", {})
+
     def resolve(value):
         """The intrinsic functions the translated API bodies use, with this stack's values."""
         if not isinstance(value, dict):
             return value
         if "Ref" in value:
+            if value["Ref"] in ids:
+                return ids[value["Ref"]]
             return params.get(value["Ref"], template_defaults[value["Ref"]])
         if "Fn::GetAtt" in value:
             logical_id, attribute = value["Fn::GetAtt"]
             assert attribute == "Arn", value
             return function_arn(logical_id)
+        if "Fn::If" in value:
+            name, then, otherwise = value["Fn::If"]
+            return resolve(then if holds(conditions[name]) else otherwise)
         text, variables = value["Fn::Sub"] if isinstance(value["Fn::Sub"], list) else (value["Fn::Sub"], {})
-        names = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account, "AWS::StackName": stack}
+        names = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account, "AWS::StackName": stack,
+                 "AWS::URLSuffix": "amazonaws.com"}
         names.update({k: resolve(v) for k, v in variables.items()})
         for name in re.findall(r"\$\{([^}]+)\}", text):
-            if name not in names:
+            if name not in names and name in ids:
+                names[name] = ids[name]
+            elif name not in names:
                 logical_id, attribute = name.split(".")
                 assert attribute == "Arn", name
                 names[name] = function_arn(logical_id)
             text = text.replace("${" + name + "}", str(names[name]))
         return text
+
+    def holds(condition):
+        """A template condition (Fn::Not, Fn::Equals) for this stack's parameters."""
+        if "Fn::Not" in condition:
+            return not holds(condition["Fn::Not"][0])
+        if "Fn::Equals" in condition:
+            left, right = condition["Fn::Equals"]
+            return resolve(left) == resolve(right)
+        return holds(conditions[condition["Condition"]])
 
     # Gap 1: a REST API body's `x-amazon-apigateway-any-method` is not imported
     # (the example API's ANY /items and ANY /items/{proxy+} have no method), and
@@ -192,20 +219,29 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
     apigw.create_deployment(restApiId=api_id, stageName="prod")
 
     # Gap 3: an HTTP API's OpenAPI body is not imported at all: no routes, no
-    # integrations, no authorizer.
+    # integrations, no authorizers.
     http_id = ids["ExampleHttpApi"]
     body = cfn["ExampleHttpApi"]["Properties"]["Body"]
     if not apigw2.get_routes(ApiId=http_id)["Items"]:
-        scheme = body["components"]["securitySchemes"]["OAuthAuthorizer"]
-        spec = scheme["x-amazon-apigateway-authorizer"]
-        authorizer_id = apigw2.create_authorizer(
-            ApiId=http_id, Name="OAuthAuthorizer", AuthorizerType="REQUEST",
-            AuthorizerUri=resolve(spec["authorizerUri"]),
-            AuthorizerPayloadFormatVersion=spec["authorizerPayloadFormatVersion"],
-            EnableSimpleResponses=spec.get("enableSimpleResponses", False),
-            AuthorizerResultTtlInSeconds=int(resolve(spec["authorizerResultTtlInSeconds"])),
-            IdentitySource=spec["identitySource"],
-        )["AuthorizerId"]
+        authorizers = {}
+        for name, scheme in body["components"]["securitySchemes"].items():
+            spec = scheme["x-amazon-apigateway-authorizer"]
+            if spec["type"] == "jwt":
+                jwt_config = spec["jwtConfiguration"]
+                authorizers[name] = ("JWT", apigw2.create_authorizer(
+                    ApiId=http_id, Name=name, AuthorizerType="JWT", IdentitySource=[spec["identitySource"]],
+                    JwtConfiguration={"Issuer": resolve(jwt_config["issuer"]),
+                                      "Audience": [resolve(a) for a in jwt_config["audience"]]},
+                )["AuthorizerId"])
+            else:
+                authorizers[name] = ("CUSTOM", apigw2.create_authorizer(
+                    ApiId=http_id, Name=name, AuthorizerType="REQUEST",
+                    AuthorizerUri=resolve(spec["authorizerUri"]),
+                    AuthorizerPayloadFormatVersion=spec["authorizerPayloadFormatVersion"],
+                    EnableSimpleResponses=spec.get("enableSimpleResponses", False),
+                    AuthorizerResultTtlInSeconds=int(resolve(spec["authorizerResultTtlInSeconds"])),
+                    IdentitySource=spec["identitySource"],
+                )["AuthorizerId"])
         integrations = {}
         for path, operations in body["paths"].items():
             for verb, operation in operations.items():
@@ -216,9 +252,12 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
                         ApiId=http_id, IntegrationType="AWS_PROXY", IntegrationUri=uri,
                         IntegrationMethod=integration["httpMethod"],
                         PayloadFormatVersion=integration["payloadFormatVersion"])["IntegrationId"]
+                (name, scopes), = operation["security"][0].items()
+                kind, authorizer_id = authorizers[name]
                 method = "ANY" if verb == "x-amazon-apigateway-any-method" else verb.upper()
-                apigw2.create_route(ApiId=http_id, RouteKey=f"{method} {path}", AuthorizationType="CUSTOM",
-                                    AuthorizerId=authorizer_id, Target=f"integrations/{integrations[uri]}")
+                apigw2.create_route(ApiId=http_id, RouteKey=f"{method} {path}", AuthorizationType=kind,
+                                    AuthorizerId=authorizer_id, AuthorizationScopes=scopes,
+                                    Target=f"integrations/{integrations[uri]}")
 
     # Gap 4: `Ref` of a secret gives its name where AWS gives its ARN, so the
     # authorizer's role allowed GetSecretValue on a name (which matches no
@@ -247,14 +286,10 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
                                                      Environment={"Variables": {**variables, **wanted}})
             aws_lambda.get_waiter("function_updated_v2").wait(FunctionName=ids[logical_id])
 
-    # Gap 6: `*.execute-api` host names do not resolve here, so the authorizer
-    # reaches this stack's introspection endpoint at the emulator's own address.
+    # Gap 6: and the function was told the secret's name: it gets the ARN.
     function = ids["AuthorizerFunction"]
     variables = aws_lambda.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
-    url = variables["RESOURCE_SERVER_INTROSPECTION_URL"]
-    if ".execute-api." in url or variables["RESOURCE_SERVER_CREDENTIALS_SECRET_ID"] == secret_name:
-        if ".execute-api." in url:
-            variables["RESOURCE_SERVER_INTROSPECTION_URL"] = data_plane(url)
+    if variables["RESOURCE_SERVER_CREDENTIALS_SECRET_ID"] == secret_name:
         variables["RESOURCE_SERVER_CREDENTIALS_SECRET_ID"] = secret_arn
         aws_lambda.update_function_configuration(FunctionName=function, Environment={"Variables": variables})
         aws_lambda.get_waiter("function_updated_v2").wait(FunctionName=function)
@@ -262,12 +297,14 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
 
 def urls(stack: str) -> dict:
     outputs = stack_outputs(stack)
+    region = boto3.session.Session().region_name
     return {
         "Stack": stack,
         "Issuer": outputs["IssuerUrl"],
-        "TokenApi": data_plane(outputs["IssuerUrl"]),
+        "TokenApi": data_plane(f"https://{physical_ids(stack)['TokenApi']}.execute-api.{region}.amazonaws.com/prod"),
         "ExampleApi": data_plane(outputs["ExampleApiUrl"]),
         "ExampleHttpApi": data_plane(outputs["ExampleHttpApiUrl"], http_api=True),
+        "JwtItems": data_plane(outputs["ExampleJwtItemsUrl"], http_api=True),
         "TableName": outputs["TableName"],
         "AuthorizerCredentialsSecret": outputs["AuthorizerCredentialsSecretArn"],
         "SigningKeyKmsKeyArn": outputs["SigningKeyKmsKeyArn"],

@@ -22,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,6 +35,7 @@ with open(sys.argv[1]) as f:
 TOKEN_API = URLS["TokenApi"].rstrip("/")
 REST = URLS["ExampleApi"].rstrip("/")
 HTTP = URLS["ExampleHttpApi"].rstrip("/")
+JWT_ITEMS = URLS["JwtItems"]
 failures = []
 passed = 0
 
@@ -200,6 +202,11 @@ cross = urllib.request.Request(f"{TOKEN_API}/o/userinfo/", headers={
 with urllib.request.urlopen(cross, timeout=30) as answer:
     check(answer.headers.get("Access-Control-Allow-Origin") == "https://rp.example.com",
           "UserInfo's answer is readable by the client's registered origin", dict(answer.headers))
+# A client given JWT access tokens, for API Gateway's own JWT authorizer below.
+jwt_app = oauthctl("client", "create", "--name", "JWT app", "--grant", "client_credentials", "--scope", "read write",
+                   "--access-token-format", "jwt", "--token-lifetime", "3600")
+jwt_app = (jwt_app["client_id"], jwt_app["client_secret"])
+first_key_token = token(jwt_app, grant_type="client_credentials", scope="read").json().get("access_token", "")
 keys = oauthctl("keys", "list")
 check([k["state"] for k in keys].count("signing") == 1 and all(k["sealed_by"] == "kms" for k in keys),
       "the first signing key was made by the service and sealed by KMS (kms:Encrypt under its role)", keys)
@@ -211,11 +218,17 @@ rotation = oauthctl("keys", "rotate")
 check(rotation["keys"][-1] == {**rotation["keys"][-1], "kid": rotation["rotated"], "state": "published, signs later"}
       and [k["state"] for k in rotation["keys"]].count("signing") == 1,
       "oauthctl keys rotate publishes a new key that signs later", rotation)
-# A configuration update (the same timeout) puts the next invocation in a new execution environment.
-service_function = f"{URLS['Stack']}-token-service"
-timeout = boto3.client("lambda").get_function_configuration(FunctionName=service_function)["Timeout"]
-boto3.client("lambda").update_function_configuration(FunctionName=service_function, Timeout=timeout)
-boto3.client("lambda").get_waiter("function_updated_v2").wait(FunctionName=service_function)
+
+
+def cold_start_token_service():
+    """A configuration update (the same timeout) puts the next invocation in a new execution environment."""
+    service_function = f"{URLS['Stack']}-token-service"
+    timeout = boto3.client("lambda").get_function_configuration(FunctionName=service_function)["Timeout"]
+    boto3.client("lambda").update_function_configuration(FunctionName=service_function, Timeout=timeout)
+    boto3.client("lambda").get_waiter("function_updated_v2").wait(FunctionName=service_function)
+
+
+cold_start_token_service()
 published = request("GET", f"{TOKEN_API}/o/.well-known/jwks.json").json().get("keys", [])
 check(sorted(k["kid"] for k in published) == sorted(k["kid"] for k in rotation["keys"]), "after a cold start the JWKS has every published key", published)
 again = sign_in_with_openid("n-2")
@@ -223,6 +236,68 @@ claims_again = verified_claims(again.get("id_token", ""))
 check(claims_again.get("nonce") == "n-2" and claims_again.get("sub") == claims.get("sub"),
       "after the cold start the old key still signs (opened with kms:Decrypt) and its ID token verifies", claims_again)
 check(verified_claims(signed_in.get("id_token", "")).get("nonce") == "n-1", "the ID token from before the rotation still verifies")
+
+# --- API Gateway's own JWT authorizer (GET and POST /jwt/items on the HTTP
+# API): JWT access tokens checked by API Gateway itself, its keys found
+# through the issuer's discovery document, no function invoked. The keys
+# change around it: the first key retired, a rotation while tokens are live.
+
+
+def header(jwt_text):
+    try:
+        return json.loads(base64.urlsafe_b64decode(jwt_text.split(".")[0] + "=="))
+    except ValueError:
+        return {}
+
+
+first_kid = next(k["kid"] for k in rotation["keys"] if k["state"] == "signing")
+successor = rotation["rotated"]
+oauthctl("keys", "retire", first_kid)
+cold_start_token_service()
+live = token(jwt_app, grant_type="client_credentials", scope="read").json().get("access_token", "")
+states = {k["kid"]: k["state"] for k in oauthctl("keys", "list")}
+check(states == {successor: "signing"},
+      "retiring the signing key mid-rotation: its successor, published ahead, signs at once", states)
+check(header(live).get("typ") == "at+jwt" and header(live).get("kid") == successor,
+      "a JWT client gets an RFC 9068 access token signed by the signing key", header(live))
+third_key = oauthctl("keys", "rotate", "--publish-ahead", "20")["rotated"]
+rotated_at = time.time()
+# A cold start stands for the five minutes in which every warm container
+# reads the key set again (part of the default --publish-ahead).
+cold_start_token_service()
+
+allowed = request("GET", JWT_ITEMS, bearer=live)
+context = allowed.json().get("authorizer", {})
+check(allowed.status == 200 and context.get("jwt", {}).get("claims", {}).get("client_id") == jwt_app[0]
+      and "read" in context.get("jwt", {}).get("scopes", []) and "lambda" not in context,
+      "JWT authorizer: GET /jwt/items (scope read) is allowed by API Gateway itself, with the token's claims", allowed)
+check(request("GET", JWT_ITEMS).status == 401, "JWT authorizer: no token is 401")
+check(request("POST", JWT_ITEMS, bearer=live).status == 403, "JWT authorizer: POST /jwt/items needs write: 403")
+still_active = request("POST", f"{TOKEN_API}/o/introspect/", {"token": first_key_token}, basic=resource_server).json()
+check(request("GET", JWT_ITEMS, bearer=first_key_token).status == 401 and still_active.get("active") is True,
+      "JWT authorizer: a live token signed by the retired key is 401", still_active)
+id_token = sign_in_with_openid("n-3").get("id_token", "")
+check(verified_claims(id_token).get("nonce") == "n-3" and request("GET", JWT_ITEMS, bearer=id_token).status == 401,
+      "JWT authorizer: a genuine ID token (its audience the client, not the API) is 401")
+brief = oauthctl("client", "create", "--name", "brief JWT app", "--grant", "client_credentials", "--scope", "read",
+                 "--access-token-format", "jwt", "--token-lifetime", "1")
+brief_token = token((brief["client_id"], brief["client_secret"]), grant_type="client_credentials").json().get("access_token", "")
+time.sleep(3)
+check(request("GET", JWT_ITEMS, bearer=brief_token).status == 401, "JWT authorizer: an expired token is 401")
+revoked_jwt = token(jwt_app, grant_type="client_credentials", scope="read").json().get("access_token", "")
+request("POST", f"{TOKEN_API}/o/revoke_token/", {"token": revoked_jwt}, basic=jwt_app)
+check(request("GET", JWT_ITEMS, bearer=revoked_jwt).status == 200 and request("GET", f"{HTTP}/1", bearer=revoked_jwt).status == 403,
+      "a revoked JWT passes API Gateway's JWT authorizer until it expires (docs/oidc.md), the introspecting authorizer refuses it at once")
+
+# The rotation: the third key has been published since before API Gateway
+# first read the key set; once it signs, its tokens pass, and so do the old ones.
+time.sleep(max(0.0, rotated_at + 21 - time.time()))
+cold_start_token_service()
+rotated = token(jwt_app, grant_type="client_credentials", scope="read").json().get("access_token", "")
+after_rotation = request("GET", JWT_ITEMS, bearer=rotated)
+check(header(rotated).get("kid") == third_key and after_rotation.status == 200,
+      "after the rotation the new key signs, and API Gateway accepts its tokens", (header(rotated), third_key, after_rotation))
+check(request("GET", JWT_ITEMS, bearer=live).status == 200, "the token the old key signed before the rotation is still allowed")
 
 # --- client_credentials, introspection by the resource server.
 issued = token(app, grant_type="client_credentials", scope="read")

@@ -125,6 +125,22 @@ check(auth["x-amazon-apigateway-authorizer"]["authorizerResultTtlInSeconds"] == 
       "its cache time comes from the ApiAuthorizerCacheSeconds parameter")
 http = resources["ExampleHttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]["OAuthAuthorizer"]["x-amazon-apigateway-authorizer"]
 check(http["authorizerPayloadFormatVersion"] == "2.0", "the HTTP API's authorizer uses payload 2.0")
+http_api = resources["ExampleHttpApi"]["Properties"]
+check(http_api.get("FailOnWarnings") is True, "the HTTP API fails on warnings (a route or authorizer it could not import)")
+jwt = http_api["Body"]["components"]["securitySchemes"]["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]
+issuer_default = {"Fn::If": ["IssuerGiven", {"Ref": "Issuer"},
+                             {"Fn::Sub": "https://${TokenApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod"}]}
+check(jwt["type"] == "jwt" and jwt["jwtConfiguration"]["issuer"] == issuer_default,
+      "the JWT authorizer trusts this stack's issuer (the token service's ISSUER)")
+token_env = resources["TokenServiceFunction"]["Properties"]["Environment"]["Variables"]
+check(token_env["ISSUER"] == issuer_default, "the token service's ISSUER is the same expression")
+check(jwt["jwtConfiguration"]["audience"] == [{"Fn::If": ["JwtAudienceGiven", {"Ref": "JwtAudience"}, issuer_default]}]
+      and token_env["JWT_ACCESS_TOKEN_AUDIENCE"] == {"Fn::If": ["JwtAudienceGiven", {"Ref": "JwtAudience"}, {"Ref": "AWS::NoValue"}]},
+      "its audience is the JwtAudience parameter, the tokens' aud (both default to the issuer)")
+jwt_routes = {f"{verb.upper()} {path}": op.get("security") for path, verbs in http_api["Body"]["paths"].items()
+              for verb, op in verbs.items() if any("JwtAuthorizer" in s for s in op.get("security", []))}
+check(jwt_routes == {"GET /jwt/items": [{"JwtAuthorizer": ["read"]}], "POST /jwt/items": [{"JwtAuthorizer": ["write"]}]},
+      f"/jwt/items is behind the JWT authorizer, with the scope rules of /items ({jwt_routes})")
 
 stages = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
 check(sorted(s["Properties"]["StageName"] for s in stages) == ["prod", "prod"],
@@ -139,7 +155,7 @@ for verb in ("POST", "GET"):
 token_paths = resources["TokenApi"]["Properties"]["Body"]["paths"]
 routes = sorted(f"{verb.upper()} {path}" for path, verbs in token_paths.items() for verb in verbs)
 check(routes == ["GET /.well-known/oauth-authorization-server", "GET /.well-known/openid-configuration", "GET /o/.well-known/jwks.json",
-                 "GET /o/authorize", "GET /o/introspect", "GET /o/logout", "GET /o/userinfo",
+                 "GET /o/.well-known/openid-configuration", "GET /o/authorize", "GET /o/introspect", "GET /o/logout", "GET /o/userinfo",
                  "OPTIONS /o/revoke_token", "OPTIONS /o/token", "OPTIONS /o/userinfo",
                  "POST /o/authorize", "POST /o/introspect", "POST /o/logout", "POST /o/revoke_token", "POST /o/token", "POST /o/userinfo"],
       f"the token API routes exactly the service's endpoints ({routes})")
