@@ -218,6 +218,8 @@ struct Scenario {
     /// The process makes its own clients and tokens (the in-memory store)
     /// and writes their credentials to `BENCH_SEED_FILE`.
     seeds_itself: bool,
+    /// The event's client is the one given JWT access tokens.
+    jwt_client: bool,
 }
 
 struct Figures {
@@ -288,6 +290,8 @@ impl Function {
                 );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
+        } else if scenario.jwt_client {
+            credentials.as_jwt_client()
         } else {
             credentials.clone()
         };
@@ -525,6 +529,14 @@ async fn async_main() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
 
+    // Signing keys sealed under a secret, as standalone: the deployed KMS
+    // sealing costs a cold start, not a warm invocation.
+    let mut jwt_service_env = service_env.clone();
+    jwt_service_env.push((
+        "SIGNING_KEY_SECRET".into(),
+        integration_tests::TEST_SIGNING_KEY_SECRET.into(),
+    ));
+
     // The authorizer asks a token service running standalone (this tree's).
     let introspection_server = start_standalone_with(&[
         ("TABLE_NAME", table.as_str()),
@@ -552,6 +564,7 @@ async fn async_main() {
         event_file,
         expect,
         seeds_itself: binary == MEMORY_BINARY,
+        jwt_client: false,
     };
     let (cached, uncached) = (authorizer_env("60"), authorizer_env("0"));
     let scenarios = [
@@ -576,6 +589,16 @@ async fn async_main() {
             "token-service-token.json",
             "access_token",
         ),
+        Scenario {
+            jwt_client: true,
+            ..scenario(
+                "token service: client_credentials issuance, JWT access token (GetItem + PutItem, RS256)",
+                "token-service",
+                &jwt_service_env,
+                "token-service-token.json",
+                "access_token",
+            )
+        },
         scenario(
             "token service, in-memory store: introspection",
             MEMORY_BINARY,
