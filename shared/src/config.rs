@@ -67,6 +67,9 @@ pub struct ServiceConfig {
     pub id_token_expire_seconds: u64,
     /// The `aud` of JWT access tokens (`JWT_ACCESS_TOKEN_AUDIENCE`, default the issuer).
     pub jwt_access_token_audience: String,
+    /// The resources tokens may be asked for (RFC 8707, `RESOURCES`), each
+    /// with the scopes it accepts; none by default.
+    pub resources: crate::resource::Resources,
     /// JWT access-token lifetime for clients without their own
     /// (`JWT_ACCESS_TOKEN_EXPIRE_SECONDS`, default 300: an edge that verifies
     /// them itself sees a revocation only when they expire).
@@ -192,6 +195,23 @@ impl ServiceConfig {
             }
         };
 
+        let resources = match get("RESOURCES") {
+            None => crate::resource::Resources::default(),
+            Some(v) => crate::resource::Resources::parse_json(&v).map_err(|p| error("RESOURCES", p))?,
+        };
+        if let Some((resource, unknown)) = resources
+            .iter()
+            .find_map(|r| Some((r, r.scopes.iter().find(|s| !scopes.contains_key(*s))?)))
+        {
+            return Err(error(
+                "RESOURCES",
+                format!(
+                    "{unknown:?}, which {:?} accepts, is not one of SCOPES",
+                    resource.identifier
+                ),
+            ));
+        }
+
         let refresh_token_expire_seconds = match get("REFRESH_TOKEN_EXPIRE_SECONDS") {
             None => DEFAULT_REFRESH_TOKEN_EXPIRE_SECONDS,
             Some(v) => parse_lifetime(&v).map_err(|p| error("REFRESH_TOKEN_EXPIRE_SECONDS", p))?,
@@ -316,6 +336,7 @@ impl ServiceConfig {
             id_token_expire_seconds,
             jwt_access_token_audience,
             jwt_access_token_expire_seconds,
+            resources,
             table_name,
             issuer,
             base_url,
@@ -547,6 +568,23 @@ mod tests {
         ] {
             assert_eq!(issuer(bad).unwrap_err().variable, "ISSUER", "{bad}");
         }
+    }
+
+    #[test]
+    fn resources_accept_only_known_scopes() {
+        let base = [("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com")];
+        let with = |resources: &str| {
+            let mut vars = base.to_vec();
+            vars.push(("RESOURCES", resources));
+            config(&vars)
+        };
+        let c = with(r#"{"https://mcp.example.com/mcp": "read"}"#).unwrap();
+        assert_eq!(c.resources.iter().count(), 1);
+        let e = with(r#"{"https://mcp.example.com/mcp": "tools"}"#).unwrap_err();
+        assert_eq!(e.variable, "RESOURCES");
+        assert!(e.problem.contains("\"tools\""), "{}", e.problem);
+        assert_eq!(with("not json").unwrap_err().variable, "RESOURCES");
+        assert!(config(&base).unwrap().resources.iter().next().is_none());
     }
 
     /// The endpoints hang off the issuer unless `BASE_URL` says where (a DOT

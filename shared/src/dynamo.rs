@@ -23,6 +23,7 @@ use crate::model::{
 };
 use crate::origin::Origin;
 use crate::redirect_uri::RedirectUri;
+use crate::resource::Audience;
 use crate::scope::{format_scope, parse_scope};
 use crate::secret::generate_id;
 use crate::store::{
@@ -376,7 +377,16 @@ fn decode_token(hash: &str, item: &Attributes) -> Option<Token> {
         family_id: s(item, "family_id"),
         rotated_at: n(item, "rotated_at"),
         access_hash: s(item, "access_hash"),
+        audience: words(item, "aud").map(str::to_owned).collect(),
     })
+}
+
+/// An audience as one attribute (identifiers hold no spaces), absent when empty.
+fn put_audience(item: &mut Attributes, audience: &Audience) {
+    if !audience.is_empty() {
+        let ids: Vec<&str> = audience.iter().map(String::as_str).collect();
+        item.insert("aud".into(), AttributeValue::S(ids.join(" ")));
+    }
 }
 
 fn encode_token(token: &Token) -> Attributes {
@@ -402,6 +412,7 @@ fn encode_token(token: &Token) -> Attributes {
     if let Some(access_hash) = &token.access_hash {
         item.insert("access_hash".into(), AttributeValue::S(access_hash.clone()));
     }
+    put_audience(&mut item, &token.audience);
     item
 }
 
@@ -417,6 +428,7 @@ fn decode_code(hash: &str, item: &Attributes) -> Option<AuthorizationCode> {
             .copied()
             .unwrap_or(true),
         scope: parse_scope(&s(item, "scope")?).ok()?,
+        audience: words(item, "aud").map(str::to_owned).collect(),
         username: s(item, "username")?,
         user_grants_key: s(item, "user_grants_key")?,
         code_challenge: s(item, "code_challenge")?,
@@ -455,6 +467,7 @@ fn encode_code(code: &AuthorizationCode) -> Attributes {
     }
     item.insert("auth_time".into(), num(code.auth_time));
     item.insert("sid".into(), AttributeValue::S(code.sid.clone()));
+    put_audience(&mut item, &code.audience);
     item
 }
 

@@ -71,6 +71,16 @@ impl Form {
         }
     }
 
+    /// Every non-empty value of `name`, for a parameter that may repeat
+    /// (RFC 8707's `resource`).
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.params
+            .iter()
+            .filter(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// The value of `name`, which the request must have.
     pub fn require(&self, name: &str) -> Result<&str, FormError> {
         self.get(name)?.ok_or_else(|| FormError::Missing(name.to_owned()))

@@ -3,6 +3,7 @@
 
 use crate::keys::ActiveKey;
 use crate::model::{AuthorizationCode, Family, Token, TokenKind, User};
+use crate::resource::Audience;
 use crate::scope::ScopeSet;
 use crate::secret::{generate_access_token, generate_id, generate_secret, sha256_hex, RandomnessUnavailable};
 use crate::store::{Redemption, Rotation, Store, StoreError};
@@ -81,7 +82,7 @@ pub struct JwtAccess {
     pub key: ActiveKey,
     /// `iss`.
     pub issuer: String,
-    /// `aud`.
+    /// `aud` when the token names no resource.
     pub audience: String,
     /// `sub`: the user's subject, or `client:<client_id>` for a client's own token.
     pub subject: String,
@@ -94,6 +95,8 @@ pub struct TokenRequest<'a> {
     pub client_id: &'a str,
     /// Granted scopes (already checked against the client).
     pub scope: ScopeSet,
+    /// The resources the access token is for (RFC 8707); empty: none named.
+    pub audience: Audience,
     /// Access-token lifetime in seconds.
     pub lifetime: u64,
     /// The user, for tokens issued to a user.
@@ -104,6 +107,16 @@ pub struct TokenRequest<'a> {
     pub jwt: Option<JwtAccess>,
 }
 
+impl TokenRequest<'_> {
+    /// What the access token is granted.
+    fn grant(&self) -> Grant<'_> {
+        Grant {
+            scope: &self.scope,
+            audience: &self.audience,
+        }
+    }
+}
+
 /// A signed RFC 9068 access token for `request`, expiring at `expires_at`.
 fn jwt_access_token(
     request: &TokenRequest<'_>,
@@ -111,10 +124,14 @@ fn jwt_access_token(
     scope: &ScopeSet,
     expires_at: u64,
 ) -> Result<String, IssueError> {
+    let audience = match request.audience.len() {
+        0 => serde_json::Value::from(jwt.audience.as_str()),
+        _ => audience_claim(&request.audience),
+    };
     let claims = serde_json::json!({
         "iss": jwt.issuer,
         "sub": jwt.subject,
-        "aud": jwt.audience,
+        "aud": audience,
         "client_id": request.client_id,
         "scope": crate::scope::format_scope(scope),
         "iat": request.now,
@@ -127,14 +144,30 @@ fn jwt_access_token(
         .map_err(|e| IssueError::Signing(e.to_string()))
 }
 
+/// `aud` as RFC 7519 §4.1.3 writes it (and RFC 7662 answers it): one
+/// string for one resource, else an array.
+pub fn audience_claim(audience: &Audience) -> serde_json::Value {
+    match audience.len() {
+        1 => audience.iter().next().cloned().into(),
+        _ => audience.iter().cloned().collect::<Vec<_>>().into(),
+    }
+}
+
+/// What a new token is granted.
+struct Grant<'a> {
+    scope: &'a ScopeSet,
+    audience: &'a Audience,
+}
+
 /// A new token value and its record.
 fn new_token(
     request: &TokenRequest<'_>,
     kind: TokenKind,
-    scope: &ScopeSet,
+    grant: Grant<'_>,
     lifetime: u64,
     family_id: Option<&str>,
 ) -> Result<Minted, IssueError> {
+    let scope = grant.scope;
     let (value, expires_at) = match (kind, &request.jwt) {
         (TokenKind::Access, Some(jwt)) => {
             // Never past the publication of the key that verifies it.
@@ -155,6 +188,7 @@ fn new_token(
         family_id: family_id.map(str::to_owned),
         rotated_at: None,
         access_hash: None,
+        audience: grant.audience.clone(),
     };
     Ok((value, record))
 }
@@ -162,25 +196,25 @@ fn new_token(
 /// A token's value and its record.
 type Minted = (String, Token);
 
-/// A new access token (scope `request.scope`) and refresh token (scope
-/// `refresh_scope`) of family `family_id`.
+/// A new access token (`request`'s scope and audience) and refresh token
+/// (`refresh`: the whole grant's) of family `family_id`.
 fn new_pair(
     request: &TokenRequest<'_>,
-    refresh_scope: &ScopeSet,
+    refresh: Grant<'_>,
     refresh_lifetime: u64,
     family_id: &str,
 ) -> Result<(Minted, Minted), IssueError> {
     let access = new_token(
         request,
         TokenKind::Access,
-        &request.scope,
+        request.grant(),
         request.lifetime,
         Some(family_id),
     )?;
     let mut refresh = new_token(
         request,
         TokenKind::Refresh,
-        refresh_scope,
+        refresh,
         refresh_lifetime,
         Some(family_id),
     )?;
@@ -197,7 +231,7 @@ pub async fn issue_access_token<S: Store>(
     let (access_token, record) = new_token(
         &request,
         TokenKind::Access,
-        &request.scope,
+        request.grant(),
         request.lifetime,
         None,
     )?;
@@ -228,7 +262,7 @@ pub async fn issue_user_grant<S: Store>(
         successor: None,
     };
     let ((access_token, access), (refresh_token, refresh)) =
-        new_pair(&request, &request.scope, refresh_lifetime, &family.family_id)?;
+        new_pair(&request, request.grant(), refresh_lifetime, &family.family_id)?;
     store.put_grant(&family, &[access.clone(), refresh]).await?;
     Ok(IssuedToken {
         access_token,
@@ -239,13 +273,15 @@ pub async fn issue_user_grant<S: Store>(
 }
 
 /// Redeems authorization code `code` for a new grant to its user: a family
-/// (with the id the code chose), an access token and a refresh token, in
+/// (with the id the code chose), an access token (`request`'s scope and
+/// audience) and a refresh token (`grant_scope`, the code's audience), in
 /// the same transaction that spends the code; `Err(Redemption)` for a
 /// replayed or unknown code.
 pub async fn redeem_authorization_code<S: Store>(
     store: &S,
     code: &AuthorizationCode,
     request: TokenRequest<'_>,
+    grant_scope: &ScopeSet,
     refresh_lifetime: u64,
 ) -> Result<Result<IssuedToken, Redemption>, IssueError> {
     let family = Family {
@@ -257,8 +293,13 @@ pub async fn redeem_authorization_code<S: Store>(
         expires_at: request.now + refresh_lifetime,
         successor: None,
     };
+    // The refresh token keeps the whole grant; the access token may be narrower.
+    let grant = Grant {
+        scope: grant_scope,
+        audience: &code.audience,
+    };
     let ((access_token, access), (refresh_token, refresh)) =
-        new_pair(&request, &request.scope, refresh_lifetime, &family.family_id)?;
+        new_pair(&request, grant, refresh_lifetime, &family.family_id)?;
     match store
         .redeem_code(&code.code_hash, &family, &[access.clone(), refresh], request.now)
         .await?
@@ -304,8 +345,12 @@ pub async fn rotate_refresh_token<S: Store>(
         expires_at: request.now + refresh_lifetime,
         ..family.clone()
     };
+    let grant = Grant {
+        scope: &old.scope,
+        audience: &old.audience,
+    };
     let ((access_token, access), (refresh_token, refresh)) =
-        new_pair(&request, &old.scope, refresh_lifetime, &family.family_id)?;
+        new_pair(&request, grant, refresh_lifetime, &family.family_id)?;
     let successor = if policy.keep_successor {
         Some(seal(presented, &access_token, &refresh_token)?)
     } else {

@@ -30,6 +30,7 @@ pub mod model;
 pub mod origin;
 pub mod password;
 pub mod redirect_uri;
+pub mod resource;
 pub mod scope;
 pub mod secret;
 #[cfg(feature = "service")]

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::origin::Origin;
 use crate::redirect_uri::RedirectUri;
+use crate::resource::Audience;
 use crate::scope::{format_scope, ScopeSet};
 use crate::secret::{generate_id, RandomnessUnavailable};
 
@@ -236,6 +237,9 @@ pub struct Token {
     /// For a refresh token, the hash of the access token issued with it: a
     /// rotation revokes that access token.
     pub access_hash: Option<String>,
+    /// The resources it was issued for (RFC 8707): an access token's `aud`;
+    /// a refresh token's, what its grant was made for.
+    pub audience: Audience,
 }
 
 /// The longest username accepted: room for Django's 150 characters (and an
@@ -341,6 +345,8 @@ pub struct AuthorizationCode {
     pub redirect_uri_sent: bool,
     /// The scope the user granted.
     pub scope: ScopeSet,
+    /// The resources the authorization request named (RFC 8707).
+    pub audience: Audience,
     /// The user who signed in.
     pub username: String,
     /// The user's grants key then (see [`User::grants_key`]).

@@ -38,15 +38,9 @@ async fn metadata_describes_the_server() {
     );
     assert_eq!(
         doc["scopes_supported"],
-        // OpenID Connect's scopes are known whenever it is on.
-        json!([
-            "email",
-            "introspection",
-            "items:read",
-            "items:write",
-            "openid",
-            "profile"
-        ])
+        // OpenID Connect's scopes are known whenever it is on; the
+        // introspection scope, for resource servers, is not advertised.
+        json!(["email", "items:read", "items:write", "openid", "profile"])
     );
     // Only values the IANA registry of client authentication methods knows
     // (RFC 8414 §2): a bearer token with the introspection scope is accepted

@@ -123,7 +123,17 @@ fn token(client_id: &str, kind: TokenKind, family_id: Option<&str>, now: u64, li
         family_id: family_id.map(str::to_owned),
         rotated_at: None,
         access_hash: None,
+        audience: audience(),
     }
+}
+
+/// Two resources, so that every item read back shows the audience kept.
+fn audience() -> shared::resource::Audience {
+    [
+        "https://api.example.com/".to_owned(),
+        "https://mcp.example.com/mcp".to_owned(),
+    ]
+    .into()
 }
 
 /// A family and its first pair.
@@ -157,6 +167,7 @@ fn code(now: u64) -> AuthorizationCode {
         redirect_uri: "https://app.example.com/cb".into(),
         redirect_uri_sent: false,
         scope: parse_scope("read").unwrap(),
+        audience: audience(),
         username: "jdoe".into(),
         user_grants_key: "key".into(),
         code_challenge: "challenge".into(),

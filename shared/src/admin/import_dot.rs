@@ -444,6 +444,8 @@ fn token_record(
         family_id: None,
         rotated_at: None,
         access_hash: None,
+        // DOT 3.4's resource-bound tokens keep their `aud` in issue #20.
+        audience: Default::default(),
     })
 }
 

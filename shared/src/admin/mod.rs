@@ -256,6 +256,7 @@ pub async fn mint_token<S: AdminStore>(
     let request = TokenRequest {
         client_id: &client.client_id,
         scope,
+        audience: Default::default(),
         lifetime: expires_in,
         username: None,
         now,

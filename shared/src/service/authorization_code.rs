@@ -5,7 +5,7 @@
 //! late, every token issued for it is revoked (RFC 6749 §4.1.2).
 
 use super::pkce::verifies;
-use super::token::still_allowed;
+use super::token::{for_audience, still_allowed};
 use super::{OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{redeem_authorization_code, IssuedToken};
@@ -71,10 +71,16 @@ impl<S: Store> TokenService<S> {
             Some(user) if user.honours(&code.user_grants_key) => user,
             _ => return Err(invalid()),
         };
-        let scope = still_allowed(&code.scope, client)?;
-        let request = self.token_request(client, scope, Some(&user), now).await?;
+        let grant_scope = still_allowed(&code.scope, client)?;
+        // RFC 8707 §2.2: the token may be for fewer of the grant's resources.
+        let resources = &self.config.resources;
+        let audience = resources.narrow(&code.audience, &params.get_all("resource"))?;
+        let scope = for_audience(resources, &audience, &grant_scope)?;
+        let request = self
+            .token_request(client, scope, audience, Some(&user), now)
+            .await?;
         let refresh_lifetime = self.config.refresh_token_expire_seconds;
-        match redeem_authorization_code(&self.store, &code, request, refresh_lifetime).await? {
+        match redeem_authorization_code(&self.store, &code, request, &grant_scope, refresh_lifetime).await? {
             Ok(mut issued) => {
                 if issued.record.scope.contains(OPENID_SCOPE) {
                     issued.id_token = Some(

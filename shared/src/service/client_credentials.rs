@@ -13,8 +13,11 @@ impl<S: Store> TokenService<S> {
         client: &Client,
         params: &Form,
     ) -> Result<IssuedToken, OAuthError> {
-        let scope = self.granted_scope(client, params.get("scope")?)?;
-        let request = self.token_request(client, scope, None, self.clock.now()).await?;
+        let audience = self.requested_audience(params)?;
+        let scope = self.granted_scope(client, params.get("scope")?, &audience)?;
+        let request = self
+            .token_request(client, scope, audience, None, self.clock.now())
+            .await?;
         self.issue(request).await
     }
 }

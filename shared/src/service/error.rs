@@ -74,6 +74,12 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
     }
 
+    /// 400 `invalid_target` (RFC 8707 §2): a `resource` this server does
+    /// not issue tokens for, or one the grant was not made for.
+    pub fn invalid_target(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_target", description)
+    }
+
     /// 400 `invalid_scope`.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)

@@ -2,7 +2,9 @@
 //! authorization endpoint and at every grant that takes `scope`.
 
 use super::{OAuthError, TokenService};
+use crate::form::Form;
 use crate::model::Client;
+use crate::resource::{Audience, TargetRefused};
 use crate::scope::{parse_scope, ScopeSet};
 use crate::store::Store;
 
@@ -15,16 +17,30 @@ impl From<ScopeRefused> for OAuthError {
     }
 }
 
+impl From<TargetRefused> for OAuthError {
+    fn from(TargetRefused(why): TargetRefused) -> Self {
+        OAuthError::invalid_target(why)
+    }
+}
+
 impl<S: Store> TokenService<S> {
-    /// What was asked, if this server knows all of it and the client may
-    /// have all of it; with nothing asked, the client's own default scopes,
-    /// else the service's (`DEFAULT_SCOPES`), limited to what the client may
-    /// have and this server knows. Nothing to grant is refused.
+    /// The audience a new grant's request names with `resource` (RFC 8707).
+    pub(super) fn requested_audience(&self, params: &Form) -> Result<Audience, TargetRefused> {
+        self.config.resources.resolve(&params.get_all("resource"))
+    }
+
+    /// What was asked, if this server knows all of it, the client may have
+    /// all of it and the resources asked (`audience`) accept it; with
+    /// nothing asked, the client's own default scopes, else the service's
+    /// (`DEFAULT_SCOPES`), limited to what the client may have, this server
+    /// knows and the resources accept. Nothing to grant is refused.
     pub(super) fn granted_scope(
         &self,
         client: &Client,
         requested: Option<&str>,
+        audience: &Audience,
     ) -> Result<ScopeSet, ScopeRefused> {
+        let for_audience = |s: &String| self.config.resources.admits(audience, s);
         let allowed = |s: &String| client.scopes.contains(s) && self.config.is_known_scope(s);
         let scope: ScopeSet = match requested {
             Some(requested) => {
@@ -35,6 +51,11 @@ impl<S: Store> TokenService<S> {
                         "scope {denied:?} is unknown or not allowed for this client"
                     )));
                 }
+                if let Some(foreign) = requested.iter().find(|s| !for_audience(s)) {
+                    return Err(ScopeRefused(format!(
+                        "scope {foreign:?} is not one the requested resource accepts"
+                    )));
+                }
                 requested
             }
             None => {
@@ -43,7 +64,11 @@ impl<S: Store> TokenService<S> {
                 } else {
                     &client.default_scopes
                 };
-                defaults.iter().filter(|s| allowed(s)).cloned().collect()
+                defaults
+                    .iter()
+                    .filter(|s| allowed(s) && for_audience(s))
+                    .cloned()
+                    .collect()
             }
         };
         if scope.is_empty() {

@@ -232,6 +232,9 @@ impl<S: Store> TokenService<S> {
         if let Some(username) = &token.username {
             answer.insert("username".into(), username.clone().into());
         }
+        if !token.audience.is_empty() {
+            answer.insert("aud".into(), crate::issue::audience_claim(&token.audience));
+        }
         Value::Object(answer)
     }
 }

@@ -32,7 +32,13 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
         // `introspection` scope (django-oauth-toolkit's RESOURCE_SERVER_AUTH_TOKEN),
         // but the registry of these values (RFC 8414 §2) has no name for it.
         "introspection_endpoint_auth_methods_supported": client_auth,
-        "scopes_supported": config.known_scopes().collect::<Vec<_>>(),
+        // Not `introspection`: it is for resource servers, registered by an
+        // administrator, and a client that asks for every advertised scope
+        // (the MCP SDKs do, when a resource names none) must not get it.
+        "scopes_supported": config
+            .known_scopes()
+            .filter(|s| *s != crate::scope::INTROSPECTION_SCOPE)
+            .collect::<Vec<_>>(),
     })
 }
 

@@ -18,7 +18,8 @@ impl<S: Store> TokenService<S> {
     ) -> Result<IssuedToken, OAuthError> {
         let username = params.require("username")?;
         let password = params.require("password")?;
-        let scope = self.granted_scope(client, params.get("scope")?)?;
+        let audience = self.requested_audience(params)?;
+        let scope = self.granted_scope(client, params.get("scope")?, &audience)?;
         let user = match self.sign_in_user(username, password, &client.client_id).await? {
             SignIn::SignedIn(user) => user,
             SignIn::Wrong { .. } => {
@@ -37,7 +38,7 @@ impl<S: Store> TokenService<S> {
             }
         };
         let request = self
-            .token_request(client, scope, Some(&user), self.clock.now())
+            .token_request(client, scope, audience, Some(&user), self.clock.now())
             .await?;
         Ok(issue_user_grant(
             &self.store,

@@ -6,7 +6,7 @@
 //! returned again. A bounded number of store calls whatever the family's age:
 //! read the token, read its family and user, one transaction.
 
-use super::token::still_allowed;
+use super::token::{for_audience, still_allowed};
 use super::{OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{rotate_refresh_token, IssuedToken, RotationPolicy};
@@ -73,7 +73,13 @@ impl<S: Store> TokenService<S> {
             }
         };
 
-        let request = self.token_request(client, scope, Some(&user), now).await?;
+        // RFC 8707 §2.2: fewer of the grant's resources may be asked for.
+        let resources = &self.config.resources;
+        let audience = resources.narrow(&old.audience, &params.get_all("resource"))?;
+        let scope = for_audience(resources, &audience, &scope)?;
+        let request = self
+            .token_request(client, scope, audience, Some(&user), now)
+            .await?;
         let policy = RotationPolicy {
             refresh_lifetime: self.config.refresh_token_expire_seconds,
             keep_successor: self.config.refresh_token_grace_period_seconds > 0,

@@ -10,6 +10,7 @@ use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{issue_access_token, IssuedToken, JwtAccess, TokenRequest};
 use crate::model::{AccessTokenFormat, Client, GrantType, User};
+use crate::resource::Audience;
 use crate::scope::{format_scope, ScopeSet};
 use crate::store::Store;
 
@@ -59,6 +60,7 @@ impl<S: Store> TokenService<S> {
         &self,
         client: &'a Client,
         scope: ScopeSet,
+        audience: Audience,
         user: Option<&User>,
         now: u64,
     ) -> Result<TokenRequest<'a>, OAuthError> {
@@ -84,6 +86,7 @@ impl<S: Store> TokenService<S> {
         Ok(TokenRequest {
             client_id: &client.client_id,
             scope,
+            audience,
             lifetime: client.token_lifetime.unwrap_or(default_lifetime),
             username: user.map(|u| u.username.clone()),
             now,
@@ -102,6 +105,22 @@ pub(super) fn still_allowed(granted: &ScopeSet, client: &Client) -> Result<Scope
         ));
     }
     Ok(scope)
+}
+
+/// What of `scope` (what the grant has) a token for `audience` may carry,
+/// when the request narrowed the grant's resources; none is `invalid_scope`.
+pub(super) fn for_audience(
+    resources: &crate::resource::Resources,
+    audience: &Audience,
+    scope: &ScopeSet,
+) -> Result<ScopeSet, OAuthError> {
+    let admitted = resources.admitted(audience, scope);
+    if admitted.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "none of the granted scope is accepted by the resource asked for",
+        ));
+    }
+    Ok(admitted)
 }
 
 /// RFC 6749 §5.1 successful answer.

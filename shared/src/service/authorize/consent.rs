@@ -132,6 +132,7 @@ impl<S: Store> TokenService<S> {
                 redirect_uri: request.redirect_uri.as_str().to_owned(),
                 redirect_uri_sent: request.redirect_uri_sent,
                 scope: request.scope.clone(),
+                audience: request.audience.clone(),
                 username: user.username.clone(),
                 user_grants_key: user.grants_key.clone(),
                 code_challenge: request.code_challenge.as_str().to_owned(),

@@ -11,6 +11,7 @@ use super::super::{OAuthError, TokenService};
 use crate::form::Form;
 use crate::model::{Client, GrantType, MAX_USERNAME_BYTES};
 use crate::redirect_uri::RedirectUri;
+use crate::resource::{Audience, TargetRefused};
 use crate::scope::ScopeSet;
 use crate::store::Store;
 
@@ -72,6 +73,8 @@ pub(super) struct AuthorizationRequest {
     /// Whether the request named it (the token request must then repeat it).
     pub redirect_uri_sent: bool,
     pub scope: ScopeSet,
+    /// The resources named (RFC 8707), which the code's tokens are for.
+    pub audience: Audience,
     pub state: Option<String>,
     pub code_challenge: CodeChallenge,
     /// OpenID Connect's `nonce`, copied into the ID token.
@@ -175,8 +178,12 @@ impl AuthorizationRequest {
         }
         let code_challenge = CodeChallenge::parse(value("code_challenge")?, value("code_challenge_method")?)
             .map_err(|why| back("invalid_request", why))?;
+        let resources = params.get_all("resource");
+        let audience = service
+            .requested_audience(params)
+            .map_err(|TargetRefused(why)| back("invalid_target", &why))?;
         let scope = service
-            .granted_scope(&client, value("scope")?)
+            .granted_scope(&client, value("scope")?, &audience)
             .map_err(|ScopeRefused(why)| back("invalid_scope", &why))?;
         let nonce = value("nonce")?.map(str::to_owned);
         if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_BYTES) {
@@ -199,12 +206,14 @@ impl AuthorizationRequest {
         let carried = REQUEST_PARAMS
             .iter()
             .filter_map(|name| Some((*name, params.get(name).ok()??.to_owned())))
+            .chain(resources.iter().map(|r| ("resource", (*r).to_owned())))
             .collect();
         Ok(Self {
             client,
             redirect_uri,
             redirect_uri_sent,
             scope,
+            audience,
             state,
             code_challenge,
             nonce,
