@@ -58,7 +58,13 @@ pub struct AuthorizerConfig {
     pub http_api_response: HttpApiResponse,
     /// `JWT_ISSUER` and what goes with it: JWT access tokens verified here.
     pub jwt: Option<JwtSettings>,
+    /// `RESOURCE`: this API's resource identifiers (RFC 8707). When set, a
+    /// token is accepted only if its `aud` names one of them, exactly.
+    pub resources: Vec<String>,
 }
+
+/// The longest resource identifier `RESOURCE` may hold, as the token service's.
+const MAX_RESOURCE_BYTES: usize = 2048;
 
 pub use shared::ConfigError;
 
@@ -246,6 +252,23 @@ impl AuthorizerConfig {
             rules.deny_unmatched();
         }
 
+        let resources: Vec<String> = get("RESOURCE")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = resources
+            .iter()
+            .find(|r| r.len() > MAX_RESOURCE_BYTES || r.contains('#') || !r.contains(':'))
+        {
+            return Err(error(
+                "RESOURCE",
+                format!(
+                    "{bad:?} is not an absolute URI without a fragment, at most {MAX_RESOURCE_BYTES} bytes"
+                ),
+            ));
+        }
+
         let jwt = match get("JWT_ISSUER") {
             None => None,
             Some(issuer) => {
@@ -270,6 +293,7 @@ impl AuthorizerConfig {
                     ));
                 }
                 let audiences: Vec<String> = match get("JWT_AUDIENCE") {
+                    None if !resources.is_empty() => resources.clone(),
                     None => vec![issuer.clone()],
                     Some(list) => list.split_whitespace().map(str::to_owned).collect(),
                 };
@@ -315,6 +339,7 @@ impl AuthorizerConfig {
             rules,
             http_api_response,
             jwt,
+            resources,
         })
     }
 }
@@ -333,6 +358,26 @@ mod tests {
         "RESOURCE_SERVER_INTROSPECTION_URL",
         "https://auth.example.com/o/introspect/",
     );
+
+    #[test]
+    fn resource_names_this_apis_identifiers_and_the_jwt_audience_follows() {
+        let base = [URL, ("RESOURCE_SERVER_AUTH_TOKEN", "tok")];
+        assert!(
+            config(&base).unwrap().resources.is_empty(),
+            "any audience unless RESOURCE is set"
+        );
+        let mut vars = base.to_vec();
+        vars.push(("RESOURCE", "https://mcp.example.com/mcp urn:example:api"));
+        vars.push(("JWT_ISSUER", "https://auth.example.com"));
+        let c = config(&vars).unwrap();
+        assert_eq!(c.resources, ["https://mcp.example.com/mcp", "urn:example:api"]);
+        assert_eq!(c.jwt.unwrap().audiences, c.resources);
+        for bad in ["/mcp", "https://mcp.example.com/mcp#x"] {
+            let mut vars = base.to_vec();
+            vars.push(("RESOURCE", bad));
+            assert_eq!(config(&vars).unwrap_err().variable, "RESOURCE", "{bad}");
+        }
+    }
 
     #[test]
     fn jwt_verification_is_configured_by_its_issuer() {

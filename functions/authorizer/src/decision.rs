@@ -38,6 +38,8 @@ pub struct Authorizer {
     rules: Rules,
     caching_seconds: u64,
     http_api_response: HttpApiResponse,
+    /// This API's resource identifiers: a token must be for one, when set.
+    resources: Vec<String>,
 }
 
 impl Authorizer {
@@ -62,6 +64,7 @@ impl Authorizer {
             rules: config.rules,
             caching_seconds: config.caching_seconds,
             http_api_response: config.http_api_response,
+            resources: config.resources,
         })
     }
 
@@ -131,6 +134,11 @@ impl Authorizer {
                 Arc::new(judge(&answer, now).map_err(Decision::Unauthorized)?)
             }
         };
+        // RFC 8707: a token for another resource is no token here (and is
+        // never cached, so every cached answer passed this check).
+        if !self.resources.is_empty() && !info.audience.iter().any(|a| self.resources.contains(a)) {
+            return Err(Decision::Unauthorized("the token was not issued for this API"));
+        }
         if self.caching_seconds > 0 {
             let until = now + self.caching_seconds;
             let until = info.exp.map_or(until, |exp| exp.min(until));

@@ -140,12 +140,10 @@ impl JwtVerifier {
         if claims["iss"] != self.settings.issuer.as_str() {
             return Verdict::Invalid("the JWT is from another issuer");
         }
-        let audiences: Vec<&str> = match &claims["aud"] {
-            Value::String(one) => vec![one.as_str()],
-            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
+        let Some(audience) = crate::token::audience(claims.get("aud")) else {
+            return Verdict::Invalid("the JWT's aud is malformed");
         };
-        if !audiences
+        if !audience
             .iter()
             .any(|a| self.settings.audiences.iter().any(|ours| ours == a))
         {
@@ -178,6 +176,7 @@ impl JwtVerifier {
             client_id: text("client_id"),
             username: None,
             sub: text("sub"),
+            audience,
         })
     }
 

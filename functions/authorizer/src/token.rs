@@ -19,6 +19,8 @@ pub struct TokenInfo {
     pub username: Option<String>,
     /// The subject, if the server names one.
     pub sub: Option<String>,
+    /// The resources it was issued for (`aud`), if the server says.
+    pub audience: Vec<String>,
 }
 
 impl TokenInfo {
@@ -82,7 +84,19 @@ pub fn judge(answer: &Map<String, Value>, now: u64) -> Result<TokenInfo, &'stati
         client_id: text("client_id")?,
         username: text("username")?,
         sub: text("sub")?,
+        audience: audience(answer.get("aud")).ok_or("a claim has the wrong type")?,
     })
+}
+
+/// `aud` as RFC 7519 §4.1.3 (and RFC 7662) write it: one string or an
+/// array of them; absent, none. `None` for anything else.
+pub fn audience(aud: Option<&Value>) -> Option<Vec<String>> {
+    match aud {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::String(one)) => Some(vec![one.clone()]),
+        Some(Value::Array(many)) => many.iter().map(|a| a.as_str().map(str::to_owned)).collect(),
+        Some(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +144,8 @@ mod tests {
             json!({"active": true, "exp": "2000"}),
             json!({"active": true, "token_type": "refresh_token"}),
             json!({"active": true, "scope": ["read"]}),
+            json!({"active": true, "aud": 7}),
+            json!({"active": true, "aud": ["https://api.example", 7]}),
         ] {
             assert!(judge(&answer(bad.clone()), now).is_err(), "{bad}");
         }
