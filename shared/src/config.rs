@@ -70,6 +70,15 @@ pub struct ServiceConfig {
     /// The resources tokens may be asked for (RFC 8707, `RESOURCES`), each
     /// with the scopes it accepts; none by default.
     pub resources: crate::resource::Resources,
+    /// RFC 7591 dynamic client registration at `/o/register/`
+    /// (`CLIENT_REGISTRATION=open`); off by default.
+    pub client_registration: bool,
+    /// The scopes a dynamically registered client may be allowed
+    /// (`REGISTRATION_SCOPES`; default every known scope but `introspection`).
+    pub registration_scopes: ScopeSet,
+    /// How long a dynamically registered client lives unused, seconds
+    /// (`REGISTERED_CLIENT_EXPIRE_SECONDS`, default 30 days).
+    pub registered_client_expire_seconds: u64,
     /// JWT access-token lifetime for clients without their own
     /// (`JWT_ACCESS_TOKEN_EXPIRE_SECONDS`, default 300: an edge that verifies
     /// them itself sees a revocation only when they expire).
@@ -212,6 +221,21 @@ impl ServiceConfig {
             ));
         }
 
+        let client_registration = match get("CLIENT_REGISTRATION").as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("open") => true,
+            Some(other) => {
+                return Err(error(
+                    "CLIENT_REGISTRATION",
+                    format!("{other:?} is neither off nor open"),
+                ))
+            }
+        };
+        let registered_client_expire_seconds = match get("REGISTERED_CLIENT_EXPIRE_SECONDS") {
+            None => 30 * 86_400,
+            Some(v) => parse_lifetime(&v).map_err(|p| error("REGISTERED_CLIENT_EXPIRE_SECONDS", p))?,
+        };
+
         let refresh_token_expire_seconds = match get("REFRESH_TOKEN_EXPIRE_SECONDS") {
             None => DEFAULT_REFRESH_TOKEN_EXPIRE_SECONDS,
             Some(v) => parse_lifetime(&v).map_err(|p| error("REFRESH_TOKEN_EXPIRE_SECONDS", p))?,
@@ -294,6 +318,34 @@ impl ServiceConfig {
                     .or_insert_with(|| description.to_owned());
             }
         }
+        let registration_scopes = match get("REGISTRATION_SCOPES") {
+            None => scopes
+                .keys()
+                .filter(|s| *s != INTROSPECTION_SCOPE)
+                .cloned()
+                .collect(),
+            Some(v) => {
+                let set = parse_scope(&v).map_err(|bad| {
+                    error(
+                        "REGISTRATION_SCOPES",
+                        format!("{bad:?} is not a valid scope name"),
+                    )
+                })?;
+                if set.contains(INTROSPECTION_SCOPE) {
+                    return Err(error(
+                        "REGISTRATION_SCOPES",
+                        "introspection is for resource servers an administrator registers",
+                    ));
+                }
+                if let Some(unknown) = set.iter().find(|s| !scopes.contains_key(*s)) {
+                    return Err(error(
+                        "REGISTRATION_SCOPES",
+                        format!("{unknown:?} is not one of SCOPES"),
+                    ));
+                }
+                set
+            }
+        };
         let id_token_expire_seconds = match get("ID_TOKEN_EXPIRE_SECONDS") {
             None => 36_000,
             Some(v) => parse_lifetime(&v).map_err(|p| error("ID_TOKEN_EXPIRE_SECONDS", p))?,
@@ -337,6 +389,9 @@ impl ServiceConfig {
             jwt_access_token_audience,
             jwt_access_token_expire_seconds,
             resources,
+            client_registration,
+            registration_scopes,
+            registered_client_expire_seconds,
             table_name,
             issuer,
             base_url,

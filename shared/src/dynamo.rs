@@ -19,7 +19,8 @@ pub use aws_sdk_dynamodb::Client as DynamoClient;
 
 use crate::clock::SharedClock;
 use crate::model::{
-    AuthorizationCode, Client, ClientAuth, Consent, Family, GrantType, Session, Token, TokenKind, User,
+    AuthorizationCode, Client, ClientAuth, Consent, Family, GrantType, Registration, Session, Token,
+    TokenKind, User,
 };
 use crate::origin::Origin;
 use crate::redirect_uri::RedirectUri;
@@ -137,6 +138,7 @@ impl DynamoStore {
             Some(Item::Code(c)) if c.expires_at <= now => None,
             Some(Item::Session(x)) if x.expires_at <= now => None,
             Some(Item::SignInAttempts(a)) if a.expires_at <= now => None,
+            Some(Item::Client(c)) if !c.is_live(now) => None,
             Some(Item::SigningKeys(keys)) => Some(Item::SigningKeys(keys.published_only(now))),
             other => other,
         }
@@ -220,7 +222,15 @@ fn decode_client(item: &Attributes) -> Option<Client> {
     let post_logout_redirect_uris = words(item, "post_logout_redirect_uris")
         .filter_map(|uri| RedirectUri::parse(uri).ok())
         .collect();
+    let registration = match s(item, "registered_by").as_deref() {
+        Some("dynamic") => Registration::Dynamic {
+            access_token_hash: s(item, "registration_token_hash")?,
+            expires_at: n(item, TTL_ATTRIBUTE)?,
+        },
+        _ => Registration::Administered,
+    };
     Some(Client {
+        registration,
         allowed_origins,
         post_logout_redirect_uris,
         access_token_format: s(item, "access_token_format")
@@ -286,6 +296,18 @@ fn encode_client(client: &Client) -> Attributes {
     if !client.allowed_origins.is_empty() {
         let origins: Vec<&str> = client.allowed_origins.iter().map(Origin::as_str).collect();
         item.insert("allowed_origins".into(), AttributeValue::S(origins.join(" ")));
+    }
+    if let Registration::Dynamic {
+        access_token_hash,
+        expires_at,
+    } = &client.registration
+    {
+        item.insert("registered_by".into(), AttributeValue::S("dynamic".into()));
+        item.insert(
+            "registration_token_hash".into(),
+            AttributeValue::S(access_token_hash.clone()),
+        );
+        item.insert(TTL_ATTRIBUTE.into(), num(*expires_at));
     }
     if !client.post_logout_redirect_uris.is_empty() {
         let uris: Vec<&str> = client
@@ -889,6 +911,78 @@ impl Store for DynamoStore {
             .is_some())
     }
 
+    async fn register_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.put_new(encode_client(client)).await
+    }
+
+    async fn replace_registered_client(
+        &self,
+        client: &Client,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(encode_client(client)))
+            .condition_expression("registration_token_hash = :hash AND #ttl > :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":hash", AttributeValue::S(token_hash.to_owned()))
+            .expression_attribute_values(":now", num(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete_registered_client(&self, client_id: &str, token_hash: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&Key::Client(client_id.to_owned()))))
+            .condition_expression("registration_token_hash = :hash")
+            .expression_attribute_values(":hash", AttributeValue::S(token_hash.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn renew_registered_client(
+        &self,
+        client_id: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&Key::Client(client_id.to_owned()))))
+            .condition_expression("registered_by = :dynamic AND #ttl > :now")
+            .update_expression("SET #ttl = :expires")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":dynamic", AttributeValue::S("dynamic".into()))
+            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":expires", num(expires_at))
+            .send()
+            .await;
+        match result {
+            // Gone or administered meanwhile: nothing to renew.
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn rehash_password(&self, username: &str, verified: &str, new: &str) -> Result<bool, StoreError> {
         let expected = ("password", AttributeValue::S(verified.to_owned()));
         let changes = vec![("password", AttributeValue::S(new.to_owned()))];
@@ -1183,7 +1277,13 @@ impl AdminStore for DynamoStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            clients.extend(out.items().iter().filter_map(decode_client));
+            let now = self.clock.now();
+            clients.extend(
+                out.items()
+                    .iter()
+                    .filter_map(decode_client)
+                    .filter(|c| c.is_live(now)),
+            );
             match out.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
                 _ => break,

@@ -10,7 +10,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::clock::SharedClock;
 use crate::model::{
-    AuthorizationCode, Client, ClientAuth, Consent, Family, Session, SignInAttempts, SigningKeys, Token, User,
+    AuthorizationCode, Client, ClientAuth, Consent, Family, Registration, Session, SignInAttempts,
+    SigningKeys, Token, User,
 };
 use crate::secret::generate_id;
 use crate::store::{
@@ -93,7 +94,8 @@ impl MemoryStore {
             Item::Code(c) => c.expires_at > now,
             Item::Session(x) => x.expires_at > now,
             Item::SignInAttempts(a) => a.expires_at > now,
-            Item::Client(_) | Item::User(_) | Item::Consent(_) | Item::SigningKeys(_) => true,
+            Item::Client(c) => c.is_live(now),
+            Item::User(_) | Item::Consent(_) | Item::SigningKeys(_) => true,
         }
     }
 }
@@ -104,6 +106,13 @@ fn stored(item: Item) -> Stored {
         rotated_to: None,
         secret_checks: None,
     }
+}
+
+/// Whether `client` registered itself with the registration access token
+/// of hash `token_hash` and is live at `now`.
+fn registered_with(client: &Client, token_hash: &str, now: u64) -> bool {
+    matches!(&client.registration, Registration::Dynamic { access_token_hash, .. } if access_token_hash == token_hash)
+        && client.is_live(now)
 }
 
 fn token_key(token: &Token) -> Key {
@@ -308,6 +317,74 @@ impl Store for MemoryStore {
             },
             _ => Ok(false),
         }
+    }
+
+    async fn register_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.create_client(client).await
+    }
+
+    async fn replace_registered_client(
+        &self,
+        client: &Client,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        round_trip().await;
+        let key = Key::Client(client.client_id.clone());
+        writable([&key])?;
+        let mut items = self.lock();
+        match items.get(&key) {
+            // As DynamoDB's condition: the token's hash, and not yet expired.
+            Some(Stored {
+                item: Item::Client(current),
+                ..
+            }) if registered_with(current, token_hash, now) => {
+                items.insert(key, stored(Item::Client(client.clone())));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_registered_client(&self, client_id: &str, token_hash: &str) -> Result<bool, StoreError> {
+        round_trip().await;
+        let key = Key::Client(client_id.to_owned());
+        writable([&key])?;
+        let mut items = self.lock();
+        match items.get(&key) {
+            // DynamoDB's condition names no time: an expired one goes too.
+            Some(Stored {
+                item: Item::Client(current),
+                ..
+            }) if registered_with(current, token_hash, 0) => {
+                items.remove(&key);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn renew_registered_client(
+        &self,
+        client_id: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        round_trip().await;
+        let key = Key::Client(client_id.to_owned());
+        writable([&key])?;
+        if let Some(Stored {
+            item: Item::Client(c),
+            ..
+        }) = self.lock().get_mut(&key)
+        {
+            if let Registration::Dynamic { expires_at: at, .. } = &mut c.registration {
+                if *at > now {
+                    *at = expires_at;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn rehash_password(&self, username: &str, verified: &str, new: &str) -> Result<bool, StoreError> {
@@ -555,6 +632,7 @@ impl AdminStore for MemoryStore {
         let mut clients: Vec<Client> = self
             .lock()
             .values()
+            .filter(|s| self.live(s))
             .filter_map(|s| match &s.item {
                 Item::Client(c) => Some(c.clone()),
                 _ => None,

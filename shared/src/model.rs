@@ -111,6 +111,36 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// What its access tokens are.
     pub access_token_format: AccessTokenFormat,
+    /// Who registered it.
+    pub registration: Registration,
+}
+
+/// Who registered a client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Registration {
+    /// An administrator (`oauthctl client create`, `import-dot`).
+    #[default]
+    Administered,
+    /// The client itself, by RFC 7591 dynamic registration: it reads,
+    /// updates and deletes its registration with the registration access
+    /// token it was given then (RFC 7592), and is gone at `expires_at`
+    /// (renewed whenever it is used).
+    Dynamic {
+        /// The SHA-256 of its registration access token.
+        access_token_hash: String,
+        /// When it expires unless used, epoch seconds (and the item's TTL).
+        expires_at: u64,
+    },
+}
+
+impl Registration {
+    /// Its name, as `oauthctl` and the table spell it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Registration::Administered => "administrator",
+            Registration::Dynamic { .. } => "dynamic",
+        }
+    }
 }
 
 /// What a client's access tokens are.
@@ -176,7 +206,17 @@ impl Client {
             "allowed_origins": self.allowed_origins.iter().map(Origin::as_str).collect::<Vec<_>>(),
             "post_logout_redirect_uris": self.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
             "access_token_format": self.access_token_format.as_str(),
+            "registered_by": self.registration.as_str(),
         })
+    }
+
+    /// Whether it is still registered at `now` (a dynamic registration
+    /// unused for too long is gone, before DynamoDB's TTL deletes it).
+    pub fn is_live(&self, now: u64) -> bool {
+        match self.registration {
+            Registration::Administered => true,
+            Registration::Dynamic { expires_at, .. } => expires_at > now,
+        }
     }
 }
 

@@ -281,6 +281,37 @@ pub trait Store: Send + Sync + 'static {
         sha256: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Stores a client that registered itself (RFC 7591); fails with
+    /// [`StoreError::AlreadyExists`] rather than overwrite.
+    fn register_client(&self, client: &Client) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces the live dynamically registered client `client.client_id`
+    /// with `client` (RFC 7592 update), if its registration access token's
+    /// hash is still `token_hash`; whether it was.
+    fn replace_registered_client(
+        &self,
+        client: &Client,
+        token_hash: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes the dynamically registered client `client_id` (RFC 7592), if
+    /// its registration access token's hash is `token_hash`; whether it was.
+    fn delete_registered_client(
+        &self,
+        client_id: &str,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Moves the expiry of the live dynamically registered client
+    /// `client_id` to `expires_at` (it was used); never brings one back.
+    fn renew_registered_client(
+        &self,
+        client_id: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Stores a user's password under the configured hasher after a sign-in
     /// (`new`), unless the hash is no longer `verified`; grants stand.
     /// Whether it was replaced.

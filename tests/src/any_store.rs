@@ -94,6 +94,28 @@ impl Store for AnyStore {
     async fn rehash_password(&self, username: &str, verified: &str, new: &str) -> Result<bool, StoreError> {
         each!(self, s => s.rehash_password(username, verified, new).await)
     }
+    async fn register_client(&self, client: &Client) -> Result<(), StoreError> {
+        each!(self, s => s.register_client(client).await)
+    }
+    async fn replace_registered_client(
+        &self,
+        client: &Client,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        each!(self, s => s.replace_registered_client(client, token_hash, now).await)
+    }
+    async fn delete_registered_client(&self, client_id: &str, token_hash: &str) -> Result<bool, StoreError> {
+        each!(self, s => s.delete_registered_client(client_id, token_hash).await)
+    }
+    async fn renew_registered_client(
+        &self,
+        client_id: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.renew_registered_client(client_id, expires_at, now).await)
+    }
     async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
         each!(self, s => s.put_code(code).await)
     }

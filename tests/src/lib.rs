@@ -215,6 +215,36 @@ impl<S: Store> Store for Counting<S> {
         self.calls.outage()?;
         self.inner.rehash_password(username, verified, new).await
     }
+    async fn register_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.calls.outage()?;
+        self.inner.register_client(client).await
+    }
+    async fn replace_registered_client(
+        &self,
+        client: &Client,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.calls.outage()?;
+        self.inner
+            .replace_registered_client(client, token_hash, now)
+            .await
+    }
+    async fn delete_registered_client(&self, client_id: &str, token_hash: &str) -> Result<bool, StoreError> {
+        self.calls.outage()?;
+        self.inner.delete_registered_client(client_id, token_hash).await
+    }
+    async fn renew_registered_client(
+        &self,
+        client_id: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.calls.outage()?;
+        self.inner
+            .renew_registered_client(client_id, expires_at, now)
+            .await
+    }
     async fn put_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
         self.calls.outage()?;
         self.calls.token_writes.fetch_add(1, Ordering::SeqCst);
@@ -463,6 +493,7 @@ impl TestEnv {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: shared::model::AccessTokenFormat::Opaque,
+            registration: Default::default(),
         };
         self.admin.create_client(&client).await.unwrap();
     }

@@ -152,12 +152,15 @@ check(limits(("/*", "*")) == ({"Ref": "TokenApiRateLimit"}, {"Ref": "TokenApiBur
 for verb in ("POST", "GET"):
     check(limits(("/~1o~1introspect", verb)) == ({"Ref": "IntrospectionRateLimit"}, {"Ref": "IntrospectionBurstLimit"}),
           f"{verb} /o/introspect has a throttle of its own")
+check(limits(("/~1o~1register", "POST")) == ({"Ref": "RegistrationRateLimit"}, {"Ref": "RegistrationBurstLimit"}),
+      "POST /o/register has a throttle of its own")
 token_paths = resources["TokenApi"]["Properties"]["Body"]["paths"]
 routes = sorted(f"{verb.upper()} {path}" for path, verbs in token_paths.items() for verb in verbs)
-check(routes == ["GET /.well-known/oauth-authorization-server", "GET /.well-known/openid-configuration", "GET /o/.well-known/jwks.json",
+check(routes == sorted(["GET /.well-known/oauth-authorization-server", "GET /.well-known/openid-configuration", "GET /o/.well-known/jwks.json",
                  "GET /o/.well-known/openid-configuration", "GET /o/authorize", "GET /o/introspect", "GET /o/logout", "GET /o/userinfo",
                  "OPTIONS /o/revoke_token", "OPTIONS /o/token", "OPTIONS /o/userinfo",
-                 "POST /o/authorize", "POST /o/introspect", "POST /o/logout", "POST /o/revoke_token", "POST /o/token", "POST /o/userinfo"],
+                 "POST /o/authorize", "POST /o/introspect", "POST /o/logout", "POST /o/register", "POST /o/revoke_token", "POST /o/token", "POST /o/userinfo",
+                 "DELETE /o/register/{client_id}", "GET /o/register/{client_id}", "PUT /o/register/{client_id}"]),
       f"the token API routes exactly the service's endpoints ({routes})")
 check(cfn["Outputs"]["AuthorizerFunctionArn"]["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-AuthorizerFunctionArn"},
       "the authorizer's ARN is exported")

@@ -754,6 +754,7 @@ async fn a_public_client_never_mints_tokens_from_its_id_alone() {
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: shared::model::AccessTokenFormat::Opaque,
+        registration: Default::default(),
     };
     f.env.admin.create_client(&client).await.unwrap();
     for form in [

@@ -614,6 +614,7 @@ async fn faults_under_load_lose_nothing_and_never_allow() {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: shared::model::AccessTokenFormat::Opaque,
+            registration: Default::default(),
         };
         (credentials, client)
     };

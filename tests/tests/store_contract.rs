@@ -90,6 +90,7 @@ contract!(
     rehashes_and_revocations_hold_their_conditions,
     signing_keys_change_only_from_the_version_read,
     a_client_and_a_user_read_back_as_written,
+    a_registration_changes_only_with_its_token_and_never_comes_back,
 );
 
 fn client(id: &str, auth: ClientAuth) -> Client {
@@ -108,6 +109,7 @@ fn client(id: &str, auth: ClientAuth) -> Client {
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: shared::model::AccessTokenFormat::Opaque,
+        registration: Default::default(),
     }
 }
 
@@ -640,4 +642,100 @@ async fn a_client_and_a_user_read_back_as_written<S: AdminStore>(s: Subject<S>) 
     };
     s.store.create_user(&user).await.unwrap();
     assert_eq!(s.store.get_user("jane").await.unwrap(), Some(user));
+}
+
+/// RFC 7591/7592's writes: a registered client is replaced or deleted only
+/// with its registration access token's hash; once expired it is gone to
+/// reads, lists, updates and renewals alike (before DynamoDB's TTL deletes it).
+async fn a_registration_changes_only_with_its_token_and_never_comes_back<S: AdminStore>(s: Subject<S>) {
+    let now = s.now();
+    let registered = |id: &str, hash: &str, expires_at: u64| {
+        let mut c = client(id, ClientAuth::Public);
+        c.registration = shared::model::Registration::Dynamic {
+            access_token_hash: hash.into(),
+            expires_at,
+        };
+        c
+    };
+    let first = registered("reg1", "hash1", now + 100);
+    s.store.register_client(&first).await.unwrap();
+    assert_eq!(
+        s.store.register_client(&first).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(s.store.get_client("reg1").await.unwrap(), Some(first.clone()));
+
+    let mut renamed = first.clone();
+    renamed.name = "renamed".into();
+    assert!(!s
+        .store
+        .replace_registered_client(&renamed, "hash2", now)
+        .await
+        .unwrap());
+    assert!(s
+        .store
+        .replace_registered_client(&renamed, "hash1", now)
+        .await
+        .unwrap());
+    assert_eq!(s.store.get_client("reg1").await.unwrap(), Some(renamed.clone()));
+    // An administered client is no registration.
+    s.store
+        .create_client(&client("admin", ClientAuth::Public))
+        .await
+        .unwrap();
+    assert!(!s.store.delete_registered_client("admin", "hash1").await.unwrap());
+    s.store
+        .renew_registered_client("admin", now + 1000, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.store.get_client("admin").await.unwrap(),
+        Some(client("admin", ClientAuth::Public))
+    );
+
+    // Renewed, it lives on; expired, it is gone and stays gone.
+    s.store
+        .renew_registered_client("reg1", now + 200, now)
+        .await
+        .unwrap();
+    s.clock.advance(150);
+    let renewed = s.store.get_client("reg1").await.unwrap().expect("renewed");
+    assert_eq!(
+        renewed.registration,
+        shared::model::Registration::Dynamic {
+            access_token_hash: "hash1".into(),
+            expires_at: now + 200
+        }
+    );
+    let later = s.now();
+    let short = registered("reg2", "hash2", later + 10);
+    s.store.register_client(&short).await.unwrap();
+    s.clock.advance(20);
+    let gone_at = s.now();
+    assert_eq!(s.store.get_client("reg2").await.unwrap(), None);
+    assert!(!s
+        .store
+        .list_clients()
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.client_id == "reg2"));
+    s.store
+        .renew_registered_client("reg2", gone_at + 1000, gone_at)
+        .await
+        .unwrap();
+    assert!(!s
+        .store
+        .replace_registered_client(&short, "hash2", gone_at)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.store.get_client("reg2").await.unwrap(),
+        None,
+        "never brought back"
+    );
+
+    assert!(!s.store.delete_registered_client("reg1", "hash2").await.unwrap());
+    assert!(s.store.delete_registered_client("reg1", "hash1").await.unwrap());
+    assert_eq!(s.store.get_client("reg1").await.unwrap(), None);
 }

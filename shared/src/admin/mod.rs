@@ -176,6 +176,7 @@ pub async fn create_client<S: AdminStore>(
         allowed_origins,
         post_logout_redirect_uris,
         access_token_format: new.access_token_format,
+        registration: Default::default(),
     };
     store.create_client(&client).await?;
     Ok((client, secret))

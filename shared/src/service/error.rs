@@ -80,6 +80,21 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_target", description)
     }
 
+    /// 400 `invalid_client_metadata` (RFC 7591 §3.2.2).
+    pub fn invalid_client_metadata(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_client_metadata", description)
+    }
+
+    /// 400 `invalid_redirect_uri` (RFC 7591 §3.2.2).
+    pub fn invalid_redirect_uri(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", description)
+    }
+
+    /// 403 `access_denied`: what this deployment does not offer.
+    pub fn access_denied(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "access_denied", description)
+    }
+
     /// 400 `invalid_scope`.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)

@@ -11,7 +11,7 @@ use crate::model::GrantType;
 /// The metadata document, built once at cold start.
 pub(super) fn document(config: &ServiceConfig) -> Value {
     let client_auth = ["client_secret_basic", "client_secret_post"];
-    json!({
+    let mut document = json!({
         "issuer": config.issuer,
         "authorization_endpoint": config.endpoint("/o/authorize/"),
         "token_endpoint": config.endpoint("/o/token/"),
@@ -39,7 +39,11 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
             .known_scopes()
             .filter(|s| *s != crate::scope::INTROSPECTION_SCOPE)
             .collect::<Vec<_>>(),
-    })
+    });
+    if config.client_registration {
+        document["registration_endpoint"] = config.endpoint("/o/register/").into();
+    }
+    document
 }
 
 /// The OpenID Connect discovery document (Discovery §3): the metadata

@@ -16,6 +16,7 @@ mod oidc;
 mod password;
 mod pkce;
 mod refresh_token;
+mod register;
 mod revoke;
 mod token;
 mod user_auth;
@@ -40,6 +41,10 @@ pub type HttpRequest = http::Request<Vec<u8>>;
 /// A response as the core produces it.
 pub type HttpResponse = http::Response<String>;
 
+/// The longest client id a registration management path may name (more
+/// than any stored key can hold).
+const MAX_CLIENT_ID_BYTES: usize = 1024;
+
 /// Largest request body accepted; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -55,10 +60,13 @@ enum Route {
     OpenIdConfiguration,
     Jwks,
     UserInfo,
+    Register,
+    /// `/o/register/<client_id>/`: RFC 7592's client configuration endpoint.
+    RegisteredClient,
 }
 
 impl Route {
-    const ALL: [(Route, &'static str); 9] = [
+    const ALL: [(Route, &'static str); 10] = [
         (Route::Token, "/o/token"),
         (Route::Introspect, "/o/introspect"),
         (Route::Revoke, "/o/revoke_token"),
@@ -70,6 +78,7 @@ impl Route {
         (Route::OpenIdConfiguration, "/.well-known/openid-configuration"),
         (Route::Jwks, "/o/.well-known/jwks.json"),
         (Route::UserInfo, "/o/userinfo"),
+        (Route::Register, "/o/register"),
     ];
 
     /// The route a path ends with. Matching the end lets the service run under
@@ -80,6 +89,15 @@ impl Route {
         let path = path.strip_suffix('/').unwrap_or(path);
         if metadata_at.is_some_and(|inserted| path.ends_with(inserted)) {
             return Some(Route::Metadata);
+        }
+        if let Some((head, client_id)) = path.rsplit_once('/') {
+            if head.ends_with("/o/register")
+                && !client_id.is_empty()
+                && client_id.len() <= MAX_CLIENT_ID_BYTES
+                && client_id.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Some(Route::RegisteredClient);
+            }
         }
         Self::ALL
             .iter()
@@ -98,6 +116,8 @@ impl Route {
             Route::OpenIdConfiguration => "openid-configuration",
             Route::Jwks => "jwks",
             Route::UserInfo => "userinfo",
+            Route::Register => "register",
+            Route::RegisteredClient => "registered-client",
         }
     }
 
@@ -109,6 +129,8 @@ impl Route {
             Route::Metadata | Route::OpenIdConfiguration | Route::Jwks => &[Method::GET, Method::HEAD],
             Route::Authorize | Route::Logout => &[Method::GET, Method::POST],
             Route::UserInfo => &[Method::GET, Method::POST, Method::OPTIONS],
+            Route::Register => &[Method::POST],
+            Route::RegisteredClient => &[Method::GET, Method::PUT, Method::DELETE],
         }
     }
 }
@@ -237,6 +259,8 @@ impl<S: Store> TokenService<S> {
                 None => error::not_found(),
             }),
             Route::Jwks => self.jwks(request.method() == Method::HEAD).await,
+            Route::Register => self.register(&request).await,
+            Route::RegisteredClient => self.manage_registration(&request).await,
         }
     }
 }

@@ -37,6 +37,7 @@ impl<S: Store> TokenService<S> {
                 grant.as_str()
             )));
         }
+        self.renew_if_registered(&client).await?;
 
         let issued = match grant {
             GrantType::ClientCredentials => self.client_credentials_grant(&client, params).await?,
