@@ -63,12 +63,15 @@ class Answer:
         return f"HTTP {self.status} {self.body[:300]!r}"
 
 
-def request(method, url, form=None, basic=None, bearer=None):
+def request(method, url, form=None, basic=None, bearer=None, json_body=None):
     headers = {}
     data = None
     if form is not None:
         data = urllib.parse.urlencode(form).encode()
         headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if json_body is not None:
+        data = json.dumps(json_body).encode()
+        headers["Content-Type"] = "application/json"
     if basic:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
     if bearer:
@@ -298,6 +301,34 @@ after_rotation = request("GET", JWT_ITEMS, bearer=rotated)
 check(header(rotated).get("kid") == third_key and after_rotation.status == 200,
       "after the rotation the new key signs, and API Gateway accepts its tokens", (header(rotated), third_key, after_rotation))
 check(request("GET", JWT_ITEMS, bearer=live).status == 200, "the token the old key signed before the rotation is still allowed")
+
+# --- RFC 7591 dynamic registration and RFC 7592 management through the
+# token API (ClientRegistration=open), the management URI a path-parameter route.
+metadata = request("GET", f"{TOKEN_API}/.well-known/oauth-authorization-server").json()
+check(metadata.get("registration_endpoint") == f"{URLS['Issuer']}/o/register/",
+      "the metadata names the registration endpoint", metadata.get("registration_endpoint"))
+registered = request("POST", f"{TOKEN_API}/o/register/", json_body={
+    "redirect_uris": ["http://127.0.0.1:8765/callback"], "token_endpoint_auth_method": "none",
+    "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+    "client_name": "deployed MCP client", "scope": "read"})
+registration = registered.json() if registered.status == 201 else {}
+check(registered.status == 201 and registration.get("registration_access_token"),
+      "a client registers itself through API Gateway (201)", registered)
+management = registration.get("registration_client_uri", f"{TOKEN_API}/o/register/none/")
+registration_token = registration.get("registration_access_token", "none")
+read_back = request("GET", management, bearer=registration_token)
+check(read_back.status == 200 and read_back.json().get("client_id") == registration.get("client_id"),
+      "it reads its registration back at its registration_client_uri", read_back)
+check(request("GET", management, bearer="not-its-token").status == 401,
+      "another token reads nothing (401)")
+listed = {c["client_id"]: c for c in oauthctl("client", "list")}
+check(listed.get(registration.get("client_id"), {}).get("registered_by") == "dynamic",
+      "oauthctl client list shows it as registered dynamically")
+check(request("DELETE", management, bearer=registration_token).status == 204
+      and request("GET", management, bearer=registration_token).status == 401,
+      "it deletes its registration (204), which is then gone")
+check(request("POST", f"{TOKEN_API}/o/register/", json_body={"redirect_uris": ["javascript:alert(1)"]}).json().get("error")
+      == "invalid_redirect_uri", "a javascript: redirect URI is refused")
 
 # --- client_credentials, introspection by the resource server.
 issued = token(app, grant_type="client_credentials", scope="read")
