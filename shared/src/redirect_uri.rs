@@ -110,6 +110,19 @@ impl RedirectUri {
         self.kind
     }
 
+    /// Where the browser goes, as a person can judge it: the host of an
+    /// `https` URI, or the app on this device that a loopback port or a
+    /// private-use scheme reaches.
+    pub fn destination(&self) -> String {
+        match self.kind {
+            RedirectKind::Web => self.url.host_str().unwrap_or_default().to_owned(),
+            RedirectKind::Loopback => "an application on this device".to_owned(),
+            RedirectKind::PrivateUse => {
+                format!("the application on this device that opens {}:", self.url.scheme())
+            }
+        }
+    }
+
     /// Whether this registered URI admits a request naming `requested`: the
     /// same URL, except that a loopback one may name any port (RFC 8252
     /// §7.3: native apps bind an ephemeral one).

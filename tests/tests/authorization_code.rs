@@ -155,6 +155,10 @@ async fn a_user_signs_in_consents_and_the_client_redeems_the_code() {
         "{}",
         consent.body
     );
+    assert!(
+        !consent.body.contains("registered itself"),
+        "an administrator registered this client"
+    );
     assert!(browser.cookies.contains_key("__Host-session"));
 
     let back = browser.submit(&f.env, &consent, &[("decision", "allow")]).await;

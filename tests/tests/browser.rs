@@ -330,6 +330,7 @@ async fn a_person_signs_in_through_a_real_browser() {
             "SCOPES",
             r#"{"read": "Read your items", "write": "Change your items"}"#,
         ),
+        ("CLIENT_REGISTRATION", "open"),
     ])
     .await;
     let (callback_port, mut callbacks) = callback_server().await;
@@ -498,6 +499,40 @@ async fn a_person_signs_in_through_a_real_browser() {
     browser.screenshot("error").await;
     browser.window(390, 844).await;
     browser.screenshot("error-phone").await;
+    browser.window(1280, 900).await;
+
+    // A client that registered itself (RFC 7591): the consent page says its
+    // name is its own word, and where the answer goes.
+    let registered = call(
+        &http,
+        "POST",
+        &format!("{issuer}/o/register/"),
+        Some(
+            json!({ "redirect_uris": [redirect_uri], "client_name": "Totally Legit Mail", "scope": "read" }),
+        ),
+    )
+    .await;
+    let registered_id = registered["client_id"].as_str().expect("registered").to_owned();
+    browser
+        .open(&format!(
+            "{issuer}/o/authorize/?response_type=code&client_id={registered_id}&redirect_uri={}&scope=read&state=s&code_challenge={challenge}&code_challenge_method=S256",
+            shared::form::encode(&redirect_uri)
+        ))
+        .await;
+    let page = browser.source().await;
+    assert!(
+        page.contains("Totally Legit Mail")
+            && page.contains("This application registered itself")
+            && page.contains("an application on this device"),
+        "{page}"
+    );
+    browser.screenshot("consent-registered-client").await;
+    browser.click("button[value=deny]").await;
+    let target = tokio::time::timeout(Duration::from_secs(10), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(query_value(&target, "error").as_deref(), Some("access_denied"));
 
     // The first code again: refused, and the tokens it gave revoked.
     let (status, replay) = redeem(code, verifier).await;

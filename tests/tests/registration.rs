@@ -132,6 +132,16 @@ async fn a_client_registers_itself_and_signs_a_user_in_with_consent() {
         .await;
     assert_eq!(consent.status, 200, "the consent page: {}", consent.body);
     assert!(consent.body.contains("An MCP client"), "{}", consent.body);
+    assert!(
+        consent
+            .body
+            .contains("registered itself: its name is not verified by this service")
+            && consent
+                .body
+                .contains("the answer goes to <strong>an application on this device</strong>"),
+        "the page says who vouched for it, and where the answer goes: {}",
+        consent.body
+    );
     let back = browser.submit(&env, &consent, &[("decision", "allow")]).await;
     let code = redirected(&back, redirect_at_port)["code"].clone();
     let tokens = env

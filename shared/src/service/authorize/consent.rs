@@ -9,7 +9,7 @@ use super::request::AuthorizationRequest;
 use super::session::{Cookies, Csrf, SessionFacts, SignedIn};
 use crate::config::AUTHORIZATION_CODE_EXPIRE_SECONDS;
 use crate::form::Form;
-use crate::model::{AuthorizationCode, Consent, User};
+use crate::model::{AuthorizationCode, Consent, Registration, User};
 use crate::scope::format_scope;
 use crate::secret::{generate_id, generate_secret, sha256_hex};
 use crate::store::Store;
@@ -66,9 +66,14 @@ impl<S: Store> TokenService<S> {
                 )
             })
             .collect();
+        let unverified = match request.client.registration {
+            Registration::Administered => None,
+            Registration::Dynamic { .. } => Some(request.redirect_uri.destination()),
+        };
         pages::consent(
             &self.authorize_url(),
             &request.client.name,
+            unverified.as_deref(),
             &user.username,
             &scopes,
             &Self::carried(request, &csrf.token),

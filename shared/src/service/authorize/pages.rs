@@ -29,6 +29,7 @@ button.secondary{background:#e5e7eb;color:#111827;margin-top:.6rem}\
 ul{padding-left:1.2rem}\
 li{margin:.3rem 0}\
 .who{color:#4b5563;font-size:.9rem}\
+.unverified{padding:.6rem .8rem;border-radius:.4rem;background:#fef3c7;color:#92400e}\
 @media (max-width:30rem){main{margin:0;min-height:100vh;border-radius:0;box-shadow:none}}";
 
 /// `Content-Security-Policy`: nothing but the one stylesheet above.
@@ -128,10 +129,20 @@ pub(super) fn sign_in(
 pub(super) fn consent(
     action: &str,
     client_name: &str,
+    unverified_destination: Option<&str>,
     username: &str,
     scopes: &[(&str, &str)],
     carried: &[(&str, &str)],
 ) -> HttpResponse {
+    // A client that registered itself names itself: say so, and where the
+    // answer goes, which is what the person can check.
+    let warning = unverified_destination.map_or_else(String::new, |destination| {
+        format!(
+            "<p class=\"unverified\" role=\"note\">This application registered itself: its name is not \
+verified by this service. If you allow, the answer goes to <strong>{}</strong>.</p>",
+            escape(destination)
+        )
+    });
     let items: String = scopes
         .iter()
         .map(|(name, description)| {
@@ -143,7 +154,7 @@ pub(super) fn consent(
         })
         .collect();
     let body = format!(
-        "<h1>Allow access?</h1><p><strong>{client}</strong> asks to:</p><ul>{items}</ul>\
+        "<h1>Allow access?</h1><p><strong>{client}</strong> asks to:</p><ul>{items}</ul>{warning}\
 <form method=\"post\" action=\"{action}\">{hidden}\
 <input type=\"hidden\" name=\"step\" value=\"consent\">\
 <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
