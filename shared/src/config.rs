@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::scope::{parse_scope, ScopeSet, INTROSPECTION_SCOPE};
+use crate::scope::{is_reserved, parse_scope, ScopeSet, INTROSPECTION_SCOPE, REGISTRATION_SCOPE};
 
 /// Default access-token lifetime, as in django-oauth-toolkit.
 pub const DEFAULT_ACCESS_TOKEN_EXPIRE_SECONDS: u64 = 3600;
@@ -71,8 +71,8 @@ pub struct ServiceConfig {
     /// with the scopes it accepts; none by default.
     pub resources: crate::resource::Resources,
     /// RFC 7591 dynamic client registration at `/o/register/`
-    /// (`CLIENT_REGISTRATION=open`); off by default.
-    pub client_registration: bool,
+    /// (`CLIENT_REGISTRATION`); off by default.
+    pub client_registration: ClientRegistration,
     /// The scopes a dynamically registered client may be allowed
     /// (`REGISTRATION_SCOPES`; default every known scope but `introspection`).
     pub registration_scopes: ScopeSet,
@@ -105,6 +105,18 @@ impl std::fmt::Debug for KeySealing {
             KeySealing::Secret(_) => f.write_str("Secret(..)"),
         }
     }
+}
+
+/// Who may register a client at `/o/register/` (RFC 7591).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRegistration {
+    /// Nobody: `403`.
+    Off,
+    /// Anyone (an MCP client, say), within what registration allows.
+    Open,
+    /// Whoever presents an initial access token (RFC 7591 §3): an access
+    /// token with the `registration` scope an administrator handed out.
+    InitialAccessToken,
 }
 
 /// The OpenID Connect scopes (Core §5.4), known whenever OpenID Connect is on.
@@ -185,12 +197,25 @@ impl ServiceConfig {
             .entry(INTROSPECTION_SCOPE.to_owned())
             .or_insert_with(|| "Introspect token scope".to_owned());
 
+        let client_registration = match get("CLIENT_REGISTRATION").as_deref().map(str::trim) {
+            None | Some("off") => ClientRegistration::Off,
+            Some("open") => ClientRegistration::Open,
+            Some("token") => ClientRegistration::InitialAccessToken,
+            Some(other) => {
+                return Err(error(
+                    "CLIENT_REGISTRATION",
+                    format!("{other:?} is none of off, open and token"),
+                ))
+            }
+        };
+        if client_registration == ClientRegistration::InitialAccessToken {
+            scopes
+                .entry(REGISTRATION_SCOPE.to_owned())
+                .or_insert_with(|| "Register clients".to_owned());
+        }
+
         let default_scopes = match get("DEFAULT_SCOPES") {
-            None => scopes
-                .keys()
-                .filter(|s| *s != INTROSPECTION_SCOPE)
-                .cloned()
-                .collect(),
+            None => scopes.keys().filter(|s| !is_reserved(s)).cloned().collect(),
             Some(v) => {
                 let set = parse_scope(&v)
                     .map_err(|bad| error("DEFAULT_SCOPES", format!("{bad:?} is not a valid scope name")))?;
@@ -221,16 +246,6 @@ impl ServiceConfig {
             ));
         }
 
-        let client_registration = match get("CLIENT_REGISTRATION").as_deref().map(str::trim) {
-            None | Some("off") => false,
-            Some("open") => true,
-            Some(other) => {
-                return Err(error(
-                    "CLIENT_REGISTRATION",
-                    format!("{other:?} is neither off nor open"),
-                ))
-            }
-        };
         let registered_client_expire_seconds = match get("REGISTERED_CLIENT_EXPIRE_SECONDS") {
             None => 30 * 86_400,
             Some(v) => parse_lifetime(&v).map_err(|p| error("REGISTERED_CLIENT_EXPIRE_SECONDS", p))?,
@@ -319,11 +334,7 @@ impl ServiceConfig {
             }
         }
         let registration_scopes = match get("REGISTRATION_SCOPES") {
-            None => scopes
-                .keys()
-                .filter(|s| *s != INTROSPECTION_SCOPE)
-                .cloned()
-                .collect(),
+            None => scopes.keys().filter(|s| !is_reserved(s)).cloned().collect(),
             Some(v) => {
                 let set = parse_scope(&v).map_err(|bad| {
                     error(
@@ -331,10 +342,10 @@ impl ServiceConfig {
                         format!("{bad:?} is not a valid scope name"),
                     )
                 })?;
-                if set.contains(INTROSPECTION_SCOPE) {
+                if let Some(reserved) = set.iter().find(|s| is_reserved(s)) {
                     return Err(error(
                         "REGISTRATION_SCOPES",
-                        "introspection is for resource servers an administrator registers",
+                        format!("{reserved:?} is the authorization server's own, for clients an administrator registers"),
                     ));
                 }
                 if let Some(unknown) = set.iter().find(|s| !scopes.contains_key(*s)) {
@@ -623,6 +634,36 @@ mod tests {
         ] {
             assert_eq!(issuer(bad).unwrap_err().variable, "ISSUER", "{bad}");
         }
+    }
+
+    #[test]
+    fn registration_is_off_open_or_by_token_and_never_hands_out_reserved_scopes() {
+        let base = [("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            config(&vars)
+        };
+        assert_eq!(with(&[]).unwrap().client_registration, ClientRegistration::Off);
+        let open = with(&[("CLIENT_REGISTRATION", "open")]).unwrap();
+        assert_eq!(open.client_registration, ClientRegistration::Open);
+        assert!(!open.is_known_scope(REGISTRATION_SCOPE));
+        let closed = with(&[("CLIENT_REGISTRATION", "token")]).unwrap();
+        assert_eq!(closed.client_registration, ClientRegistration::InitialAccessToken);
+        assert!(closed.is_known_scope(REGISTRATION_SCOPE));
+        for c in [&open, &closed] {
+            assert!(!c.registration_scopes.iter().any(|s| is_reserved(s)));
+            assert!(!c.default_scopes.iter().any(|s| is_reserved(s)));
+        }
+        assert_eq!(
+            with(&[("CLIENT_REGISTRATION", "yes")]).unwrap_err().variable,
+            "CLIENT_REGISTRATION"
+        );
+        let reserved = with(&[
+            ("CLIENT_REGISTRATION", "open"),
+            ("REGISTRATION_SCOPES", "read introspection"),
+        ]);
+        assert_eq!(reserved.unwrap_err().variable, "REGISTRATION_SCOPES");
     }
 
     #[test]

@@ -5,6 +5,17 @@ use std::collections::BTreeSet;
 /// The scope a resource server's token or client needs to call introspection.
 pub const INTROSPECTION_SCOPE: &str = "introspection";
 
+/// The scope of an initial access token (RFC 7591 §3), which a closed
+/// deployment's registrations need (`CLIENT_REGISTRATION=token`).
+pub const REGISTRATION_SCOPE: &str = "registration";
+
+/// Whether `scope` is for the authorization server's own endpoints
+/// (introspection, registration): given by an administrator only, never by
+/// default, never registrable, never advertised.
+pub fn is_reserved(scope: &str) -> bool {
+    scope == INTROSPECTION_SCOPE || scope == REGISTRATION_SCOPE
+}
+
 /// The scope that makes an authorization request an OpenID Connect one.
 pub const OPENID_SCOPE: &str = "openid";
 

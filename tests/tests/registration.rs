@@ -333,3 +333,68 @@ async fn unused_registrations_expire_and_use_keeps_them() {
         [used["client_id"].as_str().unwrap()]
     );
 }
+
+/// `CLIENT_REGISTRATION=token`: only with an initial access token (RFC 7591
+/// §3), a client's own token with the `registration` scope; the scope is
+/// never advertised, granted by default nor registrable.
+#[tokio::test]
+async fn a_closed_deployment_registers_only_with_an_initial_access_token() {
+    let env = env(&[("CLIENT_REGISTRATION", "token")]).await;
+    let registrar = env.client("registration").await;
+    let initial = env.token(&registrar, Some("registration")).await;
+    let reader = env.client("read").await;
+    let not_initial = env.token(&reader, Some("read")).await;
+    let with = |token: Option<&str>| {
+        let mut request = env
+            .request("POST", "/o/register/")
+            .header("content-type", "application/json")
+            .body(mcp_client_metadata().to_string().as_bytes());
+        if let Some(token) = token {
+            request = request.bearer(token);
+        }
+        request.send()
+    };
+    let none = with(None).await;
+    none.assert_error(401, "invalid_token");
+    assert!(none
+        .header("www-authenticate")
+        .is_some_and(|c| c.starts_with("Bearer")));
+    with(Some("made-up")).await.assert_error(401, "invalid_token");
+    with(Some(&not_initial))
+        .await
+        .assert_error(403, "insufficient_scope");
+    assert!(
+        env.admin.list_clients().await.unwrap().len() == 2,
+        "nothing registered"
+    );
+    let answer = with(Some(&initial)).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+
+    // Its client disabled: the token no longer registers.
+    env.set_disabled(&registrar, true).await;
+    with(Some(&initial)).await.assert_error(401, "invalid_token");
+
+    let metadata = env
+        .request("GET", "/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .json();
+    assert!(metadata["registration_endpoint"].is_string());
+    assert!(!metadata["scopes_supported"].to_string().contains("registration"));
+    let mut asks = mcp_client_metadata();
+    asks["scope"] = "registration".into();
+    let another = env
+        .token(&env.client("registration").await, Some("registration"))
+        .await;
+    let refused = env
+        .request("POST", "/o/register/")
+        .header("content-type", "application/json")
+        .bearer(&another)
+        .body(asks.to_string().as_bytes())
+        .send()
+        .await;
+    refused.assert_error(400, "invalid_client_metadata");
+    register(&env, &json!({ "redirect_uris": [REDIRECT] }))
+        .await
+        .assert_error(401, "invalid_token");
+}

@@ -32,15 +32,16 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
         // `introspection` scope (django-oauth-toolkit's RESOURCE_SERVER_AUTH_TOKEN),
         // but the registry of these values (RFC 8414 §2) has no name for it.
         "introspection_endpoint_auth_methods_supported": client_auth,
-        // Not `introspection`: it is for resource servers, registered by an
-        // administrator, and a client that asks for every advertised scope
-        // (the MCP SDKs do, when a resource names none) must not get it.
+        // Not `introspection` nor `registration`: they are for this server's
+        // own endpoints, given by an administrator, and a client that asks
+        // for every advertised scope (the MCP SDKs do, when a resource names
+        // none) must not get them.
         "scopes_supported": config
             .known_scopes()
-            .filter(|s| *s != crate::scope::INTROSPECTION_SCOPE)
+            .filter(|s| !crate::scope::is_reserved(s))
             .collect::<Vec<_>>(),
     });
-    if config.client_registration {
+    if config.client_registration != crate::config::ClientRegistration::Off {
         document["registration_endpoint"] = config.endpoint("/o/register/").into();
     }
     document

@@ -12,12 +12,13 @@ use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService, MAX_BODY_BYTES};
+use crate::config::ClientRegistration;
 use crate::credentials::{parse_authorization_value, Authorization};
-use crate::model::{AccessTokenFormat, Client, ClientAuth, GrantType, Registration};
+use crate::model::{AccessTokenFormat, Client, ClientAuth, GrantType, Registration, TokenKind};
 use crate::redirect_uri::{RedirectKind, RedirectUri};
-use crate::scope::{format_scope, parse_scope, ScopeSet};
+use crate::scope::{format_scope, parse_scope, ScopeSet, REGISTRATION_SCOPE};
 use crate::secret::{generate_id, generate_secret, sha256_hex};
-use crate::store::Store;
+use crate::store::{Item, Key, Store};
 
 /// The most redirect URIs one registration may name.
 const MAX_REDIRECT_URIS: usize = 10;
@@ -174,10 +175,14 @@ fn client_information(client: &Client, management_uri: &str) -> Value {
 impl<S: Store> TokenService<S> {
     /// `POST /o/register/` (RFC 7591 §3).
     pub(super) async fn register(&self, request: &HttpRequest) -> Result<HttpResponse, OAuthError> {
-        if !self.config.client_registration {
-            return Err(OAuthError::access_denied(
-                "dynamic client registration is off here (CLIENT_REGISTRATION)",
-            ));
+        match self.config.client_registration {
+            ClientRegistration::Off => {
+                return Err(OAuthError::access_denied(
+                    "dynamic client registration is off here (CLIENT_REGISTRATION)",
+                ))
+            }
+            ClientRegistration::Open => {}
+            ClientRegistration::InitialAccessToken => self.check_initial_access_token(request).await?,
         }
         let (metadata, _) = Metadata::parse(body(request)?, &self.config.registration_scopes)?;
         let now = self.clock.now();
@@ -206,14 +211,8 @@ impl<S: Store> TokenService<S> {
             .rsplit('/')
             .next()
             .unwrap_or_default();
-        let token_hash = match request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(parse_authorization_value)
-        {
-            Some(Ok(Authorization::Bearer(token))) => sha256_hex(&token),
-            _ => return Err(not_authorized()),
+        let Some(token_hash) = bearer(request).map(|token| sha256_hex(&token)) else {
+            return Err(not_authorized());
         };
         let now = self.clock.now();
         let client = match self.store.get_client(client_id).await? {
@@ -273,6 +272,38 @@ impl<S: Store> TokenService<S> {
         }
     }
 
+    /// RFC 7591 §3: a closed deployment's registration carries an initial
+    /// access token: a client's own active access token with the
+    /// `registration` scope, the client still enabled.
+    async fn check_initial_access_token(&self, request: &HttpRequest) -> Result<(), OAuthError> {
+        let Some(token) = bearer(request) else {
+            return Err(OAuthError::bearer_required());
+        };
+        let invalid = || OAuthError::invalid_token("the initial access token is unknown, expired or revoked");
+        let token = match self
+            .store
+            .load(&[Key::Token(sha256_hex(&token))])
+            .await?
+            .pop()
+            .flatten()
+        {
+            // A client's own token (client_credentials, `oauthctl token mint`).
+            Some(Item::Token(t)) if t.kind == TokenKind::Access && t.username.is_none() => t,
+            _ => return Err(invalid()),
+        };
+        let owner = self.store.get_client(&token.client_id).await?;
+        if owner.is_none_or(|owner| owner.disabled) {
+            return Err(invalid());
+        }
+        if !token.scope.contains(REGISTRATION_SCOPE) {
+            return Err(OAuthError::insufficient_scope(
+                REGISTRATION_SCOPE,
+                "the initial access token lacks the registration scope",
+            ));
+        }
+        Ok(())
+    }
+
     /// Where a registered client manages its registration.
     fn management_uri(&self, client_id: &str) -> String {
         self.config.endpoint(&format!("/o/register/{client_id}/"))
@@ -292,6 +323,19 @@ impl<S: Store> TokenService<S> {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The bearer token of the request's `Authorization` header.
+fn bearer(request: &HttpRequest) -> Option<String> {
+    let value = request
+        .headers()
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    match parse_authorization_value(value) {
+        Ok(Authorization::Bearer(token)) => Some(token),
+        _ => None,
     }
 }
 
