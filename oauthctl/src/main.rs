@@ -203,6 +203,10 @@ struct CreateClient {
     /// the edge; short-lived by default: JWT_ACCESS_TOKEN_EXPIRE_SECONDS).
     #[arg(long, default_value = "opaque", value_parser = parse_format)]
     access_token_format: shared::model::AccessTokenFormat,
+    /// A resource (RFC 8707) the client may ask tokens for, one of the
+    /// service's RESOURCES (repeatable; none: any of them).
+    #[arg(long = "resource")]
+    resources: Vec<String>,
 }
 
 fn parse_format(value: &str) -> Result<shared::model::AccessTokenFormat, String> {
@@ -295,6 +299,7 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
                 allowed_origins: args.allowed_origins,
                 post_logout_redirect_uris: args.post_logout_redirect_uris,
                 access_token_format: args.access_token_format,
+                resources: args.resources,
             };
             let (client, secret) = admin::create_client(&store, new, clock.now())
                 .await

@@ -230,6 +230,7 @@ fn decode_client(item: &Attributes) -> Option<Client> {
         _ => Registration::Administered,
     };
     Some(Client {
+        resources: words(item, "resources").map(str::to_owned).collect(),
         registration,
         allowed_origins,
         post_logout_redirect_uris,
@@ -296,6 +297,10 @@ fn encode_client(client: &Client) -> Attributes {
     if !client.allowed_origins.is_empty() {
         let origins: Vec<&str> = client.allowed_origins.iter().map(Origin::as_str).collect();
         item.insert("allowed_origins".into(), AttributeValue::S(origins.join(" ")));
+    }
+    if !client.resources.is_empty() {
+        let ids: Vec<&str> = client.resources.iter().map(String::as_str).collect();
+        item.insert("resources".into(), AttributeValue::S(ids.join(" ")));
     }
     if let Registration::Dynamic {
         access_token_hash,

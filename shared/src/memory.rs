@@ -759,6 +759,7 @@ mod tests {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: crate::model::AccessTokenFormat::Opaque,
+            resources: Default::default(),
         };
         let (client, secret) = admin::create_client(service.store(), new, 0).await.unwrap();
         (client.client_id, secret.unwrap())

@@ -113,6 +113,9 @@ pub struct Client {
     pub access_token_format: AccessTokenFormat,
     /// Who registered it.
     pub registration: Registration,
+    /// The resources (RFC 8707) it may ask tokens for; none: any the
+    /// service knows.
+    pub resources: Audience,
 }
 
 /// Who registered a client.
@@ -207,6 +210,7 @@ impl Client {
             "post_logout_redirect_uris": self.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
             "access_token_format": self.access_token_format.as_str(),
             "registered_by": self.registration.as_str(),
+            "resources": self.resources,
         })
     }
 

@@ -42,8 +42,8 @@ pub struct TargetRefused(pub String);
 pub struct Resources(BTreeMap<String, Resource>);
 
 /// `value` as a URL parser writes it back, if it is an absolute URI
-/// without a fragment (RFC 8707 §2).
-fn canonical(value: &str) -> Result<String, &'static str> {
+/// without a fragment (RFC 8707 §2): the form resources are compared in.
+pub fn canonical(value: &str) -> Result<String, &'static str> {
     if value.len() > MAX_RESOURCE_BYTES {
         return Err("is too long");
     }
@@ -110,6 +110,18 @@ impl Resources {
                 })
             })
             .collect()
+    }
+
+    /// Whether a client limited to `allowed` (its `--resource`s; none: any)
+    /// may have a token for `audience`; the first resource it may not.
+    pub fn outside<'a>(allowed: &Audience, audience: &'a Audience) -> Option<&'a String> {
+        if allowed.is_empty() {
+            return None;
+        }
+        let allowed: Vec<String> = allowed.iter().filter_map(|a| canonical(a).ok()).collect();
+        audience
+            .iter()
+            .find(|id| canonical(id).map_or(true, |id| !allowed.contains(&id)))
     }
 
     /// The audience a request naming `asked` gets from a grant made for

@@ -66,6 +66,7 @@ fn handler_cpu(c: &mut Criterion) {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: format,
+            resources: Default::default(),
             registration: Default::default(),
         };
         runtime.block_on(service.store().create_client(&client)).unwrap();

@@ -493,6 +493,7 @@ impl TestEnv {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: shared::model::AccessTokenFormat::Opaque,
+            resources: Default::default(),
             registration: Default::default(),
         };
         self.admin.create_client(&client).await.unwrap();
@@ -816,6 +817,7 @@ impl BenchCredentials {
         use shared::admin::{self, NewClient};
         let new_as = |scope: &str, access_token_format| NewClient {
             name: "bench".into(),
+            resources: Default::default(),
             grants: [GrantType::ClientCredentials].into_iter().collect(),
             scopes: parse_scope(scope).unwrap(),
             default_scopes: parse_scope("").unwrap(),

@@ -59,6 +59,7 @@ impl Fixture {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: shared::model::AccessTokenFormat::Opaque,
+            resources: Default::default(),
         };
         let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
         TestClient {
@@ -525,6 +526,7 @@ async fn public_clients_on_device_redirects_always_ask_the_user() {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: shared::model::AccessTokenFormat::Opaque,
+            resources: Default::default(),
         };
         let (client, _) = admin::create_client(&f.env.admin, new, 0).await.unwrap();
         let path = |challenge: &str| {
@@ -758,6 +760,7 @@ async fn a_public_client_never_mints_tokens_from_its_id_alone() {
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: shared::model::AccessTokenFormat::Opaque,
+        resources: Default::default(),
         registration: Default::default(),
     };
     f.env.admin.create_client(&client).await.unwrap();

@@ -50,6 +50,7 @@ impl Fixture {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: format,
+            resources: Default::default(),
         };
         let (client, secret) = admin::create_client(&self.env.admin, new, 0).await.unwrap();
         TestClient {

@@ -41,6 +41,7 @@ impl Fixture {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: AccessTokenFormat::Jwt,
+            resources: Default::default(),
         };
         let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
         let jwt_app = TestClient {

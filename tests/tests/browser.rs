@@ -353,6 +353,7 @@ async fn a_person_signs_in_through_a_real_browser() {
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: shared::model::AccessTokenFormat::Opaque,
+        resources: Default::default(),
     };
     let (app, secret) = admin::create_client(&store, new, 0).await.unwrap();
     let secret = secret.unwrap();
@@ -370,6 +371,7 @@ async fn a_person_signs_in_through_a_real_browser() {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: shared::model::AccessTokenFormat::Opaque,
+            resources: Default::default(),
         },
         0,
     )
@@ -671,6 +673,7 @@ async fn a_single_page_app_signs_in_across_origins_and_out_again() {
         allowed_origins: vec![origin.clone()],
         post_logout_redirect_uris: vec![format!("{origin}/signed-out")],
         access_token_format: shared::model::AccessTokenFormat::Opaque,
+        resources: Default::default(),
     };
     let (spa, _) = admin::create_client(&store, new, 0).await.unwrap();
     let config = format!(

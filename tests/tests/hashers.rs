@@ -145,6 +145,7 @@ async fn imported_client(env: &TestEnv, secret_hash: &str) -> TestClient {
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: shared::model::AccessTokenFormat::Opaque,
+        resources: Default::default(),
         registration: Default::default(),
     };
     env.admin.create_client(&client).await.unwrap();

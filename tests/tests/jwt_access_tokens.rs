@@ -28,6 +28,7 @@ async fn jwt_client(env: &TestEnv, grants: &[GrantType], scope: &str) -> TestCli
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: AccessTokenFormat::Jwt,
+        resources: Default::default(),
     };
     let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
     TestClient {

@@ -135,6 +135,7 @@ impl Fixture {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: shared::model::AccessTokenFormat::Opaque,
+            resources: Default::default(),
         };
         let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
         let web = TestClient {

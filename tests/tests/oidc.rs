@@ -53,6 +53,7 @@ impl Rp {
             allowed_origins: vec![RP_ORIGIN.into()],
             post_logout_redirect_uris: vec![SIGNED_OUT.into()],
             access_token_format: shared::model::AccessTokenFormat::Opaque,
+            resources: Default::default(),
         };
         let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
         admin::create_user(&env.admin, "jdoe", "s3cret pw", 1000, 0)
@@ -586,6 +587,7 @@ async fn asking_client(env: &TestEnv) -> TestClient {
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: shared::model::AccessTokenFormat::Opaque,
+        resources: Default::default(),
     };
     let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
     TestClient {

@@ -42,6 +42,7 @@ async fn openid_client_signs_a_person_in_validates_the_id_token_and_refreshes() 
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: shared::model::AccessTokenFormat::Opaque,
+        resources: Default::default(),
     };
     let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
     admin::create_user(&env.admin, "jdoe", "s3cret pw", 1000, 0)

@@ -41,6 +41,7 @@ fn new_client(redirect_uris: &[&str], public: bool, skip_consent: bool) -> NewCl
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: shared::model::AccessTokenFormat::Opaque,
+        resources: Default::default(),
     }
 }
 

@@ -31,6 +31,16 @@ async fn env() -> TestEnv {
 }
 
 async fn new_client(env: &TestEnv, grants: &[GrantType], format: AccessTokenFormat) -> TestClient {
+    limited_client(env, grants, format, &[]).await
+}
+
+/// A client that may ask tokens only for `resources` (none: any).
+async fn limited_client(
+    env: &TestEnv,
+    grants: &[GrantType],
+    format: AccessTokenFormat,
+    resources: &[&str],
+) -> TestClient {
     let redirects = grants.contains(&GrantType::AuthorizationCode);
     let new = NewClient {
         name: "resource client".into(),
@@ -48,6 +58,7 @@ async fn new_client(env: &TestEnv, grants: &[GrantType], format: AccessTokenForm
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: format,
+        resources: resources.iter().map(|r| r.to_string()).collect(),
     };
     let (client, secret) = admin::create_client(&env.admin, new, 0).await.unwrap();
     TestClient {
@@ -270,4 +281,67 @@ async fn a_code_grant_binds_its_resources_and_later_requests_only_narrow_them() 
     )
     .await;
     answer.assert_error(400, "invalid_scope");
+}
+
+/// A client limited to some resources (`oauthctl client create --resource`)
+/// asks for others in vain, at the token endpoint and the authorization
+/// endpoint alike; written in any form a URL parser reads the same.
+#[tokio::test]
+async fn a_client_limited_to_some_resources_gets_tokens_for_those_only() {
+    let env = env().await;
+    let limited = limited_client(
+        &env,
+        &[GrantType::ClientCredentials],
+        AccessTokenFormat::Opaque,
+        &["HTTPS://mcp.example.com:443/mcp"],
+    )
+    .await;
+    assert_eq!(
+        client_token(&env, &limited, Some("tools"), &[MCP]).await.status,
+        200
+    );
+    client_token(&env, &limited, Some("read"), &[API])
+        .await
+        .assert_error(400, "invalid_target");
+    client_token(&env, &limited, Some("read tools"), &[MCP, API])
+        .await
+        .assert_error(400, "invalid_target");
+
+    let app = limited_client(
+        &env,
+        &[GrantType::AuthorizationCode],
+        AccessTokenFormat::Opaque,
+        &[MCP],
+    )
+    .await;
+    let (_, challenge) = pkce_pair();
+    let path = format!(
+        "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope=read&state=s&code_challenge={challenge}&code_challenge_method=S256{}",
+        app.id,
+        encode(REDIRECT),
+        resource_params(&[API]),
+    );
+    let back = redirected(&Browser::default().get(&env, &path).await, REDIRECT);
+    assert_eq!(back["error"], "invalid_target");
+
+    let bad = admin::create_client(
+        &env.admin,
+        NewClient {
+            name: "bad".into(),
+            grants: [GrantType::ClientCredentials].into(),
+            scopes: parse_scope("read").unwrap(),
+            default_scopes: Default::default(),
+            token_lifetime: None,
+            redirect_uris: Vec::new(),
+            public: false,
+            skip_consent: false,
+            allowed_origins: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            access_token_format: AccessTokenFormat::Opaque,
+            resources: vec!["/relative".into()],
+        },
+        0,
+    )
+    .await;
+    assert!(bad.is_err(), "a resource is an absolute URI");
 }

@@ -109,6 +109,7 @@ fn client(id: &str, auth: ClientAuth) -> Client {
         allowed_origins: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         access_token_format: shared::model::AccessTokenFormat::Opaque,
+        resources: Default::default(),
         registration: Default::default(),
     }
 }
@@ -630,6 +631,11 @@ async fn a_client_and_a_user_read_back_as_written<S: AdminStore>(s: Subject<S>) 
     full.allowed_origins = vec![shared::origin::Origin::parse("https://spa.example.com").unwrap()];
     full.post_logout_redirect_uris = vec!["https://spa.example.com/bye".parse().unwrap()];
     full.access_token_format = shared::model::AccessTokenFormat::Jwt;
+    full.resources = [
+        "https://mcp.example.com/mcp".to_owned(),
+        "urn:example:api".to_owned(),
+    ]
+    .into();
     s.store.create_client(&full).await.unwrap();
     assert_eq!(s.store.get_client("full").await.unwrap(), Some(full));
 

@@ -276,6 +276,7 @@ pub async fn import(
             post_logout_redirect_uris,
             // DOT has no JWT access tokens.
             access_token_format: crate::model::AccessTokenFormat::Opaque,
+            resources: Default::default(),
             registration: Default::default(),
         };
         clients.insert(pk.to_string(), client_id.to_owned());

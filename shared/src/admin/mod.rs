@@ -92,6 +92,8 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     /// Opaque (the default) or JWT access tokens.
     pub access_token_format: crate::model::AccessTokenFormat,
+    /// The resources (RFC 8707) it may ask tokens for; none: any.
+    pub resources: Vec<String>,
 }
 
 /// Registers a client with a fresh id and, unless it is public, a secret,
@@ -129,6 +131,15 @@ pub async fn create_client<S: AdminStore>(
             RedirectUri::parse(uri).map_err(|why| invalid("post_logout_redirect_uri", why.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let resources = new
+        .resources
+        .iter()
+        .map(|r| {
+            crate::resource::canonical(r)
+                .map(|_| r.clone())
+                .map_err(|why| invalid("resource", format!("{r:?} {why}")))
+        })
+        .collect::<Result<_, _>>()?;
     let code_grant = new.grants.contains(&GrantType::AuthorizationCode);
     if !code_grant && !post_logout_redirect_uris.is_empty() {
         return Err(invalid(
@@ -177,6 +188,7 @@ pub async fn create_client<S: AdminStore>(
         post_logout_redirect_uris,
         access_token_format: new.access_token_format,
         registration: Default::default(),
+        resources,
     };
     store.create_client(&client).await?;
     Ok((client, secret))
@@ -425,6 +437,7 @@ mod tests {
             allowed_origins: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             access_token_format: crate::model::AccessTokenFormat::Opaque,
+            resources: Default::default(),
         }
     }
 

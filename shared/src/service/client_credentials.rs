@@ -13,7 +13,7 @@ impl<S: Store> TokenService<S> {
         client: &Client,
         params: &Form,
     ) -> Result<IssuedToken, OAuthError> {
-        let audience = self.requested_audience(params)?;
+        let audience = self.requested_audience(client, params)?;
         let scope = self.granted_scope(client, params.get("scope")?, &audience)?;
         let request = self
             .token_request(client, scope, audience, None, self.clock.now())

@@ -24,9 +24,20 @@ impl From<TargetRefused> for OAuthError {
 }
 
 impl<S: Store> TokenService<S> {
-    /// The audience a new grant's request names with `resource` (RFC 8707).
-    pub(super) fn requested_audience(&self, params: &Form) -> Result<Audience, TargetRefused> {
-        self.config.resources.resolve(&params.get_all("resource"))
+    /// The audience a new grant's request names with `resource` (RFC 8707),
+    /// each one the service knows and `client` may ask for.
+    pub(super) fn requested_audience(
+        &self,
+        client: &Client,
+        params: &Form,
+    ) -> Result<Audience, TargetRefused> {
+        let audience = self.config.resources.resolve(&params.get_all("resource"))?;
+        if let Some(refused) = crate::resource::Resources::outside(&client.resources, &audience) {
+            return Err(TargetRefused(format!(
+                "this client may not ask for resource {refused:?}"
+            )));
+        }
+        Ok(audience)
     }
 
     /// What was asked, if this server knows all of it, the client may have

@@ -18,7 +18,7 @@ impl<S: Store> TokenService<S> {
     ) -> Result<IssuedToken, OAuthError> {
         let username = params.require("username")?;
         let password = params.require("password")?;
-        let audience = self.requested_audience(params)?;
+        let audience = self.requested_audience(client, params)?;
         let scope = self.granted_scope(client, params.get("scope")?, &audience)?;
         let user = match self.sign_in_user(username, password, &client.client_id).await? {
             SignIn::SignedIn(user) => user,

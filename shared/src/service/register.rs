@@ -377,5 +377,6 @@ fn registered(metadata: Metadata, client_id: String, created_at: u64, registrati
         post_logout_redirect_uris: Vec::new(),
         access_token_format: AccessTokenFormat::Opaque,
         registration,
+        resources: Default::default(),
     }
 }

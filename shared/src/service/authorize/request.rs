@@ -180,7 +180,7 @@ impl AuthorizationRequest {
             .map_err(|why| back("invalid_request", why))?;
         let resources = params.get_all("resource");
         let audience = service
-            .requested_audience(params)
+            .requested_audience(&client, params)
             .map_err(|TargetRefused(why)| back("invalid_target", &why))?;
         let scope = service
             .granted_scope(&client, value("scope")?, &audience)
