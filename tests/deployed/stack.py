@@ -31,7 +31,8 @@ from samtranslator.yaml_helper import yaml_parse
 logging.getLogger("samtranslator").setLevel(logging.ERROR)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FUNCTIONS = {"TokenServiceFunction": "token-service", "AuthorizerFunction": "authorizer"}
+FUNCTIONS = {"TokenServiceFunction": "token-service", "AuthorizerFunction": "authorizer", "McpAuthorizerFunction": "authorizer"}
+AUTHORIZERS = [logical_id for logical_id, binary in FUNCTIONS.items() if binary == "authorizer"]
 
 
 def endpoint() -> str:
@@ -134,10 +135,20 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
     # authorizer could not read its discovery document (and would try the
     # network). The stack is deployed again with the token API's address on
     # the emulator as its Issuer, as a custom domain is given on AWS.
+    # So is the MCP API's, which is given as McpBaseUrl as a custom domain
+    # would be; and, as docs/mcp.md tells one who changes McpBaseUrl, the API
+    # is deployed again for its 401 and 403 to name it.
+    redeploy = {}
     if not params.get("Issuer"):
-        params = {**params, "Issuer": data_plane(stack_outputs(stack)["IssuerUrl"]).rstrip("/")}
+        redeploy["Issuer"] = data_plane(stack_outputs(stack)["IssuerUrl"]).rstrip("/")
+    if not params.get("McpBaseUrl"):
+        redeploy["McpBaseUrl"] = data_plane(stack_outputs(stack)["McpServerUrl"]).rstrip("/").removesuffix("/mcp")
+    if redeploy:
+        params = {**params, **redeploy}
         deploy(stack, params)
     ids = physical_ids(stack)
+    if "McpBaseUrl" in redeploy:
+        boto3.client("apigateway").create_deployment(restApiId=ids["McpApi"], stageName="prod")
     cfn = translated(params)["Resources"]
     apigw = boto3.client("apigateway")
     apigw2 = boto3.client("apigatewayv2")
@@ -265,12 +276,12 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
     secret_name = ids["AuthorizerCredentials"]
     secret_arn = boto3.client("secretsmanager").describe_secret(SecretId=secret_name)["ARN"]
     iam = boto3.client("iam")
-    role = ids["AuthorizerFunctionRole"]
-    for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        document = json.dumps(iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"])
-        if json.dumps(secret_name) in document:
-            iam.put_role_policy(RoleName=role, PolicyName=policy,
-                                PolicyDocument=document.replace(json.dumps(secret_name), json.dumps(secret_arn)))
+    for role in (ids[f"{logical_id}Role"] for logical_id in AUTHORIZERS):
+        for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = json.dumps(iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"])
+            if json.dumps(secret_name) in document:
+                iam.put_role_policy(RoleName=role, PolicyName=policy,
+                                    PolicyDocument=document.replace(json.dumps(secret_name), json.dumps(secret_arn)))
 
     # Gap 5: Lambda tells a function its LoggingConfig through
     # AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL; the emulator does not.
@@ -286,13 +297,13 @@ def repair_emulator_gaps(stack: str, params: dict) -> None:
                                                      Environment={"Variables": {**variables, **wanted}})
             aws_lambda.get_waiter("function_updated_v2").wait(FunctionName=ids[logical_id])
 
-    # Gap 6: and the function was told the secret's name: it gets the ARN.
-    function = ids["AuthorizerFunction"]
-    variables = aws_lambda.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
-    if variables["RESOURCE_SERVER_CREDENTIALS_SECRET_ID"] == secret_name:
-        variables["RESOURCE_SERVER_CREDENTIALS_SECRET_ID"] = secret_arn
-        aws_lambda.update_function_configuration(FunctionName=function, Environment={"Variables": variables})
-        aws_lambda.get_waiter("function_updated_v2").wait(FunctionName=function)
+    # Gap 6: and the functions were told the secret's name: they get the ARN.
+    for function in (ids[logical_id] for logical_id in AUTHORIZERS):
+        variables = aws_lambda.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+        if variables["RESOURCE_SERVER_CREDENTIALS_SECRET_ID"] == secret_name:
+            variables["RESOURCE_SERVER_CREDENTIALS_SECRET_ID"] = secret_arn
+            aws_lambda.update_function_configuration(FunctionName=function, Environment={"Variables": variables})
+            aws_lambda.get_waiter("function_updated_v2").wait(FunctionName=function)
 
 
 def urls(stack: str) -> dict:
@@ -305,6 +316,8 @@ def urls(stack: str) -> dict:
         "ExampleApi": data_plane(outputs["ExampleApiUrl"]),
         "ExampleHttpApi": data_plane(outputs["ExampleHttpApiUrl"], http_api=True),
         "JwtItems": data_plane(outputs["ExampleJwtItemsUrl"], http_api=True),
+        "McpServer": outputs["McpServerUrl"],
+        "McpResourceMetadata": outputs["McpResourceMetadataUrl"],
         "TableName": outputs["TableName"],
         "AuthorizerCredentialsSecret": outputs["AuthorizerCredentialsSecretArn"],
         "SigningKeyKmsKeyArn": outputs["SigningKeyKmsKeyArn"],

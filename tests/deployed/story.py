@@ -149,13 +149,13 @@ rp = (rp["client_id"], rp["client_secret"])
 oauthctl("user", "set", USER, "--first-name", "Jane", "--last-name", "Doe", "--email", "jane@example.com")
 
 
-def sign_in_with_openid(nonce):
+def sign_in_with_openid(nonce, scope="openid profile email", **extra):
     """A browser's code flow through API Gateway (cookies kept by hand: the emulator serves plain http); the token answer."""
     verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     query = urllib.parse.urlencode({"response_type": "code", "client_id": rp[0], "redirect_uri": "https://rp.example.com/cb",
-                                    "scope": "openid profile email", "nonce": nonce, "code_challenge": challenge,
-                                    "code_challenge_method": "S256"})
+                                    "scope": scope, "nonce": nonce, "code_challenge": challenge,
+                                    "code_challenge_method": "S256", **extra})
     page = request("GET", f"{TOKEN_API}/o/authorize/?{query}")
     cookies = "; ".join(c.split(";", 1)[0] for c in page.headers.get_all("Set-Cookie") or [])
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.body))
@@ -365,6 +365,47 @@ check(request("GET", f"{HTTP}/1").status == 401, "HTTP API: no token is 401")
 unknown = request("GET", f"{HTTP}/1", bearer="not-a-token")
 check(unknown.status == 403, "HTTP API: an unknown token is 403 (an HTTP API has no 401 from an authorizer; an error would be 500)", unknown)
 check(request("POST", HTTP, bearer=access).status == 403, "HTTP API: POST /items needs write: 403")
+
+# --- The example MCP server: its RFC 9728 metadata, and every 401 and 403 of
+# its API saying where that is (API Gateway's own answers, gateway responses).
+MCP, PRM = URLS["McpServer"], URLS["McpResourceMetadata"]
+described = request("GET", PRM)
+check(described.status == 200 and described.json() == {
+    "resource": MCP, "authorization_servers": [URLS["Issuer"]], "scopes_supported": ["read"],
+    "bearer_methods_supported": ["header"], "resource_name": "Example MCP server"},
+      "MCP: the protected-resource metadata names the server, this issuer and only the scope its tools need", described)
+check(request("GET", PRM.removesuffix("/mcp")).json().get("resource") == MCP,
+      "MCP: ...also at /.well-known/oauth-protected-resource, where clients look next")
+UNAUTHORIZED = f'Bearer resource_metadata="{PRM}", scope="read"'
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "story", "version": "1"}}}
+for why, bearer in (("no token", None), ("an unknown token", "not-a-token"), ("a token for no resource", access)):
+    refused = request("POST", MCP, json_body=INITIALIZE, bearer=bearer)
+    check(refused.status == 401 and refused.headers.get("WWW-Authenticate") == UNAUTHORIZED,
+          f"MCP: {why} is 401 with resource_metadata and scope (RFC 9728 §5.1)", (refused, dict(refused.headers)))
+issued = token(app, grant_type="client_credentials", scope="read", resource=MCP)
+mcp_token = issued.json().get("access_token")
+check(issued.status == 200 and request("POST", f"{TOKEN_API}/o/introspect/", {"token": mcp_token}, basic=resource_server)
+      .json().get("aud") == MCP, "MCP: a token asked for the server (resource) is bound to it (aud)", issued)
+initialized = request("POST", MCP, json_body=INITIALIZE, bearer=mcp_token)
+check(initialized.status == 200 and initialized.json().get("result", {}).get("protocolVersion") == "2025-06-18",
+      "MCP: initialize through API Gateway with that token", initialized)
+listed = request("POST", MCP, json_body={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, bearer=mcp_token)
+check([t["name"] for t in listed.json().get("result", {}).get("tools", [])] == ["whoami"], "MCP: tools/list names whoami", listed)
+called = request("POST", MCP, json_body={"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "whoami"}},
+                 bearer=mcp_token)
+check(called.json().get("result", {}).get("structuredContent", {}) == {"username": None, "client_id": app[0], "scope": "read"},
+      "MCP: whoami answers the caller as the authorizer saw it", called)
+check(request("GET", MCP, bearer=mcp_token).status == 405, "MCP: GET /mcp is 405 (a stateless server offers no event stream)")
+openid_only = sign_in_with_openid("n-mcp", scope="openid", resource=MCP).get("access_token")
+forbidden = request("POST", MCP, json_body=INITIALIZE, bearer=openid_only)
+check(forbidden.status == 403 and forbidden.headers.get("WWW-Authenticate")
+      == f'Bearer error="insufficient_scope", scope="read", resource_metadata="{PRM}"',
+      "MCP: a user's token for the server without its scope is 403 insufficient_scope, naming the scope", (forbidden, dict(forbidden.headers)))
+request("POST", f"{TOKEN_API}/o/revoke_token/", {"token": mcp_token}, basic=app)
+revoked = request("POST", MCP, json_body=INITIALIZE, bearer=mcp_token)
+check(revoked.status == 401 and revoked.headers.get("WWW-Authenticate") == UNAUTHORIZED,
+      "MCP: the revoked token is 401 at once, sending the client back to authorize", revoked)
 
 # --- Revocation reaches the edge (both caches at 0).
 revoked = request("POST", f"{TOKEN_API}/o/revoke_token/", {"token": access}, basic=app)

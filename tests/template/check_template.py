@@ -100,11 +100,12 @@ if recorded_actions is not None:
     for action in sorted(set(actions) - used):
         check(False, f"the token service's role in template.yaml grants {action}, which no test saw it perform")
     check(used == set(actions), f"the token service's role grants exactly what it uses ({sorted(used)})")
-actions, managed = role_actions("AuthorizerFunction")
-check(not any(a.startswith(("dynamodb:", "kms:")) for a in actions), "the authorizer has no DynamoDB or KMS access")
-check(actions == ["secretsmanager:GetSecretValue"], f"the authorizer may only read its secret (has {actions})")
+for authorizer in ("AuthorizerFunction", "McpAuthorizerFunction"):
+    actions, managed = role_actions(authorizer)
+    check(not any(a.startswith(("dynamodb:", "kms:")) for a in actions), f"{authorizer} has no DynamoDB or KMS access")
+    check(actions == ["secretsmanager:GetSecretValue"], f"{authorizer} may only read its secret (has {actions})")
 
-for function in ("TokenServiceFunction", "AuthorizerFunction"):
+for function in ("TokenServiceFunction", "AuthorizerFunction", "McpAuthorizerFunction"):
     p = resources[function]["Properties"]
     check(p["Runtime"] == "provided.al2023" and p["Architectures"] == ["arm64"], f"{function} runs on provided.al2023, arm64")
 env = resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
@@ -143,7 +144,7 @@ check(jwt_routes == {"GET /jwt/items": [{"JwtAuthorizer": ["read"]}], "POST /jwt
       f"/jwt/items is behind the JWT authorizer, with the scope rules of /items ({jwt_routes})")
 
 stages = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
-check(sorted(s["Properties"]["StageName"] for s in stages) == ["prod", "prod"],
+check(sorted(s["Properties"]["StageName"] for s in stages) == ["prod", "prod", "prod"],
       f"each REST API has exactly one stage, prod (no unthrottled 'Stage'): {[s['Properties']['StageName'] for s in stages]}")
 stage = next(r for r in stages if r["Properties"]["RestApiId"] == {"Ref": "TokenApi"})
 settings = {(m["ResourcePath"], m["HttpMethod"]): m for m in stage["Properties"]["MethodSettings"]}
@@ -165,11 +166,50 @@ check(routes == sorted(["GET /.well-known/oauth-authorization-server", "GET /.we
 check(cfn["Outputs"]["AuthorizerFunctionArn"]["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-AuthorizerFunctionArn"},
       "the authorizer's ARN is exported")
 
+# The example MCP server: one resource URL everywhere it is named, its API's
+# own 401 and 403 pointing at its metadata, and a deployment made after them.
+mcp_url = {"Fn::If": ["McpBaseUrlGiven", {"Fn::Sub": "${McpBaseUrl}/mcp"},
+                      {"Fn::Sub": "https://${McpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod/mcp"}]}
+mcp_env = resources["McpAuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+check(mcp_env["RESOURCE"] == mcp_url and resources["McpServerFunction"]["Properties"]["Environment"]["Variables"]["MCP_RESOURCE"] == mcp_url
+      and cfn["Outputs"]["McpServerUrl"]["Value"] == mcp_url,
+      "the MCP authorizer's RESOURCE, the server's own resource and the McpServerUrl output are one URL")
+check(mcp_env["SCOPE_RULES"] == {"Fn::Sub": "ANY /mcp = ${McpScope}"} and mcp_env["DENY_UNMATCHED_ROUTES"] == "true",
+      "every method of /mcp needs McpScope, and nothing else on the MCP API is open to a token")
+check(mcp_env["RESOURCE_SERVER_INTROSPECTION_URL"] == env["RESOURCE_SERVER_INTROSPECTION_URL"]
+      and mcp_env["RESOURCE_SERVER_CREDENTIALS_SECRET_ID"] == {"Ref": "AuthorizerCredentials"},
+      "the MCP authorizer introspects where the other does, with the same secret")
+resources_env = json.dumps(token_env["RESOURCES"])
+check("McpApi" in resources_env and "${McpScope}" in resources_env and "ResourceIndicators" in resources_env,
+      "the token service knows the MCP server as a resource accepting McpScope, unless ResourceIndicators lists them")
+methods = {(r["Properties"]["ResourceId"]["Ref"], r["Properties"]["HttpMethod"]): r["Properties"]
+           for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method"}
+check(methods.get(("McpResource", "ANY"), {}).get("AuthorizationType") == "CUSTOM"
+      and methods[("McpResource", "ANY")].get("AuthorizerId") == {"Ref": "McpAuthorizer"},
+      "/mcp is behind the MCP authorizer, every method")
+check(all(methods.get((r, "GET"), {}).get("AuthorizationType") == "NONE" for r in ("McpMetadataResource", "McpMetadataRootResource")),
+      "its protected-resource metadata is public, at both well-known paths")
+for response_type, status, starts in (("UNAUTHORIZED", "401", "'Bearer resource_metadata=" + '"'),
+                                      ("ACCESS_DENIED", "403", """'Bearer error="insufficient_scope", scope="${McpScope}", resource_metadata=""" + '"')):
+    response = next((r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::GatewayResponse"
+                     and r["Properties"]["ResponseType"] == response_type and r["Properties"]["RestApiId"] == {"Ref": "McpApi"}), {})
+    header = response.get("ResponseParameters", {}).get("gatewayresponse.header.WWW-Authenticate", {}).get("Fn::Sub", ["", {}])
+    check(response.get("StatusCode") == status and header[0].startswith(starts)
+          and "/.well-known/oauth-protected-resource/mcp" in header[0] and "McpApi" in json.dumps(header[1]),
+          f"the MCP API's {status} says where its metadata is, at its own URL ({header[0]})")
+deployment = resources["McpDeployment"]
+check(set(deployment.get("DependsOn", [])) >= {"McpMethod", "McpMetadataMethod", "McpMetadataRootMethod",
+                                               "McpUnauthorizedResponse", "McpAccessDeniedResponse"},
+      "the MCP API's deployment is made after its methods and gateway responses (a deployment is a snapshot)")
+check(resources["McpDomainName"].get("Condition") == "McpDomainCreated"
+      and resources["McpBasePathMapping"]["Properties"].get("BasePath") in (None, ""),
+      "with McpBaseUrl and a certificate, the custom domain maps the MCP API at its root (the RFC 9728 well-known URL routes)")
+
 # Hardening an experienced SAM user expects.
 check(props.get("DeletionProtectionEnabled") is True, "the table has deletion protection")
 check(props["SSESpecification"]["SSEEnabled"] == {"Fn::If": ["UseTableKmsKey", True, False]},
       "the table's KMS key (and its charge) only when TableKmsKey is true")
-for api in ("TokenApi", "ExampleApi"):
+for api in ("TokenApi", "ExampleApi", "McpApi"):
     check(resources[api]["Properties"].get("EndpointConfiguration", {}).get("Types") == ["REGIONAL"], f"{api} is a REGIONAL endpoint")
 responses = rest.get("x-amazon-apigateway-gateway-responses", {})
 check(responses.get("UNAUTHORIZED", {}).get("responseParameters", {}).get("gatewayresponse.header.WWW-Authenticate") == "'Bearer'",
@@ -178,7 +218,7 @@ check("insufficient_scope" in responses.get("ACCESS_DENIED", {}).get("responsePa
       "403 from the example API carries error=\"insufficient_scope\"")
 check(auth["x-amazon-apigateway-authorizer"].get("identityValidationExpression") == template["Parameters"]["TokenValidationExpression"]["Default"],
       "the TOKEN authorizer validates the header with the TokenValidationExpression parameter")
-for function in ("TokenServiceFunction", "AuthorizerFunction", "ExampleBackendFunction"):
+for function in ("TokenServiceFunction", "AuthorizerFunction", "ExampleBackendFunction", "McpAuthorizerFunction", "McpServerFunction"):
     logging_config = resources[function]["Properties"].get("LoggingConfig", {})
     group = logging_config.get("LogGroup", {}).get("Ref")
     check(logging_config.get("LogFormat") == "JSON" and logging_config.get("ApplicationLogLevel") == {"Ref": "LogLevel"}
