@@ -77,8 +77,13 @@ pub struct ServiceConfig {
     /// (`REGISTRATION_SCOPES`; default every known scope but `introspection`).
     pub registration_scopes: ScopeSet,
     /// How long a dynamically registered client lives unused, seconds
-    /// (`REGISTERED_CLIENT_EXPIRE_SECONDS`, default 30 days).
+    /// (`REGISTERED_CLIENT_EXPIRE_SECONDS`, default 30 days); a client known
+    /// by its metadata document too.
     pub registered_client_expire_seconds: u64,
+    /// Whether a `client_id` that is an https URL is fetched as the
+    /// client's metadata document (`CLIENT_METADATA_DOCUMENTS`); off by
+    /// default.
+    pub client_metadata_documents: ClientMetadataDocuments,
     /// JWT access-token lifetime for clients without their own
     /// (`JWT_ACCESS_TOKEN_EXPIRE_SECONDS`, default 300: an edge that verifies
     /// them itself sees a revocation only when they expire).
@@ -117,6 +122,19 @@ pub enum ClientRegistration {
     /// Whoever presents an initial access token (RFC 7591 §3): an access
     /// token with the `registration` scope an administrator handed out.
     InitialAccessToken,
+}
+
+/// Whether clients may name themselves by the URL of their Client ID
+/// Metadata Document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMetadataDocuments {
+    /// No: such a `client_id` is an unknown client.
+    Off,
+    /// Yes, documents on public addresses only.
+    On,
+    /// Yes, and on loopback addresses too: for tests on one machine only
+    /// (`CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK=true`).
+    OnIncludingLoopback,
 }
 
 /// The OpenID Connect scopes (Core §5.4), known whenever OpenID Connect is on.
@@ -249,6 +267,25 @@ impl ServiceConfig {
         let registered_client_expire_seconds = match get("REGISTERED_CLIENT_EXPIRE_SECONDS") {
             None => 30 * 86_400,
             Some(v) => parse_lifetime(&v).map_err(|p| error("REGISTERED_CLIENT_EXPIRE_SECONDS", p))?,
+        };
+
+        const DOCUMENTS: &str = "CLIENT_METADATA_DOCUMENTS";
+        const LOOPBACK: &str = "CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK";
+        let documents_on = match get(DOCUMENTS).as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(other) => return Err(error(DOCUMENTS, format!("{other:?} is neither on nor off"))),
+        };
+        let loopback = match get(LOOPBACK).as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(error(LOOPBACK, format!("{other:?} is neither true nor false"))),
+        };
+        let client_metadata_documents = match (documents_on, loopback) {
+            (false, false) => ClientMetadataDocuments::Off,
+            (true, false) => ClientMetadataDocuments::On,
+            (true, true) => ClientMetadataDocuments::OnIncludingLoopback,
+            (false, true) => return Err(error(LOOPBACK, format!("is true, but {DOCUMENTS} is not on"))),
         };
 
         let refresh_token_expire_seconds = match get("REFRESH_TOKEN_EXPIRE_SECONDS") {
@@ -403,6 +440,7 @@ impl ServiceConfig {
             client_registration,
             registration_scopes,
             registered_client_expire_seconds,
+            client_metadata_documents,
             table_name,
             issuer,
             base_url,
@@ -664,6 +702,48 @@ mod tests {
             ("REGISTRATION_SCOPES", "read introspection"),
         ]);
         assert_eq!(reserved.unwrap_err().variable, "REGISTRATION_SCOPES");
+    }
+
+    #[test]
+    fn metadata_documents_are_off_on_or_on_with_loopback_for_tests() {
+        let base = [("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            config(&vars)
+        };
+        let documents = |extra| with(extra).map(|c| c.client_metadata_documents);
+        assert_eq!(documents(&[]), Ok(ClientMetadataDocuments::Off));
+        assert_eq!(
+            documents(&[("CLIENT_METADATA_DOCUMENTS", "on")]),
+            Ok(ClientMetadataDocuments::On)
+        );
+        assert_eq!(
+            documents(&[
+                ("CLIENT_METADATA_DOCUMENTS", "on"),
+                ("CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK", "true")
+            ]),
+            Ok(ClientMetadataDocuments::OnIncludingLoopback)
+        );
+        for (extra, variable) in [
+            (
+                &[("CLIENT_METADATA_DOCUMENTS", "yes")][..],
+                "CLIENT_METADATA_DOCUMENTS",
+            ),
+            (
+                &[("CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK", "true")][..],
+                "CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK",
+            ),
+            (
+                &[
+                    ("CLIENT_METADATA_DOCUMENTS", "on"),
+                    ("CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK", "1"),
+                ][..],
+                "CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK",
+            ),
+        ] {
+            assert_eq!(documents(extra).unwrap_err().variable, variable, "{extra:?}");
+        }
     }
 
     #[test]

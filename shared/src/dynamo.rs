@@ -227,6 +227,10 @@ fn decode_client(item: &Attributes) -> Option<Client> {
             access_token_hash: s(item, "registration_token_hash")?,
             expires_at: n(item, TTL_ATTRIBUTE)?,
         },
+        Some("metadata_document") => Registration::MetadataDocument {
+            fresh_until: n(item, "document_fresh_until")?,
+            expires_at: n(item, TTL_ATTRIBUTE)?,
+        },
         _ => Registration::Administered,
     };
     Some(Client {
@@ -312,6 +316,18 @@ fn encode_client(client: &Client) -> Attributes {
             "registration_token_hash".into(),
             AttributeValue::S(access_token_hash.clone()),
         );
+        item.insert(TTL_ATTRIBUTE.into(), num(*expires_at));
+    }
+    if let Registration::MetadataDocument {
+        fresh_until,
+        expires_at,
+    } = &client.registration
+    {
+        item.insert(
+            "registered_by".into(),
+            AttributeValue::S("metadata_document".into()),
+        );
+        item.insert("document_fresh_until".into(), num(*fresh_until));
         item.insert(TTL_ATTRIBUTE.into(), num(*expires_at));
     }
     if !client.post_logout_redirect_uris.is_empty() {
@@ -944,6 +960,27 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn put_metadata_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(encode_client(client)))
+            // Never over a client registered otherwise, nor a disabled one.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (registered_by = :document AND disabled = :enabled)",
+            )
+            .expression_attribute_values(":document", AttributeValue::S("metadata_document".into()))
+            .expression_attribute_values(":enabled", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn delete_registered_client(&self, client_id: &str, token_hash: &str) -> Result<bool, StoreError> {
         let result = self
             .client
@@ -972,10 +1009,11 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_attributes(&Key::Client(client_id.to_owned()))))
-            .condition_expression("registered_by = :dynamic AND #ttl > :now")
+            .condition_expression("registered_by IN (:dynamic, :document) AND #ttl > :now")
             .update_expression("SET #ttl = :expires")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":dynamic", AttributeValue::S("dynamic".into()))
+            .expression_attribute_values(":document", AttributeValue::S("metadata_document".into()))
             .expression_attribute_values(":now", num(now))
             .expression_attribute_values(":expires", num(expires_at))
             .send()

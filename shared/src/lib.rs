@@ -17,6 +17,8 @@ pub mod config;
 pub mod credentials;
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
+#[cfg(feature = "service")]
+pub mod fetch;
 pub mod form;
 #[cfg(feature = "service")]
 pub mod issue;

@@ -346,6 +346,27 @@ impl Store for MemoryStore {
         }
     }
 
+    async fn put_metadata_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+        round_trip().await;
+        let key = Key::Client(client.client_id.clone());
+        writable([&key])?;
+        let mut items = self.lock();
+        // As DynamoDB's condition: no item, or an enabled metadata
+        // document's (an expired one still holds its key until TTL).
+        let replaceable = match items.get(&key) {
+            None => true,
+            Some(Stored {
+                item: Item::Client(current),
+                ..
+            }) => current.is_from_metadata_document() && !current.disabled,
+            Some(_) => false,
+        };
+        if replaceable {
+            items.insert(key, stored(Item::Client(client.clone())));
+        }
+        Ok(replaceable)
+    }
+
     async fn delete_registered_client(&self, client_id: &str, token_hash: &str) -> Result<bool, StoreError> {
         round_trip().await;
         let key = Key::Client(client_id.to_owned());
@@ -378,7 +399,9 @@ impl Store for MemoryStore {
             ..
         }) = self.lock().get_mut(&key)
         {
-            if let Registration::Dynamic { expires_at: at, .. } = &mut c.registration {
+            if let Registration::Dynamic { expires_at: at, .. }
+            | Registration::MetadataDocument { expires_at: at, .. } = &mut c.registration
+            {
                 if *at > now {
                     *at = expires_at;
                 }

@@ -134,6 +134,16 @@ pub enum Registration {
         /// When it expires unless used, epoch seconds (and the item's TTL).
         expires_at: u64,
     },
+    /// Nobody: its `client_id` is the https URL of its Client ID Metadata
+    /// Document, which is its registration, fetched when it is first used
+    /// and again once `fresh_until` has passed (the document's caching
+    /// headers, within bounds). Gone at `expires_at` unless used.
+    MetadataDocument {
+        /// Until when the document as fetched may be used, epoch seconds.
+        fresh_until: u64,
+        /// When it expires unless used, epoch seconds (and the item's TTL).
+        expires_at: u64,
+    },
 }
 
 impl Registration {
@@ -142,6 +152,7 @@ impl Registration {
         match self {
             Registration::Administered => "administrator",
             Registration::Dynamic { .. } => "dynamic",
+            Registration::MetadataDocument { .. } => "metadata_document",
         }
     }
 }
@@ -176,6 +187,12 @@ impl AccessTokenFormat {
 }
 
 impl Client {
+    /// Whether the client is known by its metadata document (its id the
+    /// document's URL).
+    pub fn is_from_metadata_document(&self) -> bool {
+        matches!(self.registration, Registration::MetadataDocument { .. })
+    }
+
     /// Whether the client has no secret.
     pub fn is_public(&self) -> bool {
         self.auth == ClientAuth::Public
@@ -219,7 +236,9 @@ impl Client {
     pub fn is_live(&self, now: u64) -> bool {
         match self.registration {
             Registration::Administered => true,
-            Registration::Dynamic { expires_at, .. } => expires_at > now,
+            Registration::Dynamic { expires_at, .. } | Registration::MetadataDocument { expires_at, .. } => {
+                expires_at > now
+            }
         }
     }
 }

@@ -303,8 +303,18 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Moves the expiry of the live dynamically registered client
-    /// `client_id` to `expires_at` (it was used); never brings one back.
+    /// Stores a client known by its metadata document (its id the
+    /// document's URL), new or fetched again, unless the id belongs to a
+    /// client registered otherwise or one an administrator disabled;
+    /// whether it was stored.
+    fn put_metadata_document_client(
+        &self,
+        client: &Client,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Moves the expiry of the live self-registered client (RFC 7591, or a
+    /// metadata document) `client_id` to `expires_at` (it was used); never
+    /// brings one back.
     fn renew_registered_client(
         &self,
         client_id: &str,

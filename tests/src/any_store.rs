@@ -97,6 +97,9 @@ impl Store for AnyStore {
     async fn register_client(&self, client: &Client) -> Result<(), StoreError> {
         each!(self, s => s.register_client(client).await)
     }
+    async fn put_metadata_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+        each!(self, s => s.put_metadata_document_client(client).await)
+    }
     async fn replace_registered_client(
         &self,
         client: &Client,

@@ -230,6 +230,10 @@ impl<S: Store> Store for Counting<S> {
             .replace_registered_client(client, token_hash, now)
             .await
     }
+    async fn put_metadata_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+        self.calls.outage()?;
+        self.inner.put_metadata_document_client(client).await
+    }
     async fn delete_registered_client(&self, client_id: &str, token_hash: &str) -> Result<bool, StoreError> {
         self.calls.outage()?;
         self.inner.delete_registered_client(client_id, token_hash).await

@@ -91,6 +91,7 @@ contract!(
     signing_keys_change_only_from_the_version_read,
     a_client_and_a_user_read_back_as_written,
     a_registration_changes_only_with_its_token_and_never_comes_back,
+    a_metadata_document_client_never_replaces_another,
 );
 
 fn client(id: &str, auth: ClientAuth) -> Client {
@@ -744,4 +745,74 @@ async fn a_registration_changes_only_with_its_token_and_never_comes_back<S: Admi
     assert!(!s.store.delete_registered_client("reg1", "hash2").await.unwrap());
     assert!(s.store.delete_registered_client("reg1", "hash1").await.unwrap());
     assert_eq!(s.store.get_client("reg1").await.unwrap(), None);
+}
+
+/// A client known by its metadata document is stored, and stored again
+/// when fetched again, but never over a client registered otherwise nor
+/// over one an administrator disabled; it reads back as written, expires
+/// unused as a registration does, and an expired one is replaced.
+async fn a_metadata_document_client_never_replaces_another<S: AdminStore>(s: Subject<S>) {
+    let now = s.now();
+    let documented = |id: &str, name: &str, fresh_until: u64, expires_at: u64| {
+        let mut c = client(id, ClientAuth::Public);
+        c.name = name.into();
+        c.grant_types = [GrantType::AuthorizationCode, GrantType::RefreshToken].into();
+        c.registration = shared::model::Registration::MetadataDocument {
+            fresh_until,
+            expires_at,
+        };
+        c
+    };
+    let url = "https://app.example.com/oauth/client.json";
+    let first = documented(url, "first", now + 60, now + 100);
+    assert!(s.store.put_metadata_document_client(&first).await.unwrap());
+    assert_eq!(s.store.get_client(url).await.unwrap(), Some(first.clone()));
+    let again = documented(url, "fetched again", now + 600, now + 1000);
+    assert!(s.store.put_metadata_document_client(&again).await.unwrap());
+    assert_eq!(s.store.get_client(url).await.unwrap(), Some(again.clone()));
+    assert!(s.store.list_clients().await.unwrap().contains(&again));
+
+    // An administrator's client with such an id, or a disabled document's, stands.
+    let theirs = "https://admin.example.com/client.json";
+    s.store
+        .create_client(&client(theirs, ClientAuth::Public))
+        .await
+        .unwrap();
+    assert!(!s
+        .store
+        .put_metadata_document_client(&documented(theirs, "impostor", now + 60, now + 100))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.store.get_client(theirs).await.unwrap(),
+        Some(client(theirs, ClientAuth::Public))
+    );
+    s.store
+        .update_client(url, shared::store::ClientChange::Disabled(true))
+        .await
+        .unwrap();
+    assert!(!s
+        .store
+        .put_metadata_document_client(&documented(url, "re-enabled?", now + 60, now + 100))
+        .await
+        .unwrap());
+    let disabled = s.store.get_client(url).await.unwrap().unwrap();
+    assert!(disabled.disabled && disabled.name == "fetched again");
+
+    // Unused, it expires as a registration does; expired, it is replaced.
+    let short_url = "https://short.example.com/client.json";
+    let short = documented(short_url, "short", now + 5, now + 10);
+    assert!(s.store.put_metadata_document_client(&short).await.unwrap());
+    s.store
+        .renew_registered_client(short_url, now + 20, now)
+        .await
+        .unwrap();
+    s.clock.advance(15);
+    assert!(s.store.get_client(short_url).await.unwrap().is_some(), "renewed");
+    s.clock.advance(10);
+    let later = s.now();
+    assert_eq!(s.store.get_client(short_url).await.unwrap(), None);
+    let back = documented(short_url, "back", later + 60, later + 100);
+    assert!(s.store.put_metadata_document_client(&back).await.unwrap());
+    assert_eq!(s.store.get_client(short_url).await.unwrap(), Some(back));
 }

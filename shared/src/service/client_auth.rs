@@ -3,6 +3,7 @@
 //! client, its `client_id` alone (`none`), where its grant allows.
 
 use super::{OAuthError, TokenService};
+use crate::config::ClientMetadataDocuments;
 use crate::credentials::{parse_authorization, Authorization};
 use crate::form::Form;
 use crate::model::{Client, ClientAuth};
@@ -120,7 +121,12 @@ impl<S: Store> TokenService<S> {
         stored: Option<Client>,
     ) -> Result<Client, OAuthError> {
         let refused = || OAuthError::invalid_client("client authentication failed");
-        let client = stored.filter(|c| !c.disabled).ok_or_else(refused)?;
+        let documents_off = self.config.client_metadata_documents == ClientMetadataDocuments::Off;
+        let client = stored
+            .filter(|c| !c.disabled)
+            // Kept from when metadata documents were on: not a client now.
+            .filter(|c| !(documents_off && c.is_from_metadata_document()))
+            .ok_or_else(refused)?;
         // A public client has no secret to present, a confidential one must.
         let (secret, secret_hash) = match (&credentials.client_secret, &client.auth) {
             (None, ClientAuth::Public) => return Ok(client),

@@ -44,6 +44,9 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
     if config.client_registration != crate::config::ClientRegistration::Off {
         document["registration_endpoint"] = config.endpoint("/o/register/").into();
     }
+    if config.client_metadata_documents != crate::config::ClientMetadataDocuments::Off {
+        document["client_id_metadata_document_supported"] = true.into();
+    }
     document
 }
 

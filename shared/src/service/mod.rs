@@ -7,6 +7,7 @@ mod authorization_code;
 mod authorize;
 mod client_auth;
 mod client_credentials;
+mod client_metadata;
 mod cors;
 mod error;
 mod grant_scope;

@@ -23,11 +23,14 @@ use crate::store::{Item, Key, Store};
 /// The most redirect URIs one registration may name.
 const MAX_REDIRECT_URIS: usize = 10;
 
+/// The name of a registered client that gives none.
+const UNNAMED: &str = "Dynamically registered client";
+
 /// The longest `client_name` kept.
 const MAX_CLIENT_NAME_BYTES: usize = 200;
 
 /// What a registration asks for, checked (RFC 7591 §2).
-struct Metadata {
+pub(super) struct Metadata {
     redirect_uris: Vec<RedirectUri>,
     name: String,
     scopes: ScopeSet,
@@ -67,13 +70,33 @@ fn only(value: Option<&Value>, field: &str, allowed: &[&str]) -> Result<(), OAut
     Ok(())
 }
 
+/// What a client's metadata may say of its scopes.
+#[derive(Clone, Copy)]
+pub(super) enum ScopeRule<'a> {
+    /// Only scopes of this set, or the registration is refused (RFC 7591:
+    /// a registration names what it wants from this server).
+    Within(&'a ScopeSet),
+    /// The scopes of this set that it names (a metadata document is
+    /// written for any server, and may name scopes this one lacks).
+    NarrowedTo(&'a ScopeSet),
+}
+
+/// The JSON object a registration body holds.
+pub(super) fn json_object(body: &[u8]) -> Result<Map<String, Value>, OAuthError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        _ => Err(invalid_metadata("the body is not a JSON object")),
+    }
+}
+
 impl Metadata {
-    /// The metadata a registration body holds; unknown members are ignored
-    /// (RFC 7591 §2).
-    fn parse(body: &[u8], registrable: &ScopeSet) -> Result<(Self, Map<String, Value>), OAuthError> {
-        let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
-            return Err(invalid_metadata("the body is not a JSON object"));
-        };
+    /// The metadata `fields` hold; unknown members are ignored (RFC 7591
+    /// §2). A client that names no `client_name` is called `unnamed`.
+    pub(super) fn parse(
+        fields: &Map<String, Value>,
+        scope_rule: ScopeRule<'_>,
+        unnamed: &str,
+    ) -> Result<Self, OAuthError> {
         let uris = fields
             .get("redirect_uris")
             .and_then(Value::as_array)
@@ -114,25 +137,33 @@ impl Metadata {
                 ))
             }
         }
+        let (ScopeRule::Within(registrable) | ScopeRule::NarrowedTo(registrable)) = scope_rule;
         let scopes = match fields.get("scope") {
             None => registrable.clone(),
             Some(Value::String(scope)) => {
                 let asked = parse_scope(scope)
                     .map_err(|bad| invalid_metadata(format!("{bad:?} is not a valid scope")))?;
-                if let Some(refused) = asked.iter().find(|s| !registrable.contains(*s)) {
-                    return Err(invalid_metadata(format!(
-                        "scope {refused:?} is not one a registered client may have"
-                    )));
+                match scope_rule {
+                    ScopeRule::Within(_) => {
+                        if let Some(refused) = asked.iter().find(|s| !registrable.contains(*s)) {
+                            return Err(invalid_metadata(format!(
+                                "scope {refused:?} is not one a registered client may have"
+                            )));
+                        }
+                        asked
+                    }
+                    ScopeRule::NarrowedTo(_) => asked.intersection(registrable).cloned().collect(),
                 }
-                asked
             }
             Some(_) => return Err(invalid_metadata("scope is not a string")),
         };
         if scopes.is_empty() {
-            return Err(invalid_metadata("no scope may be registered"));
+            return Err(invalid_metadata(
+                "it names no scope a registered client may have here",
+            ));
         }
         let name = match fields.get("client_name") {
-            None => "Dynamically registered client".to_owned(),
+            None => unnamed.to_owned(),
             Some(Value::String(name))
                 if name.len() <= MAX_CLIENT_NAME_BYTES
                     && !name.chars().any(char::is_control)
@@ -146,14 +177,11 @@ impl Metadata {
                 )))
             }
         };
-        Ok((
-            Self {
-                redirect_uris,
-                name,
-                scopes,
-            },
-            fields,
-        ))
+        Ok(Self {
+            redirect_uris,
+            name,
+            scopes,
+        })
     }
 }
 
@@ -184,7 +212,8 @@ impl<S: Store> TokenService<S> {
             ClientRegistration::Open => {}
             ClientRegistration::InitialAccessToken => self.check_initial_access_token(request).await?,
         }
-        let (metadata, _) = Metadata::parse(body(request)?, &self.config.registration_scopes)?;
+        let fields = json_object(body(request)?)?;
+        let metadata = Metadata::parse(&fields, self.registration_scope_rule(), UNNAMED)?;
         let now = self.clock.now();
         let access_token = generate_secret()?;
         let registration = Registration::Dynamic {
@@ -241,7 +270,8 @@ impl<S: Store> TokenService<S> {
                 Ok(response)
             }
             _ => {
-                let (metadata, fields) = Metadata::parse(body(request)?, &self.config.registration_scopes)?;
+                let fields = json_object(body(request)?)?;
+                let metadata = Metadata::parse(&fields, self.registration_scope_rule(), UNNAMED)?;
                 // RFC 7592 §2.2: the body names the client it updates.
                 if fields.get("client_id").and_then(Value::as_str) != Some(client_id) {
                     return Err(invalid_metadata("client_id must be this client's"));
@@ -304,6 +334,10 @@ impl<S: Store> TokenService<S> {
         Ok(())
     }
 
+    fn registration_scope_rule(&self) -> ScopeRule<'_> {
+        ScopeRule::Within(&self.config.registration_scopes)
+    }
+
     /// Where a registered client manages its registration.
     fn management_uri(&self, client_id: &str) -> String {
         self.config.endpoint(&format!("/o/register/{client_id}/"))
@@ -312,7 +346,9 @@ impl<S: Store> TokenService<S> {
     /// Keeps a dynamically registered client that is used from expiring:
     /// once less than half its unused lifetime is left, one write.
     pub(super) async fn renew_if_registered(&self, client: &Client) -> Result<(), OAuthError> {
-        let Registration::Dynamic { expires_at, .. } = client.registration else {
+        let (Registration::Dynamic { expires_at, .. } | Registration::MetadataDocument { expires_at, .. }) =
+            client.registration
+        else {
             return Ok(());
         };
         let now = self.clock.now();
@@ -359,7 +395,12 @@ fn body(request: &HttpRequest) -> Result<&[u8], OAuthError> {
 
 /// The public code-grant client `client_id` registered at `created_at` for
 /// `metadata`.
-fn registered(metadata: Metadata, client_id: String, created_at: u64, registration: Registration) -> Client {
+pub(super) fn registered(
+    metadata: Metadata,
+    client_id: String,
+    created_at: u64,
+    registration: Registration,
+) -> Client {
     Client {
         client_id,
         name: metadata.name,

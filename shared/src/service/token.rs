@@ -5,6 +5,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::client_auth::client_credentials;
+use super::client_metadata::ClientUnavailable;
 use super::cors::ClientOrigins;
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
@@ -27,9 +28,16 @@ impl<S: Store> TokenService<S> {
         })?;
 
         let credentials = client_credentials(request.headers(), params)?;
-        let client = self
-            .authenticate(&credentials, self.store.get_client(&credentials.client_id).await?)
-            .await?;
+        let stored = match self.find_client(&credentials.client_id).await {
+            Ok(client) => client,
+            Err(ClientUnavailable::Store(e)) => return Err(e.into()),
+            Err(ClientUnavailable::Document(why)) => {
+                return Err(OAuthError::invalid_client(
+                    ClientUnavailable::document_description(&why),
+                ))
+            }
+        };
+        let client = self.authenticate(&credentials, stored).await?;
         origins.of(&client);
         if !client.may_use(grant) {
             return Err(OAuthError::unauthorized_client(format!(

@@ -66,14 +66,22 @@ impl<S: Store> TokenService<S> {
                 )
             })
             .collect();
+        let destination = request.redirect_uri.destination();
         let unverified = match request.client.registration {
             Registration::Administered => None,
-            Registration::Dynamic { .. } => Some(request.redirect_uri.destination()),
+            Registration::Dynamic { .. } => Some(pages::Unverified::RegisteredItself { destination }),
+            Registration::MetadataDocument { .. } => Some(pages::Unverified::DescribedAt {
+                host: url::Url::parse(&request.client.client_id)
+                    .ok()
+                    .and_then(|url| url.host_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                destination,
+            }),
         };
         pages::consent(
             &self.authorize_url(),
             &request.client.name,
-            unverified.as_deref(),
+            unverified.as_ref(),
             &user.username,
             &scopes,
             &Self::carried(request, &csrf.token),

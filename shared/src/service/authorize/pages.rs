@@ -125,20 +125,39 @@ pub(super) fn sign_in(
     html(StatusCode::OK, "Sign in", &body)
 }
 
+/// How a client nobody here vouched for came to be known, and where its
+/// answer goes.
+pub(super) enum Unverified {
+    /// It registered itself (RFC 7591).
+    RegisteredItself { destination: String },
+    /// Its id is the URL of its metadata document, on `host`.
+    DescribedAt { host: String, destination: String },
+}
+
 /// The consent form: the client, the user, and each scope with its description.
 pub(super) fn consent(
     action: &str,
     client_name: &str,
-    unverified_destination: Option<&str>,
+    unverified: Option<&Unverified>,
     username: &str,
     scopes: &[(&str, &str)],
     carried: &[(&str, &str)],
 ) -> HttpResponse {
-    // A client that registered itself names itself: say so, and where the
+    // A client nobody here vouched for names itself: say so, and where the
     // answer goes, which is what the person can check.
-    let warning = unverified_destination.map_or_else(String::new, |destination| {
+    let warning = unverified.map_or_else(String::new, |unverified| {
+        let (how, destination) = match unverified {
+            Unverified::RegisteredItself { destination } => ("registered itself".to_owned(), destination),
+            Unverified::DescribedAt { host, destination } => (
+                format!(
+                    "describes itself in a document at <strong>{}</strong>",
+                    escape(host)
+                ),
+                destination,
+            ),
+        };
         format!(
-            "<p class=\"unverified\" role=\"note\">This application registered itself: its name is not \
+            "<p class=\"unverified\" role=\"note\">This application {how}: its name is not \
 verified by this service. If you allow, the answer goes to <strong>{}</strong>.</p>",
             escape(destination)
         )

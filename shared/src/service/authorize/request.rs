@@ -5,6 +5,7 @@
 
 use http::StatusCode;
 
+use super::super::client_metadata::ClientUnavailable;
 use super::super::grant_scope::ScopeRefused;
 use super::super::pkce::CodeChallenge;
 use super::super::{OAuthError, TokenService};
@@ -125,13 +126,15 @@ impl AuthorizationRequest {
         let page = |message: &str| Refused::Page(StatusCode::BAD_REQUEST, message.to_owned());
         let param = |name: &str| params.get(name).map_err(|e| page(&e.to_string()));
         let client_id = param("client_id")?.ok_or_else(|| page("client_id is missing"))?;
-        let client = service
-            .store
-            .get_client(client_id)
-            .await
-            .map_err(|e| Refused::from(OAuthError::from(e)))?
-            .filter(|c| !c.disabled)
-            .ok_or_else(|| page("the client is unknown"))?;
+        let client = match service.find_client(client_id).await {
+            Ok(client) => client,
+            Err(ClientUnavailable::Store(e)) => return Err(Refused::from(OAuthError::from(e))),
+            Err(ClientUnavailable::Document(why)) => {
+                return Err(page(&ClientUnavailable::document_description(&why)))
+            }
+        }
+        .filter(|c| !c.disabled)
+        .ok_or_else(|| page("the client is unknown"))?;
         let unregistered = || page("the redirect_uri is not registered for this client");
         let (redirect_uri, redirect_uri_sent) = match param("redirect_uri")? {
             Some(asked) => {

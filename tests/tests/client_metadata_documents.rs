@@ -1,0 +1,506 @@
+//! Client ID Metadata Documents, through the token service's entry point,
+//! against documents served over real TLS on loopback (the service allows
+//! loopback as tests only may): a client named by its document's URL signs
+//! a user in (consent saying it is unverified and where its document is),
+//! redeems and refreshes; the document is fetched once while fresh and
+//! again after; and every document that may not be used is a clear error,
+//! with nothing stored. Its own test binary, because it sets SSL_CERT_FILE
+//! for the process (the service trusts the system's roots, and so this
+//! test's certificate).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use integration_tests::code_flow::{redirected, Browser};
+use integration_tests::{pkce_pair, TestEnv};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::{json, Value};
+use shared::admin;
+use shared::form::encode;
+use shared::store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+const REDIRECT: &str = "http://127.0.0.1/callback";
+
+/// What the document server answers on a path.
+#[derive(Clone)]
+enum Serve {
+    /// `200` with this body and, if given, this `Cache-Control`.
+    Json(String, Option<&'static str>),
+    /// A bare status.
+    Status(u16),
+    /// `302` to there.
+    Redirect(String),
+    /// 1 MB, announced by `Content-Length` or not (chunked).
+    Huge { announced: bool },
+    /// Accepts, then never answers.
+    Silent,
+}
+
+/// An HTTPS server on 127.0.0.1, with a certificate for `localhost`.
+struct DocumentServer {
+    port: u16,
+    routes: Arc<Mutex<HashMap<String, Serve>>>,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// The certificate the test trusts (in SSL_CERT_FILE), made once.
+fn trusted() -> &'static rcgen::CertifiedKey<rcgen::KeyPair> {
+    static CERT: OnceLock<rcgen::CertifiedKey<rcgen::KeyPair>> = OnceLock::new();
+    CERT.get_or_init(|| {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let dir = std::env::temp_dir().join(format!("client-metadata-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bundle = dir.join("ca.pem");
+        std::fs::write(&bundle, cert.cert.pem()).unwrap();
+        // Read by rustls-native-certs when the service first fetches.
+        std::env::set_var("SSL_CERT_FILE", &bundle);
+        cert
+    })
+}
+
+impl DocumentServer {
+    async fn start(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> Self {
+        let chain = vec![CertificateDer::from(cert.cert.der().to_vec())];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap();
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let routes: Arc<Mutex<HashMap<String, Serve>>> = Arc::default();
+        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let (served, counted) = (routes.clone(), hits.clone());
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (acceptor, routes, hits) = (acceptor.clone(), served.clone(), counted.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let mut head = Vec::new();
+                    let mut buffer = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+                    let serve = routes.lock().unwrap().get(&path).cloned();
+                    let response = match serve {
+                        Some(Serve::Json(body, cache)) => format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            cache.map(|c| format!("Cache-Control: {c}\r\n")).unwrap_or_default(),
+                            body.len()
+                        )
+                        .into_bytes(),
+                        Some(Serve::Redirect(to)) => format!(
+                            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
+                        .into_bytes(),
+                        Some(Serve::Huge { announced }) => {
+                            let body = format!("{{\"client_name\": \"{}\"}}", "x".repeat(1 << 20));
+                            let mut response = if announced {
+                                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len())
+                                    .into_bytes()
+                            } else {
+                                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()
+                            };
+                            if announced {
+                                response.extend_from_slice(body.as_bytes());
+                            } else {
+                                for chunk in body.as_bytes().chunks(8192) {
+                                    response.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                                    response.extend_from_slice(chunk);
+                                    response.extend_from_slice(b"\r\n");
+                                }
+                                response.extend_from_slice(b"0\r\n\r\n");
+                            }
+                            response
+                        }
+                        Some(Serve::Silent) => {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            return;
+                        }
+                        Some(Serve::Status(status)) => format!(
+                            "HTTP/1.1 {status} Whatever\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
+                        .into_bytes(),
+                        None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                    };
+                    let _ = tls.write_all(&response).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        Self { port, routes, hits }
+    }
+
+    /// The URL of `path` here, by the name the certificate is for.
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    fn serve(&self, path: &str, serve: Serve) {
+        self.routes.lock().unwrap().insert(path.to_owned(), serve);
+    }
+
+    /// Serves the document of a well-behaved client at `path`; its client id.
+    fn serve_client(&self, path: &str, cache: Option<&'static str>) -> String {
+        let client_id = self.url(path);
+        self.serve(path, Serve::Json(document(&client_id).to_string(), cache));
+        client_id
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+/// What an MCP client publishes (the Python SDK's metadata, at its URL).
+fn document(client_id: &str) -> Value {
+    json!({
+        "client_id": client_id,
+        "client_name": "A documented client",
+        "client_uri": "https://app.example.com",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "scope": "read offline_access",
+    })
+}
+
+async fn env(documents: &str) -> TestEnv {
+    trusted();
+    let mut vars = vec![
+        ("REGISTERED_CLIENT_EXPIRE_SECONDS", "100000"),
+        ("PASSWORD_HASH_ITERATIONS", "1000"),
+    ];
+    match documents {
+        "off" => {}
+        "on" => vars.push(("CLIENT_METADATA_DOCUMENTS", "on")),
+        _ => vars.extend([
+            ("CLIENT_METADATA_DOCUMENTS", "on"),
+            ("CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK", "true"),
+        ]),
+    }
+    let env = TestEnv::with_config(&vars).await;
+    admin::create_user(&env.admin, "jdoe", "s3cret pw", 1000, 0)
+        .await
+        .unwrap();
+    env
+}
+
+fn authorize_path(client_id: &str, redirect_uri: &str, challenge: &str) -> String {
+    format!(
+        "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope=read&state=s&code_challenge={challenge}&code_challenge_method=S256",
+        encode(client_id),
+        encode(redirect_uri)
+    )
+}
+
+/// Signs jdoe in for `client_id` through the pages; the consent page and the code.
+async fn sign_in(env: &TestEnv, client_id: &str, redirect_uri: &str, challenge: &str) -> (String, String) {
+    let mut browser = Browser::default();
+    let page = browser
+        .get(env, &authorize_path(client_id, redirect_uri, challenge))
+        .await;
+    assert_eq!(page.status, 200, "the sign-in page: {}", page.body);
+    let consent = browser
+        .submit(env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+        .await;
+    assert_eq!(consent.status, 200, "the consent page: {}", consent.body);
+    let back = browser.submit(env, &consent, &[("decision", "allow")]).await;
+    (consent.body, redirected(&back, redirect_uri)["code"].clone())
+}
+
+async fn token(env: &TestEnv, form: &str) -> integration_tests::Answer {
+    env.post("/o/token/", form).send().await
+}
+
+#[tokio::test]
+async fn a_client_named_by_its_document_signs_a_user_in_and_refreshes_while_the_document_holds() {
+    let env = env("loopback").await;
+    let server = DocumentServer::start(trusted()).await;
+    let metadata = env
+        .request("GET", "/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .json();
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+    let client_id = server.serve_client("/client.json", Some("public, max-age=600"));
+
+    let (verifier, challenge) = pkce_pair();
+    let redirect_at_port = "http://127.0.0.1:50123/callback";
+    let (consent, code) = sign_in(&env, &client_id, redirect_at_port, &challenge).await;
+    assert!(consent.contains("A documented client"), "{consent}");
+    assert!(
+        consent.contains(
+            "This application describes itself in a document at <strong>localhost</strong>: \
+its name is not verified by this service"
+        ) && consent.contains("the answer goes to <strong>an application on this device</strong>"),
+        "the page says nobody here vouched for it, where it describes itself and where the answer goes: {consent}"
+    );
+    let tokens = token(
+        &env,
+        &format!(
+            "grant_type=authorization_code&client_id={}&code={code}&redirect_uri={}&code_verifier={verifier}",
+            encode(&client_id),
+            encode(redirect_at_port)
+        ),
+    )
+    .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let tokens = tokens.json();
+    // offline_access is not a scope here: the client gets what it named that is.
+    assert_eq!(tokens["scope"], "read");
+    assert_eq!(
+        server.hits("/client.json"),
+        1,
+        "one fetch for the pages and the redemption: the document is fresh for 600 s"
+    );
+    let stored = admin::client(&env.admin, &client_id).await.unwrap();
+    assert_eq!(stored.to_public_json()["registered_by"], "metadata_document");
+    assert!(stored.is_public() && !stored.skip_consent);
+
+    // Stale after 600 s: the next use fetches it again.
+    env.clock.advance(601);
+    let refreshed = token(
+        &env,
+        &format!(
+            "grant_type=refresh_token&client_id={}&refresh_token={}",
+            encode(&client_id),
+            tokens["refresh_token"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert_eq!(server.hits("/client.json"), 2);
+
+    // The document withdrawn: once stale, the client is no more.
+    server.serve("/client.json", Serve::Status(404));
+    env.clock.advance(601);
+    let refused = token(
+        &env,
+        &format!(
+            "grant_type=refresh_token&client_id={}&refresh_token={}",
+            encode(&client_id),
+            refreshed.json()["refresh_token"].as_str().unwrap()
+        ),
+    )
+    .await;
+    refused.assert_error(401, "invalid_client");
+    assert!(
+        refused.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("metadata document cannot be used"),
+        "{}",
+        refused.body
+    );
+
+    // A redirect URI the document does not name is no redirect URI of the client.
+    let server2 = DocumentServer::start(trusted()).await;
+    let other = server2.serve_client("/other.json", None);
+    let mut browser = Browser::default();
+    let page = browser
+        .get(
+            &env,
+            &authorize_path(&other, "https://evil.example/cb", &challenge),
+        )
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(
+        page.body.contains("not registered for this client"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn documents_that_may_not_be_used_are_refused_and_nothing_is_stored() {
+    let env = env("loopback").await;
+    let server = DocumentServer::start(trusted()).await;
+    let with = |path: &str, change: &dyn Fn(&mut Value)| {
+        let mut doc = document(&server.url(path));
+        change(&mut doc);
+        server.serve(path, Serve::Json(doc.to_string(), None));
+        server.url(path)
+    };
+    let untrusted = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let stranger = DocumentServer::start(&untrusted).await;
+    stranger.serve_client("/client.json", None);
+    server.serve("/redirects.json", Serve::Redirect(server.url("/client.json")));
+    server.serve("/huge.json", Serve::Huge { announced: true });
+    server.serve("/huge-chunked.json", Serve::Huge { announced: false });
+    server.serve("/silent.json", Serve::Silent);
+    server.serve("/not-json.json", Serve::Json("<html>hello</html>".into(), None));
+    server.serve("/array.json", Serve::Json("[]".into(), None));
+    server.serve("/gone.json", Serve::Status(410));
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with("/other-id.json", &|d| {
+                d["client_id"] = "https://localhost/elsewhere.json".into()
+            }),
+            "its client_id is not the URL it was fetched from",
+        ),
+        (
+            with("/no-id.json", &|d| {
+                d.as_object_mut().unwrap().remove("client_id");
+            }),
+            "it has no client_id",
+        ),
+        (
+            with("/secret.json", &|d| d["client_secret"] = "s3cret".into()),
+            "it holds client_secret",
+        ),
+        (
+            with("/javascript.json", &|d| {
+                d["redirect_uris"] = json!(["javascript:alert(1)"])
+            }),
+            "javascript",
+        ),
+        (
+            with("/http.json", &|d| {
+                d["redirect_uris"] = json!(["http://app.example.com/cb"])
+            }),
+            "is plain http to another host than this machine&#39;s loopback",
+        ),
+        (
+            with("/confidential.json", &|d| {
+                d["token_endpoint_auth_method"] = "client_secret_basic".into()
+            }),
+            "only public clients",
+        ),
+        (server.url("/redirects.json"), "redirects are not followed"),
+        (server.url("/huge.json"), "is over 5120 bytes"),
+        (server.url("/huge-chunked.json"), "is over 5120 bytes"),
+        (server.url("/silent.json"), "did not answer within 3 s"),
+        (server.url("/not-json.json"), "not a JSON object"),
+        (server.url("/array.json"), "not a JSON object"),
+        (server.url("/gone.json"), "answered 410"),
+        (stranger.url("/client.json"), "TLS failed"),
+        (
+            format!("{}#fragment", server.url("/client.json")),
+            "has a fragment",
+        ),
+        (format!("https://localhost:{}/", server.port), "has no path"),
+    ];
+    let (_, challenge) = pkce_pair();
+    for (client_id, why) in &cases {
+        let started = Instant::now();
+        let page = Browser::default()
+            .get(&env, &authorize_path(client_id, REDIRECT, &challenge))
+            .await;
+        assert_eq!(page.status, 400, "{client_id}: {}", page.body);
+        assert!(
+            page.body.contains("metadata document cannot be used") && page.body.contains(why),
+            "{client_id} is refused because {why}: {}",
+            page.body
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{client_id}: the fetch is bounded"
+        );
+        let answer = token(
+            &env,
+            &format!(
+                "grant_type=authorization_code&client_id={}&code=x&code_verifier=y",
+                encode(client_id)
+            ),
+        )
+        .await;
+        answer.assert_error(401, "invalid_client");
+        assert!(
+            env.admin.get_client(client_id).await.unwrap().is_none(),
+            "{client_id}: nothing stored"
+        );
+    }
+}
+
+/// Without loopback allowed (as deployed), a document on this machine,
+/// or on any private, link-local or otherwise non-public address, is
+/// never fetched; with documents off, a URL is an unknown client id.
+#[tokio::test]
+async fn documents_on_private_addresses_are_never_fetched_and_off_means_off() {
+    let env_on = env("on").await;
+    let server = DocumentServer::start(trusted()).await;
+    let client_id = server.serve_client("/client.json", None);
+    let (_, challenge) = pkce_pair();
+    for (id, why) in [
+        (client_id.clone(), "which is not a public address"),
+        (
+            "https://169.254.169.254/latest/meta-data.json".to_owned(),
+            "169.254.169.254, which is not a public address",
+        ),
+        (
+            "https://10.0.0.1/client.json".to_owned(),
+            "10.0.0.1, which is not a public address",
+        ),
+        (
+            "https://[::ffff:7f00:1]/client.json".to_owned(),
+            "which is not a public address",
+        ),
+    ] {
+        let page = Browser::default()
+            .get(&env_on, &authorize_path(&id, REDIRECT, &challenge))
+            .await;
+        assert_eq!(page.status, 400, "{id}: {}", page.body);
+        assert!(page.body.contains(why), "{id}: {}", page.body);
+    }
+    assert_eq!(server.hits("/client.json"), 0, "never connected to");
+
+    let env_off = env("off").await;
+    let metadata = env_off
+        .request("GET", "/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .json();
+    assert!(metadata.get("client_id_metadata_document_supported").is_none());
+    let page = Browser::default()
+        .get(&env_off, &authorize_path(&client_id, REDIRECT, &challenge))
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("the client is unknown"), "{}", page.body);
+    assert_eq!(server.hits("/client.json"), 0);
+}
+
+/// An administrator's word stands over a document: a disabled client
+/// stays disabled when its document is fetched again, and is refused.
+#[tokio::test]
+async fn a_disabled_documented_client_stays_disabled() {
+    let env = env("loopback").await;
+    let server = DocumentServer::start(trusted()).await;
+    let client_id = server.serve_client("/client.json", Some("max-age=60"));
+    let (_, challenge) = pkce_pair();
+    let page = Browser::default()
+        .get(&env, &authorize_path(&client_id, REDIRECT, &challenge))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    admin::change_client(
+        &env.admin,
+        &client_id,
+        shared::store::ClientChange::Disabled(true),
+    )
+    .await
+    .unwrap();
+    env.clock.advance(61);
+    let page = Browser::default()
+        .get(&env, &authorize_path(&client_id, REDIRECT, &challenge))
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("the client is unknown"), "{}", page.body);
+    assert!(admin::client(&env.admin, &client_id).await.unwrap().disabled);
+}
