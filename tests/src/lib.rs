@@ -12,6 +12,7 @@
 pub mod any_store;
 pub mod authorizer_support;
 pub mod code_flow;
+pub mod document_server;
 pub mod jws;
 
 pub use any_store::{AnyStore, Backend};

@@ -21,6 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
+use integration_tests::document_server::{DocumentServer, Serve};
 use integration_tests::{dynamo, fresh_table, pkce_pair, proc_stat, start_standalone_with};
 use serde_json::{json, Value};
 use shared::admin::{self, NewClient};
@@ -155,6 +156,19 @@ impl Browser {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// The page's source once it holds `text` (a navigation may still be
+    /// replacing the previous document), or as it is after 10 s.
+    async fn source_with(&self, text: &str) -> String {
+        for _ in 0..100 {
+            let source = self.source().await;
+            if source.contains(text) {
+                return source;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.source().await
     }
 
     async fn find(&self, css: &str) -> String {
@@ -321,6 +335,10 @@ async fn a_person_signs_in_through_a_real_browser() {
         .port();
     let issuer = format!("http://localhost:{port}");
     let listen = format!("127.0.0.1:{port}");
+    let documents_cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let documents = DocumentServer::start(&documents_cert).await;
+    let documents_ca = std::env::temp_dir().join(format!("browser-documents-{}.pem", std::process::id()));
+    std::fs::write(&documents_ca, documents_cert.cert.pem()).unwrap();
     let server = start_standalone_with(&[
         ("TABLE_NAME", table.as_str()),
         ("ISSUER", issuer.as_str()),
@@ -331,6 +349,10 @@ async fn a_person_signs_in_through_a_real_browser() {
             r#"{"read": "Read your items", "write": "Change your items"}"#,
         ),
         ("CLIENT_REGISTRATION", "open"),
+        ("CLIENT_METADATA_DOCUMENTS", "on"),
+        // The document server below is on loopback, with the test's certificate.
+        ("CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK", "true"),
+        ("SSL_CERT_FILE", documents_ca.to_str().unwrap()),
     ])
     .await;
     let (callback_port, mut callbacks) = callback_server().await;
@@ -488,7 +510,9 @@ async fn a_person_signs_in_through_a_real_browser() {
 
     // A tampered CSRF token (a wider scope, so consent is asked again).
     browser.open(&authorize(&challenge, "read+write")).await;
-    assert!(browser.source().await.contains("Change your items"));
+    // The previous visit's redirect may still be landing on the callback.
+    let page = browser.source_with("Change your items").await;
+    assert!(page.contains("Change your items"), "{page}");
     browser
         .script("document.querySelector('input[name=csrf]').value = 'forged';")
         .await;
@@ -529,6 +553,42 @@ async fn a_person_signs_in_through_a_real_browser() {
         "{page}"
     );
     browser.screenshot("consent-registered-client").await;
+    browser.click("button[value=deny]").await;
+    let target = tokio::time::timeout(Duration::from_secs(10), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(query_value(&target, "error").as_deref(), Some("access_denied"));
+
+    // A client known by its metadata document: the page says where it
+    // describes itself, that nobody here vouched for it, and where the
+    // answer goes.
+    let documented_id = documents.url("/oauth/client.json");
+    documents.serve(
+        "/oauth/client.json",
+        Serve::Json(
+            json!({ "client_id": documented_id, "client_name": "Docs Described Client",
+                    "redirect_uris": [redirect_uri], "scope": "read" })
+            .to_string(),
+            None,
+        ),
+    );
+    browser
+        .open(&format!(
+            "{issuer}/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope=read&state=s&code_challenge={challenge}&code_challenge_method=S256",
+            shared::form::encode(&documented_id),
+            shared::form::encode(&redirect_uri)
+        ))
+        .await;
+    let page = browser.source().await;
+    assert!(
+        page.contains("Docs Described Client")
+            && page.contains("This application describes itself in a document at <strong>localhost</strong>")
+            && page.contains("an application on this device"),
+        "{page}"
+    );
+    assert_eq!(documents.hits("/oauth/client.json"), 1);
+    browser.screenshot("consent-documented-client").await;
     browser.click("button[value=deny]").await;
     let target = tokio::time::timeout(Duration::from_secs(10), callbacks.recv())
         .await

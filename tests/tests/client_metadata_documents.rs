@@ -8,44 +8,18 @@
 //! for the process (the service trusts the system's roots, and so this
 //! test's certificate).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use integration_tests::code_flow::{redirected, Browser};
+use integration_tests::document_server::{DocumentServer, Serve};
 use integration_tests::{pkce_pair, TestEnv};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
 use shared::admin;
 use shared::form::encode;
 use shared::store::Store;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 const REDIRECT: &str = "http://127.0.0.1/callback";
-
-/// What the document server answers on a path.
-#[derive(Clone)]
-enum Serve {
-    /// `200` with this body and, if given, this `Cache-Control`.
-    Json(String, Option<&'static str>),
-    /// A bare status.
-    Status(u16),
-    /// `302` to there.
-    Redirect(String),
-    /// 1 MB, announced by `Content-Length` or not (chunked).
-    Huge { announced: bool },
-    /// Accepts, then never answers.
-    Silent,
-}
-
-/// An HTTPS server on 127.0.0.1, with a certificate for `localhost`.
-struct DocumentServer {
-    port: u16,
-    routes: Arc<Mutex<HashMap<String, Serve>>>,
-    hits: Arc<Mutex<HashMap<String, usize>>>,
-}
 
 /// The certificate the test trusts (in SSL_CERT_FILE), made once.
 fn trusted() -> &'static rcgen::CertifiedKey<rcgen::KeyPair> {
@@ -62,110 +36,11 @@ fn trusted() -> &'static rcgen::CertifiedKey<rcgen::KeyPair> {
     })
 }
 
-impl DocumentServer {
-    async fn start(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> Self {
-        let chain = vec![CertificateDer::from(cert.cert.der().to_vec())];
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
-        let config =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let routes: Arc<Mutex<HashMap<String, Serve>>> = Arc::default();
-        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let (served, counted) = (routes.clone(), hits.clone());
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let (acceptor, routes, hits) = (acceptor.clone(), served.clone(), counted.clone());
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(socket).await else {
-                        return;
-                    };
-                    let mut head = Vec::new();
-                    let mut buffer = [0u8; 4096];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buffer[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&head).into_owned();
-                    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
-                    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-                    let serve = routes.lock().unwrap().get(&path).cloned();
-                    let response = match serve {
-                        Some(Serve::Json(body, cache)) => format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            cache.map(|c| format!("Cache-Control: {c}\r\n")).unwrap_or_default(),
-                            body.len()
-                        )
-                        .into_bytes(),
-                        Some(Serve::Redirect(to)) => format!(
-                            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        )
-                        .into_bytes(),
-                        Some(Serve::Huge { announced }) => {
-                            let body = format!("{{\"client_name\": \"{}\"}}", "x".repeat(1 << 20));
-                            let mut response = if announced {
-                                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len())
-                                    .into_bytes()
-                            } else {
-                                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()
-                            };
-                            if announced {
-                                response.extend_from_slice(body.as_bytes());
-                            } else {
-                                for chunk in body.as_bytes().chunks(8192) {
-                                    response.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-                                    response.extend_from_slice(chunk);
-                                    response.extend_from_slice(b"\r\n");
-                                }
-                                response.extend_from_slice(b"0\r\n\r\n");
-                            }
-                            response
-                        }
-                        Some(Serve::Silent) => {
-                            tokio::time::sleep(Duration::from_secs(60)).await;
-                            return;
-                        }
-                        Some(Serve::Status(status)) => format!(
-                            "HTTP/1.1 {status} Whatever\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        )
-                        .into_bytes(),
-                        None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
-                    };
-                    let _ = tls.write_all(&response).await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        Self { port, routes, hits }
-    }
-
-    /// The URL of `path` here, by the name the certificate is for.
-    fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
-    }
-
-    fn serve(&self, path: &str, serve: Serve) {
-        self.routes.lock().unwrap().insert(path.to_owned(), serve);
-    }
-
-    /// Serves the document of a well-behaved client at `path`; its client id.
-    fn serve_client(&self, path: &str, cache: Option<&'static str>) -> String {
-        let client_id = self.url(path);
-        self.serve(path, Serve::Json(document(&client_id).to_string(), cache));
-        client_id
-    }
-
-    fn hits(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
+/// Serves the document of a well-behaved client at `path`; its client id.
+fn serve_client(server: &DocumentServer, path: &str, cache: Option<&'static str>) -> String {
+    let client_id = server.url(path);
+    server.serve(path, Serve::Json(document(&client_id).to_string(), cache));
+    client_id
 }
 
 /// What an MCP client publishes (the Python SDK's metadata, at its URL).
@@ -240,7 +115,7 @@ async fn a_client_named_by_its_document_signs_a_user_in_and_refreshes_while_the_
         .await
         .json();
     assert_eq!(metadata["client_id_metadata_document_supported"], true);
-    let client_id = server.serve_client("/client.json", Some("public, max-age=600"));
+    let client_id = serve_client(&server, "/client.json", Some("public, max-age=600"));
 
     let (verifier, challenge) = pkce_pair();
     let redirect_at_port = "http://127.0.0.1:50123/callback";
@@ -313,7 +188,7 @@ its name is not verified by this service"
 
     // A redirect URI the document does not name is no redirect URI of the client.
     let server2 = DocumentServer::start(trusted()).await;
-    let other = server2.serve_client("/other.json", None);
+    let other = serve_client(&server2, "/other.json", None);
     let mut browser = Browser::default();
     let page = browser
         .get(
@@ -341,7 +216,7 @@ async fn documents_that_may_not_be_used_are_refused_and_nothing_is_stored() {
     };
     let untrusted = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let stranger = DocumentServer::start(&untrusted).await;
-    stranger.serve_client("/client.json", None);
+    serve_client(&stranger, "/client.json", None);
     server.serve("/redirects.json", Serve::Redirect(server.url("/client.json")));
     server.serve("/huge.json", Serve::Huge { announced: true });
     server.serve("/huge-chunked.json", Serve::Huge { announced: false });
@@ -437,7 +312,7 @@ async fn documents_that_may_not_be_used_are_refused_and_nothing_is_stored() {
 async fn documents_on_private_addresses_are_never_fetched_and_off_means_off() {
     let env_on = env("on").await;
     let server = DocumentServer::start(trusted()).await;
-    let client_id = server.serve_client("/client.json", None);
+    let client_id = serve_client(&server, "/client.json", None);
     let (_, challenge) = pkce_pair();
     for (id, why) in [
         (client_id.clone(), "which is not a public address"),
@@ -483,7 +358,7 @@ async fn documents_on_private_addresses_are_never_fetched_and_off_means_off() {
 async fn a_disabled_documented_client_stays_disabled() {
     let env = env("loopback").await;
     let server = DocumentServer::start(trusted()).await;
-    let client_id = server.serve_client("/client.json", Some("max-age=60"));
+    let client_id = serve_client(&server, "/client.json", Some("max-age=60"));
     let (_, challenge) = pkce_pair();
     let page = Browser::default()
         .get(&env, &authorize_path(&client_id, REDIRECT, &challenge))
