@@ -231,6 +231,10 @@ enum TokenCommand {
 }
 
 fn parse_grant(value: &str) -> Result<GrantType, String> {
+    // The device grant's type is a URN; its last word names it too.
+    if value == "device_code" {
+        return Ok(GrantType::DeviceCode);
+    }
     GrantType::parse(value).ok_or_else(|| {
         let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
         format!("unknown grant type; known: {}", known.join(", "))

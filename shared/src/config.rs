@@ -84,6 +84,15 @@ pub struct ServiceConfig {
     /// client's metadata document (`CLIENT_METADATA_DOCUMENTS`); off by
     /// default.
     pub client_metadata_documents: ClientMetadataDocuments,
+    /// The least seconds between a device's polls (`DEVICE_FLOW_INTERVAL`,
+    /// default 5 as DOT's).
+    pub device_flow_interval: u64,
+    /// How long a device code may be approved and redeemed
+    /// (`DEVICE_CODE_EXPIRE_SECONDS`, default 900).
+    pub device_code_expire_seconds: u64,
+    /// What a user code looks like (`DEVICE_USER_CODE_FORMAT`, default
+    /// `XXXX-XXXX`).
+    pub user_code_format: crate::user_code::UserCodeFormat,
     /// JWT access-token lifetime for clients without their own
     /// (`JWT_ACCESS_TOKEN_EXPIRE_SECONDS`, default 300: an edge that verifies
     /// them itself sees a revocation only when they expire).
@@ -430,7 +439,44 @@ impl ServiceConfig {
             Some(v) => parse_lifetime(&v).map_err(|p| error("JWT_ACCESS_TOKEN_EXPIRE_SECONDS", p))?,
         };
 
+        let device_flow_interval = match get("DEVICE_FLOW_INTERVAL") {
+            None => 5,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=300).contains(n))
+                .ok_or_else(|| {
+                    error(
+                        "DEVICE_FLOW_INTERVAL",
+                        format!("{v:?} is not a whole number of seconds from 1 to 300"),
+                    )
+                })?,
+        };
+        let device_code_expire_seconds = match get("DEVICE_CODE_EXPIRE_SECONDS") {
+            None => 900,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (60..=3600).contains(n))
+                .ok_or_else(|| {
+                    error(
+                        "DEVICE_CODE_EXPIRE_SECONDS",
+                        format!("{v:?} is not a whole number of seconds from 60 to 3600"),
+                    )
+                })?,
+        };
+        let user_code_format = match get("DEVICE_USER_CODE_FORMAT") {
+            None => crate::user_code::UserCodeFormat::default(),
+            Some(v) => crate::user_code::UserCodeFormat::parse(v.trim())
+                .map_err(|p| error("DEVICE_USER_CODE_FORMAT", p))?,
+        };
+
         Ok(Self {
+            device_flow_interval,
+            device_code_expire_seconds,
+            user_code_format,
             key_sealing,
             signing_key_rotation_seconds,
             id_token_expire_seconds,

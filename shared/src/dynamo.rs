@@ -19,8 +19,8 @@ pub use aws_sdk_dynamodb::Client as DynamoClient;
 
 use crate::clock::SharedClock;
 use crate::model::{
-    AuthorizationCode, Client, ClientAuth, Consent, Family, GrantType, Registration, Session, Token,
-    TokenKind, User,
+    AuthorizationCode, Client, ClientAuth, CodeDelivery, Consent, DeviceAuthorization, DeviceStatus, Family,
+    GrantType, Registration, Session, Token, TokenKind, User, UserCode,
 };
 use crate::origin::Origin;
 use crate::redirect_uri::RedirectUri;
@@ -28,8 +28,8 @@ use crate::resource::Audience;
 use crate::scope::{format_scope, parse_scope};
 use crate::secret::generate_id;
 use crate::store::{
-    new_refresh_hash, AdminStore, Attempt, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
-    StoreError, UserChange,
+    new_refresh_hash, AdminStore, Attempt, AttemptsOf, ClientChange, Item, Key, Poll, Redemption, Revocation,
+    Rotation, Store, StoreError, UserChange, SLOW_DOWN_SECONDS,
 };
 
 /// The partition key attribute.
@@ -124,6 +124,8 @@ impl DynamoStore {
             }
             Key::SignInAttempts(_) => decode_sign_in_attempts(item).map(Item::SignInAttempts),
             Key::SigningKeys => decode_signing_keys(item).map(Item::SigningKeys),
+            Key::Device(hash) => decode_device(hash, item).map(Item::Device),
+            Key::UserCode(hash) => decode_user_code(hash, item).map(Item::UserCode),
         };
         if decoded.is_none() {
             tracing::error!(
@@ -138,6 +140,8 @@ impl DynamoStore {
             Some(Item::Code(c)) if c.expires_at <= now => None,
             Some(Item::Session(x)) if x.expires_at <= now => None,
             Some(Item::SignInAttempts(a)) if a.expires_at <= now => None,
+            Some(Item::Device(d)) if d.expires_at <= now => None,
+            Some(Item::UserCode(u)) if u.expires_at <= now => None,
             Some(Item::Client(c)) if !c.is_live(now) => None,
             Some(Item::SigningKeys(keys)) => Some(Item::SigningKeys(keys.published_only(now))),
             other => other,
@@ -460,21 +464,27 @@ fn encode_token(token: &Token) -> Attributes {
 }
 
 fn decode_code(hash: &str, item: &Attributes) -> Option<AuthorizationCode> {
+    let delivery = match s(item, "delivered_to").as_deref() {
+        Some("device") => CodeDelivery::Device,
+        _ => CodeDelivery::Redirect {
+            redirect_uri: s(item, "redirect_uri")?,
+            // Codes stored before this attribute: the request named its URI.
+            redirect_uri_sent: item
+                .get("redirect_uri_sent")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(true),
+            code_challenge: s(item, "code_challenge")?,
+        },
+    };
     Some(AuthorizationCode {
         code_hash: hash.to_owned(),
         client_id: s(item, "client_id")?,
-        redirect_uri: s(item, "redirect_uri")?,
-        // Codes stored before this attribute: the request named its URI.
-        redirect_uri_sent: item
-            .get("redirect_uri_sent")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(true),
+        delivery,
         scope: parse_scope(&s(item, "scope")?).ok()?,
         audience: words(item, "aud").map(str::to_owned).collect(),
         username: s(item, "username")?,
         user_grants_key: s(item, "user_grants_key")?,
-        code_challenge: s(item, "code_challenge")?,
         family_id: s(item, "family_id")?,
         issued_at: n(item, "issued_at")?,
         expires_at: n(item, TTL_ATTRIBUTE)?,
@@ -490,18 +500,29 @@ fn encode_code(code: &AuthorizationCode) -> Attributes {
     item.insert("kind".into(), AttributeValue::S("code".into()));
     for (name, value) in [
         ("client_id", &code.client_id),
-        ("redirect_uri", &code.redirect_uri),
         ("username", &code.username),
         ("user_grants_key", &code.user_grants_key),
-        ("code_challenge", &code.code_challenge),
         ("family_id", &code.family_id),
     ] {
         item.insert(name.into(), AttributeValue::S(value.clone()));
     }
-    item.insert(
-        "redirect_uri_sent".into(),
-        AttributeValue::Bool(code.redirect_uri_sent),
-    );
+    match &code.delivery {
+        CodeDelivery::Redirect {
+            redirect_uri,
+            redirect_uri_sent,
+            code_challenge,
+        } => {
+            item.insert("redirect_uri".into(), AttributeValue::S(redirect_uri.clone()));
+            item.insert(
+                "redirect_uri_sent".into(),
+                AttributeValue::Bool(*redirect_uri_sent),
+            );
+            item.insert("code_challenge".into(), AttributeValue::S(code_challenge.clone()));
+        }
+        CodeDelivery::Device => {
+            item.insert("delivered_to".into(), AttributeValue::S("device".into()));
+        }
+    }
     item.insert("scope".into(), AttributeValue::S(format_scope(&code.scope)));
     item.insert("issued_at".into(), num(code.issued_at));
     item.insert(TTL_ATTRIBUTE.into(), num(code.expires_at));
@@ -511,6 +532,60 @@ fn encode_code(code: &AuthorizationCode) -> Attributes {
     item.insert("auth_time".into(), num(code.auth_time));
     item.insert("sid".into(), AttributeValue::S(code.sid.clone()));
     put_audience(&mut item, &code.audience);
+    item
+}
+
+fn decode_device(hash: &str, item: &Attributes) -> Option<DeviceAuthorization> {
+    Some(DeviceAuthorization {
+        device_code_hash: hash.to_owned(),
+        user_code_hash: s(item, "user_code_hash")?,
+        client_id: s(item, "client_id")?,
+        scope: parse_scope(&s(item, "scope")?).ok()?,
+        audience: words(item, "aud").map(str::to_owned).collect(),
+        status: DeviceStatus::parse(&s(item, "status")?)?,
+        interval: n(item, "interval")?,
+        next_poll_at: n(item, "next_poll_at")?,
+        issued_at: n(item, "issued_at")?,
+        usable_until: n(item, "usable_until")?,
+        expires_at: n(item, TTL_ATTRIBUTE)?,
+    })
+}
+
+fn encode_device(device: &DeviceAuthorization) -> Attributes {
+    let mut item = DynamoStore::key_attributes(&Key::Device(device.device_code_hash.clone()));
+    item.insert("kind".into(), AttributeValue::S("device".into()));
+    item.insert(
+        "user_code_hash".into(),
+        AttributeValue::S(device.user_code_hash.clone()),
+    );
+    item.insert("client_id".into(), AttributeValue::S(device.client_id.clone()));
+    item.insert("scope".into(), AttributeValue::S(format_scope(&device.scope)));
+    item.insert("status".into(), AttributeValue::S(device.status.as_str().into()));
+    item.insert("interval".into(), num(device.interval));
+    item.insert("next_poll_at".into(), num(device.next_poll_at));
+    item.insert("issued_at".into(), num(device.issued_at));
+    item.insert("usable_until".into(), num(device.usable_until));
+    item.insert(TTL_ATTRIBUTE.into(), num(device.expires_at));
+    put_audience(&mut item, &device.audience);
+    item
+}
+
+fn decode_user_code(hash: &str, item: &Attributes) -> Option<UserCode> {
+    Some(UserCode {
+        user_code_hash: hash.to_owned(),
+        device_code_hash: s(item, "device_code_hash")?,
+        expires_at: n(item, TTL_ATTRIBUTE)?,
+    })
+}
+
+fn encode_user_code(code: &UserCode) -> Attributes {
+    let mut item = DynamoStore::key_attributes(&Key::UserCode(code.user_code_hash.clone()));
+    item.insert("kind".into(), AttributeValue::S("user_code".into()));
+    item.insert(
+        "device_code_hash".into(),
+        AttributeValue::S(code.device_code_hash.clone()),
+    );
+    item.insert(TTL_ATTRIBUTE.into(), num(code.expires_at));
     item
 }
 
@@ -1139,14 +1214,14 @@ impl Store for DynamoStore {
         Ok(())
     }
 
-    async fn reserve_sign_in_attempt(
+    async fn reserve_attempt(
         &self,
-        username: &str,
+        who: &AttemptsOf,
         limit: u32,
         window_seconds: u64,
         now: u64,
     ) -> Result<Attempt, StoreError> {
-        let key = Key::SignInAttempts(username.to_owned());
+        let key = Key::SignInAttempts(who.clone());
         // Twice at most: a window may open between our two writes.
         for _ in 0..2 {
             // Room in the open window...
@@ -1204,14 +1279,12 @@ impl Store for DynamoStore {
         })
     }
 
-    async fn record_sign_in_failure(&self, username: &str, now: u64) -> Result<u32, StoreError> {
+    async fn record_failed_attempt(&self, who: &AttemptsOf, now: u64) -> Result<u32, StoreError> {
         let counted = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key_attributes(&Key::SignInAttempts(
-                username.to_owned(),
-            ))))
+            .set_key(Some(Self::key_attributes(&Key::SignInAttempts(who.clone()))))
             .condition_expression("attribute_exists(pk) AND expires_at > :now")
             .update_expression("SET failures = failures + :one")
             .expression_attribute_values(":now", num(now))
@@ -1230,10 +1303,139 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn clear_sign_in_attempts(&self, username: &str) -> Result<(), StoreError> {
-        self.delete(Key::SignInAttempts(username.to_owned()))
+    async fn clear_attempts(&self, who: &AttemptsOf) -> Result<(), StoreError> {
+        self.delete(Key::SignInAttempts(who.clone())).await.map(|_| ())
+    }
+
+    async fn put_device_authorization(&self, device: &DeviceAuthorization) -> Result<(), StoreError> {
+        let user_code = UserCode {
+            user_code_hash: device.user_code_hash.clone(),
+            device_code_hash: device.device_code_hash.clone(),
+            expires_at: device.usable_until,
+        };
+        let steps = vec![
+            put_new_step(encode_device(device), &self.table)?,
+            put_new_step(encode_user_code(&user_code), &self.table)?,
+        ];
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(steps))
+            .send()
             .await
-            .map(|_| ())
+        {
+            Ok(_) => Ok(()),
+            Err(e) if failed_condition(&e, 0) || failed_condition(&e, 1) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn poll_device(&self, device_code_hash: &str, now: u64) -> Result<Poll, StoreError> {
+        let key = Key::Device(device_code_hash.to_owned());
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&key)))
+            .condition_expression(
+                "attribute_exists(pk) AND expires_at > :now AND #status = :pending AND next_poll_at <= :now",
+            )
+            .update_expression("SET next_poll_at = :now + #interval")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#interval", "interval")
+            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(
+                ":pending",
+                AttributeValue::S(DeviceStatus::Pending.as_str().into()),
+            )
+            .send()
+            .await;
+        match counted {
+            Ok(_) => return Ok(Poll::Pending),
+            Err(e) if is_condition_failure(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        // Gone, decided, or too soon: which.
+        let device = match self
+            .get_raw(&key)
+            .await?
+            .and_then(|item| self.decode(&key, &item))
+        {
+            Some(Item::Device(device)) => device,
+            _ => return Ok(Poll::NotFound),
+        };
+        if device.status != DeviceStatus::Pending {
+            return Ok(Poll::Decided(device.status));
+        }
+        // Atomic: each poll too soon adds its 5 s, however many at once.
+        let slowed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&key)))
+            .condition_expression("attribute_exists(pk) AND #status = :pending")
+            // Both sides read the interval before this update: the next poll
+            // is due `now` plus the lengthened interval.
+            .update_expression("SET #interval = #interval + :slower, next_poll_at = :later + #interval")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#interval", "interval")
+            .expression_attribute_values(
+                ":pending",
+                AttributeValue::S(DeviceStatus::Pending.as_str().into()),
+            )
+            .expression_attribute_values(":slower", num(SLOW_DOWN_SECONDS))
+            .expression_attribute_values(":later", num(now + SLOW_DOWN_SECONDS))
+            .send()
+            .await;
+        match slowed {
+            Ok(_) => Ok(Poll::SlowDown),
+            // Decided meanwhile: the next poll learns it.
+            Err(e) if is_condition_failure(&e) => Ok(Poll::SlowDown),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn decide_device(
+        &self,
+        device_code_hash: &str,
+        code: Option<&AuthorizationCode>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let status = match code {
+            Some(_) => DeviceStatus::Approved,
+            None => DeviceStatus::Denied,
+        };
+        let decide = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attributes(&Key::Device(
+                device_code_hash.to_owned(),
+            ))))
+            .condition_expression("attribute_exists(pk) AND #status = :pending AND usable_until > :now")
+            .update_expression("SET #status = :decided")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":pending",
+                AttributeValue::S(DeviceStatus::Pending.as_str().into()),
+            )
+            .expression_attribute_values(":decided", AttributeValue::S(status.as_str().into()))
+            .expression_attribute_values(":now", num(now))
+            .build()
+            .map_err(build_error)?;
+        let mut steps = vec![TransactWriteItem::builder().update(decide).build()];
+        if let Some(code) = code {
+            steps.push(put_new_step(encode_code(code), &self.table)?);
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(steps))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if failed_condition(&e, 0) || failed_condition(&e, 1) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 

@@ -39,6 +39,7 @@ pub mod secret;
 pub mod service;
 pub mod store;
 pub mod successor;
+pub mod user_code;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{ConfigError, ServiceConfig};

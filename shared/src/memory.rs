@@ -10,13 +10,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::clock::SharedClock;
 use crate::model::{
-    AuthorizationCode, Client, ClientAuth, Consent, Family, Registration, Session, SignInAttempts,
-    SigningKeys, Token, User,
+    AuthorizationCode, Client, ClientAuth, Consent, DeviceAuthorization, DeviceStatus, Family, Registration,
+    Session, SignInAttempts, SigningKeys, Token, User, UserCode,
 };
 use crate::secret::generate_id;
 use crate::store::{
-    new_refresh_hash, AdminStore, Attempt, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
-    StoreError, UserChange,
+    new_refresh_hash, AdminStore, Attempt, AttemptsOf, ClientChange, Item, Key, Poll, Redemption, Revocation,
+    Rotation, Store, StoreError, UserChange, SLOW_DOWN_SECONDS,
 };
 
 /// Every call yields to the scheduler first, as a request to DynamoDB does:
@@ -94,6 +94,8 @@ impl MemoryStore {
             Item::Code(c) => c.expires_at > now,
             Item::Session(x) => x.expires_at > now,
             Item::SignInAttempts(a) => a.expires_at > now,
+            Item::Device(d) => d.expires_at > now,
+            Item::UserCode(u) => u.expires_at > now,
             Item::Client(c) => c.is_live(now),
             Item::User(_) | Item::Consent(_) | Item::SigningKeys(_) => true,
         }
@@ -542,15 +544,15 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn reserve_sign_in_attempt(
+    async fn reserve_attempt(
         &self,
-        username: &str,
+        who: &AttemptsOf,
         limit: u32,
         window_seconds: u64,
         now: u64,
     ) -> Result<Attempt, StoreError> {
         round_trip().await;
-        let key = Key::SignInAttempts(username.to_owned());
+        let key = Key::SignInAttempts(who.clone());
         writable([&key])?;
         let mut items = self.lock();
         if let Some(Stored {
@@ -579,9 +581,9 @@ impl Store for MemoryStore {
         Ok(Attempt::Granted)
     }
 
-    async fn record_sign_in_failure(&self, username: &str, now: u64) -> Result<u32, StoreError> {
+    async fn record_failed_attempt(&self, who: &AttemptsOf, now: u64) -> Result<u32, StoreError> {
         round_trip().await;
-        let key = Key::SignInAttempts(username.to_owned());
+        let key = Key::SignInAttempts(who.clone());
         writable([&key])?;
         match self.lock().get_mut(&key) {
             Some(Stored {
@@ -595,12 +597,97 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn clear_sign_in_attempts(&self, username: &str) -> Result<(), StoreError> {
+    async fn clear_attempts(&self, who: &AttemptsOf) -> Result<(), StoreError> {
         round_trip().await;
-        let key = Key::SignInAttempts(username.to_owned());
+        let key = Key::SignInAttempts(who.clone());
         writable([&key])?;
         self.lock().remove(&key);
         Ok(())
+    }
+
+    async fn put_device_authorization(&self, device: &DeviceAuthorization) -> Result<(), StoreError> {
+        round_trip().await;
+        let device_key = Key::Device(device.device_code_hash.clone());
+        let code_key = Key::UserCode(device.user_code_hash.clone());
+        writable([&device_key, &code_key])?;
+        let mut items = self.lock();
+        // As DynamoDB's transaction: each put if absent (an expired item
+        // still holds its key until TTL), both or neither.
+        if items.contains_key(&device_key) || items.contains_key(&code_key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let user_code = UserCode {
+            user_code_hash: device.user_code_hash.clone(),
+            device_code_hash: device.device_code_hash.clone(),
+            expires_at: device.usable_until,
+        };
+        items.insert(device_key, stored(Item::Device(device.clone())));
+        items.insert(code_key, stored(Item::UserCode(user_code)));
+        Ok(())
+    }
+
+    async fn poll_device(&self, device_code_hash: &str, now: u64) -> Result<Poll, StoreError> {
+        round_trip().await;
+        let key = Key::Device(device_code_hash.to_owned());
+        writable([&key])?;
+        match self.lock().get_mut(&key) {
+            Some(Stored {
+                item: Item::Device(device),
+                ..
+            }) if device.expires_at > now => Ok(match device.status {
+                DeviceStatus::Pending if device.next_poll_at <= now => {
+                    device.next_poll_at = now + device.interval;
+                    Poll::Pending
+                }
+                DeviceStatus::Pending => {
+                    device.interval += SLOW_DOWN_SECONDS;
+                    device.next_poll_at = now + device.interval;
+                    Poll::SlowDown
+                }
+                decided => Poll::Decided(decided),
+            }),
+            _ => Ok(Poll::NotFound),
+        }
+    }
+
+    async fn decide_device(
+        &self,
+        device_code_hash: &str,
+        code: Option<&AuthorizationCode>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        round_trip().await;
+        let key = Key::Device(device_code_hash.to_owned());
+        let mut keys = vec![key.clone()];
+        keys.extend(code.map(|c| Key::Code(c.code_hash.clone())));
+        writable(&keys)?;
+        let mut items = self.lock();
+        let pending = matches!(
+            items.get(&key),
+            Some(Stored { item: Item::Device(d), .. })
+                if d.status == DeviceStatus::Pending && d.usable_until > now
+        );
+        let code_free = code.is_none_or(|c| !items.contains_key(&Key::Code(c.code_hash.clone())));
+        if !(pending && code_free) {
+            return Ok(false);
+        }
+        if let Some(Stored {
+            item: Item::Device(device),
+            ..
+        }) = items.get_mut(&key)
+        {
+            device.status = match code {
+                Some(_) => DeviceStatus::Approved,
+                None => DeviceStatus::Denied,
+            };
+        }
+        if let Some(code) = code {
+            items.insert(
+                Key::Code(code.code_hash.clone()),
+                stored(Item::Code(code.clone())),
+            );
+        }
+        Ok(true)
     }
 }
 

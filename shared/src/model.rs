@@ -25,15 +25,19 @@ pub enum GrantType {
     /// RFC 6749 §4.1 with PKCE (RFC 7636): a user signs in here and the
     /// client redeems the code it got back.
     AuthorizationCode,
+    /// RFC 8628: a device without a browser shows a code, which a user
+    /// enters at the device page here; the device polls for the tokens.
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant type the token endpoint implements.
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
+        GrantType::DeviceCode,
     ];
 
     /// The `grant_type` parameter value.
@@ -43,6 +47,7 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
             GrantType::AuthorizationCode => "authorization_code",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -68,11 +73,16 @@ pub enum ClientAuth {
 }
 
 impl GrantType {
-    /// Whether a public client may use this grant: the authorization code
-    /// grant (with PKCE) and the refresh of its tokens. Any other grant
-    /// would give tokens to anyone who knows the (public) client id.
+    /// Whether a public client may use this grant: those where a user
+    /// signs in and approves here (the authorization code grant with PKCE,
+    /// the device grant, RFC 8628 §3.1) and the refresh of their tokens.
+    /// Any other grant would give tokens to anyone who knows the (public)
+    /// client id.
     pub fn open_to_public_clients(self) -> bool {
-        matches!(self, GrantType::AuthorizationCode | GrantType::RefreshToken)
+        matches!(
+            self,
+            GrantType::AuthorizationCode | GrantType::DeviceCode | GrantType::RefreshToken
+        )
     }
 }
 
@@ -202,10 +212,15 @@ impl Client {
     /// client whose grant issues refresh tokens may also redeem them), and,
     /// for a public client, only one open to public clients, whatever is stored.
     pub fn may_use(&self, grant: GrantType) -> bool {
-        let registered = self.grant_types.contains(&grant)
-            || (grant == GrantType::RefreshToken
-                && (self.grant_types.contains(&GrantType::Password)
-                    || self.grant_types.contains(&GrantType::AuthorizationCode)));
+        let issues_refresh_tokens = [
+            GrantType::Password,
+            GrantType::AuthorizationCode,
+            GrantType::DeviceCode,
+        ]
+        .iter()
+        .any(|g| self.grant_types.contains(g));
+        let registered =
+            self.grant_types.contains(&grant) || (grant == GrantType::RefreshToken && issues_refresh_tokens);
         registered && (!self.is_public() || grant.open_to_public_clients())
     }
 
@@ -401,11 +416,8 @@ pub struct AuthorizationCode {
     pub code_hash: String,
     /// The client it was issued to.
     pub client_id: String,
-    /// The redirect URI it was sent to.
-    pub redirect_uri: String,
-    /// Whether the authorization request named that redirect URI, in which
-    /// case the token request must name it again (RFC 6749 §4.1.3).
-    pub redirect_uri_sent: bool,
+    /// How it reached the client, which its redemption must show.
+    pub delivery: CodeDelivery,
     /// The scope the user granted.
     pub scope: ScopeSet,
     /// The resources the authorization request named (RFC 8707).
@@ -414,8 +426,6 @@ pub struct AuthorizationCode {
     pub username: String,
     /// The user's grants key then (see [`User::grants_key`]).
     pub user_grants_key: String,
-    /// The PKCE `code_challenge` (S256).
-    pub code_challenge: String,
     /// The family the tokens issued for it belong to, chosen in advance so
     /// that a replayed code revokes them.
     pub family_id: String,
@@ -433,6 +443,104 @@ pub struct AuthorizationCode {
     pub auth_time: u64,
     /// The session's `sid`, for the ID token.
     pub sid: String,
+}
+
+/// How an authorization code reached its client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeDelivery {
+    /// Through the browser, to a redirect URI (RFC 6749 §4.1.2), bound to
+    /// the request's PKCE challenge.
+    Redirect {
+        /// The redirect URI it was sent to.
+        redirect_uri: String,
+        /// Whether the authorization request named that redirect URI, in
+        /// which case the token request must name it again (RFC 6749 §4.1.3).
+        redirect_uri_sent: bool,
+        /// The PKCE `code_challenge` (S256).
+        code_challenge: String,
+    },
+    /// Never through a browser: the code is the device code a user approved
+    /// at the device page (RFC 8628), which the device holds and polls with.
+    Device,
+}
+
+/// A device's authorization request (RFC 8628 §3.1), known by the SHA-256
+/// of its device code, while a user may still approve or deny it at the
+/// device page. An approval stores an [`AuthorizationCode`] under the same
+/// hash, which the device's poll redeems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    /// Lowercase hex SHA-256 of the device code.
+    pub device_code_hash: String,
+    /// Lowercase hex SHA-256 of the user code, normalised.
+    pub user_code_hash: String,
+    /// The client that asked.
+    pub client_id: String,
+    /// The scope it asked for.
+    pub scope: ScopeSet,
+    /// The resources it named (RFC 8707).
+    pub audience: Audience,
+    /// Whether a user decided yet.
+    pub status: DeviceStatus,
+    /// The least time between two polls, seconds (RFC 8628 §3.5: each
+    /// `slow_down` adds 5).
+    pub interval: u64,
+    /// The earliest the next poll may come, epoch seconds: a counted poll
+    /// puts it `interval` later; one sooner is told to slow down.
+    pub next_poll_at: u64,
+    /// When it was asked, epoch seconds.
+    pub issued_at: u64,
+    /// Until when a user may approve it and the device redeem it.
+    pub usable_until: u64,
+    /// When the item goes (its TTL): later than `usable_until`, so that a
+    /// late poll is told `expired_token` rather than nothing.
+    pub expires_at: u64,
+}
+
+/// Where a device authorization stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// No user decided yet.
+    Pending,
+    /// A user approved it: its code is stored.
+    Approved,
+    /// A user denied it.
+    Denied,
+}
+
+impl DeviceStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Approved => "approved",
+            DeviceStatus::Denied => "denied",
+        }
+    }
+
+    /// The status a stored name says.
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            DeviceStatus::Pending,
+            DeviceStatus::Approved,
+            DeviceStatus::Denied,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// A user code (RFC 8628 §6.1), known by the SHA-256 of its normalised
+/// form, leading to its device authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCode {
+    /// Lowercase hex SHA-256 of the normalised user code.
+    pub user_code_hash: String,
+    /// The device authorization it belongs to.
+    pub device_code_hash: String,
+    /// When it can no longer be entered (the device authorization's
+    /// `usable_until`; the item's TTL).
+    pub expires_at: u64,
 }
 
 /// A signed-in browser session, known only by the SHA-256 of its cookie.

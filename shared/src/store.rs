@@ -6,7 +6,8 @@
 use std::future::Future;
 
 use crate::model::{
-    AuthorizationCode, Client, Consent, Family, Session, SignInAttempts, SigningKeys, Token, User,
+    AuthorizationCode, Client, Consent, DeviceAuthorization, Family, Session, SignInAttempts, SigningKeys,
+    Token, User, UserCode,
 };
 use crate::secret::sha256_hex;
 
@@ -32,11 +33,24 @@ pub enum Key {
         /// The client.
         client_id: String,
     },
-    /// Sign-in attempts for a username; keyed by its SHA-256, so that no
-    /// username, however long, makes a key DynamoDB refuses.
-    SignInAttempts(String),
+    /// Attempts in a lockout window; keyed by the SHA-256 of whose they
+    /// are, so that no username, however long, makes a key DynamoDB refuses.
+    SignInAttempts(AttemptsOf),
+    /// A device authorization (RFC 8628), by the hex SHA-256 of its device code.
+    Device(String),
+    /// A user code (RFC 8628), by the hex SHA-256 of its normalised form.
+    UserCode(String),
     /// The keys that sign ID tokens, all in one item.
     SigningKeys,
+}
+
+/// Whose attempts a lockout window counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AttemptsOf {
+    /// Passwords tried for a username (whether or not such a user exists).
+    SignIn(String),
+    /// User codes (RFC 8628) a signed-in user entered.
+    UserCodes(String),
 }
 
 /// DynamoDB refuses a partition key over 2,048 bytes (and the whole request
@@ -55,7 +69,12 @@ impl Key {
             Key::Code(hash) => format!("code#{hash}"),
             Key::Session(hash) => format!("session#{hash}"),
             Key::Consent { username, client_id } => format!("consent#{client_id}#{username}"),
-            Key::SignInAttempts(username) => format!("signin#{}", sha256_hex(username)),
+            Key::SignInAttempts(AttemptsOf::SignIn(username)) => format!("signin#{}", sha256_hex(username)),
+            Key::SignInAttempts(AttemptsOf::UserCodes(username)) => {
+                format!("usercodes#{}", sha256_hex(username))
+            }
+            Key::Device(hash) => format!("device#{hash}"),
+            Key::UserCode(hash) => format!("usercode#{hash}"),
             Key::SigningKeys => "signing-keys".to_owned(),
         }
     }
@@ -75,7 +94,10 @@ impl Key {
             Key::Code(_) => "code",
             Key::Session(_) => "session",
             Key::Consent { .. } => "consent",
-            Key::SignInAttempts(_) => "sign-in attempts",
+            Key::SignInAttempts(AttemptsOf::SignIn(_)) => "sign-in attempts",
+            Key::SignInAttempts(AttemptsOf::UserCodes(_)) => "user code attempts",
+            Key::Device(_) => "device authorization",
+            Key::UserCode(_) => "user code",
             Key::SigningKeys => "signing keys",
         }
     }
@@ -98,8 +120,12 @@ pub enum Item {
     Session(Session),
     /// A user's approval of a client.
     Consent(Consent),
-    /// Sign-in attempts for a username.
+    /// Attempts in a lockout window.
     SignInAttempts(SignInAttempts),
+    /// A device authorization (RFC 8628).
+    Device(DeviceAuthorization),
+    /// A user code (RFC 8628).
+    UserCode(UserCode),
     /// The signing keys still published (a read leaves the others out).
     SigningKeys(SigningKeys),
 }
@@ -127,6 +153,23 @@ pub enum Redemption {
         family_id: String,
     },
     /// No live code has that value.
+    NotFound,
+}
+
+/// How much longer a device must wait between polls each time it is told
+/// to slow down (RFC 8628 §3.5).
+pub const SLOW_DOWN_SECONDS: u64 = 5;
+
+/// What a device's poll found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// Still pending; the poll is counted.
+    Pending,
+    /// Still pending, and polled too soon: slow down.
+    SlowDown,
+    /// A user approved it (its code may be redeemed) or denied it.
+    Decided(crate::model::DeviceStatus),
+    /// No live device authorization has that hash.
     NotFound,
 }
 
@@ -359,30 +402,60 @@ pub trait Store: Send + Sync + 'static {
     /// Records (or replaces) a user's approval of a client.
     fn put_consent(&self, consent: &Consent) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Reserves one sign-in attempt for `username`, before its password is
-    /// checked, in the window that opens with the first and lasts
+    /// Reserves one attempt of `who`'s (a password or a user code), before
+    /// it is checked, in the window that opens with the first and lasts
     /// `window_seconds`: granted while the attempts being checked and the
     /// failures of the window are fewer than `limit`. Atomic, so that
     /// concurrent attempts cannot pass the limit between a read and a write.
-    fn reserve_sign_in_attempt(
+    fn reserve_attempt(
         &self,
-        username: &str,
+        who: &AttemptsOf,
         limit: u32,
         window_seconds: u64,
         now: u64,
     ) -> impl Future<Output = Result<Attempt, StoreError>> + Send;
 
-    /// Records that a granted attempt's password was wrong; the failures of
+    /// Records that a granted attempt of `who`'s was wrong; the failures of
     /// the window so far (0 if a success cleared it meanwhile).
-    fn record_sign_in_failure(
+    fn record_failed_attempt(
         &self,
-        username: &str,
+        who: &AttemptsOf,
         now: u64,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
-    /// Forgets a username's sign-in attempts (after a successful sign-in,
-    /// or an administrator's unlock); absent is fine.
-    fn clear_sign_in_attempts(&self, username: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Forgets `who`'s attempts (after a success, or an administrator's
+    /// unlock); absent is fine.
+    fn clear_attempts(&self, who: &AttemptsOf) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new device authorization and its user code, both or
+    /// neither; [`StoreError::AlreadyExists`] if either is taken (a user
+    /// code drawn twice: draw another).
+    fn put_device_authorization(
+        &self,
+        device: &DeviceAuthorization,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A device's poll (RFC 8628 §3.5) of its pending authorization: counted
+    /// if it comes at `next_poll_at` or later (which then moves `interval`
+    /// past `now`); sooner, the interval grows by 5 s for every later poll
+    /// and the next is due that long after `now`. What the authorization
+    /// was found to be.
+    fn poll_device(
+        &self,
+        device_code_hash: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<Poll, StoreError>> + Send;
+
+    /// A user's decision on a pending device authorization, usable at
+    /// `now`: approved with `code` (its grant, stored under the same hash
+    /// for the device to redeem) or denied (`None`), in one transaction;
+    /// `false` if it was no longer pending and usable.
+    fn decide_device(
+        &self,
+        device_code_hash: &str,
+        code: Option<&AuthorizationCode>,
+        now: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Stores `keys` as version `keys.version + 1`, if the stored set is
     /// still version `keys.version` (0: none stored); `false` if another

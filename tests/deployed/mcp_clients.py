@@ -118,9 +118,12 @@ class Browser:
         return status, answer_headers, body
 
     def submit(self, page, **fields):
-        hidden = {k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)}
+        """Posts the page's form as a browser does: its hidden fields and ticked boxes, and `fields`."""
+        inputs = re.findall(r'<input type="(hidden|checkbox)" name="([^"]+)" value="([^"]*)"( checked)?>', page)
+        sent = [(k, html.unescape(v)) for kind, k, v, ticked in inputs
+                if (kind == "hidden" or ticked) and k not in fields]
         action = html.unescape(re.search(r'action="([^"]+)"', page).group(1))
-        return self.open(urllib.parse.urljoin(TOKEN_API + "/", action), {**hidden, **fields})
+        return self.open(urllib.parse.urljoin(TOKEN_API + "/", action), sent + list(fields.items()))
 
     def authorize(self, url):
         """Goes where `url` leads as USER, signing in and allowing when asked: where the browser is sent back to."""

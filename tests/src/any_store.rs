@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use shared::model::{AuthorizationCode, Client, Consent, Family, Session, Token, User};
 use shared::store::{
-    AdminStore, Attempt, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError,
-    UserChange,
+    AdminStore, Attempt, AttemptsOf, ClientChange, Item, Key, Poll, Redemption, Revocation, Rotation, Store,
+    StoreError, UserChange,
 };
 use shared::{DynamoStore, MemoryStore};
 
@@ -143,20 +143,37 @@ impl Store for AnyStore {
     async fn put_signing_keys(&self, keys: &shared::model::SigningKeys) -> Result<bool, StoreError> {
         each!(self, s => s.put_signing_keys(keys).await)
     }
-    async fn reserve_sign_in_attempt(
+    async fn reserve_attempt(
         &self,
-        username: &str,
+        who: &AttemptsOf,
         limit: u32,
         window_seconds: u64,
         now: u64,
     ) -> Result<Attempt, StoreError> {
-        each!(self, s => s.reserve_sign_in_attempt(username, limit, window_seconds, now).await)
+        each!(self, s => s.reserve_attempt(who, limit, window_seconds, now).await)
     }
-    async fn record_sign_in_failure(&self, username: &str, now: u64) -> Result<u32, StoreError> {
-        each!(self, s => s.record_sign_in_failure(username, now).await)
+    async fn record_failed_attempt(&self, who: &AttemptsOf, now: u64) -> Result<u32, StoreError> {
+        each!(self, s => s.record_failed_attempt(who, now).await)
     }
-    async fn clear_sign_in_attempts(&self, username: &str) -> Result<(), StoreError> {
-        each!(self, s => s.clear_sign_in_attempts(username).await)
+    async fn clear_attempts(&self, who: &AttemptsOf) -> Result<(), StoreError> {
+        each!(self, s => s.clear_attempts(who).await)
+    }
+    async fn put_device_authorization(
+        &self,
+        device: &shared::model::DeviceAuthorization,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.put_device_authorization(device).await)
+    }
+    async fn poll_device(&self, device_code_hash: &str, now: u64) -> Result<Poll, StoreError> {
+        each!(self, s => s.poll_device(device_code_hash, now).await)
+    }
+    async fn decide_device(
+        &self,
+        device_code_hash: &str,
+        code: Option<&AuthorizationCode>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        each!(self, s => s.decide_device(device_code_hash, code, now).await)
     }
 }
 

@@ -47,10 +47,11 @@ impl Browser {
         answer
     }
 
-    /// Submits the form on `page` with its hidden fields, plus `extra`, to
-    /// the path of its `action`.
+    /// Submits the form on `page` as a browser does, with its hidden fields
+    /// and its ticked boxes, plus `extra`, to the path of its `action`.
     pub async fn submit(&mut self, env: &TestEnv, page: &Answer, extra: &[(&str, &str)]) -> Answer {
         let mut fields = hidden_fields(&page.body);
+        fields.extend(ticked_boxes(&page.body));
         for (name, value) in extra {
             fields.retain(|(n, _)| n != name);
             fields.push((name.to_string(), value.to_string()));
@@ -123,6 +124,23 @@ pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
                     .replace("&amp;", "&")
             };
             (attr("name"), attr("value"))
+        })
+        .collect()
+}
+
+/// The ticked checkboxes of a page (those with a name), as (name, value).
+pub fn ticked_boxes(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"checkbox\" ")
+        .skip(1)
+        .filter_map(|rest| {
+            let tag = &rest[..rest.find('>')?];
+            let attr = |name: &str| {
+                let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+                Some(tag[start..start + tag[start..].find('"')?].replace("&amp;", "&"))
+            };
+            tag.contains(" checked")
+                .then(|| Some((attr("name")?, attr("value")?)))
+                .flatten()
         })
         .collect()
 }

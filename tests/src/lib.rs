@@ -34,7 +34,8 @@ use shared::model::{AuthorizationCode, Client, ClientAuth, Consent, Family, Gran
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
 use shared::store::{
-    AdminStore, Attempt, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store, StoreError,
+    AdminStore, Attempt, AttemptsOf, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
+    StoreError,
 };
 use shared::{DynamoStore, ManualClock, MemoryStore, ServiceConfig, SharedClock, TokenService};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -282,25 +283,43 @@ impl<S: Store> Store for Counting<S> {
         self.calls.outage()?;
         self.inner.put_signing_keys(keys).await
     }
-    async fn reserve_sign_in_attempt(
+    async fn reserve_attempt(
         &self,
-        username: &str,
+        who: &AttemptsOf,
         limit: u32,
         window_seconds: u64,
         now: u64,
     ) -> Result<Attempt, StoreError> {
         self.calls.outage()?;
-        self.inner
-            .reserve_sign_in_attempt(username, limit, window_seconds, now)
-            .await
+        self.inner.reserve_attempt(who, limit, window_seconds, now).await
     }
-    async fn record_sign_in_failure(&self, username: &str, now: u64) -> Result<u32, StoreError> {
+    async fn record_failed_attempt(&self, who: &AttemptsOf, now: u64) -> Result<u32, StoreError> {
         self.calls.outage()?;
-        self.inner.record_sign_in_failure(username, now).await
+        self.inner.record_failed_attempt(who, now).await
     }
-    async fn clear_sign_in_attempts(&self, username: &str) -> Result<(), StoreError> {
+    async fn clear_attempts(&self, who: &AttemptsOf) -> Result<(), StoreError> {
         self.calls.outage()?;
-        self.inner.clear_sign_in_attempts(username).await
+        self.inner.clear_attempts(who).await
+    }
+    async fn put_device_authorization(
+        &self,
+        device: &shared::model::DeviceAuthorization,
+    ) -> Result<(), StoreError> {
+        self.calls.outage()?;
+        self.inner.put_device_authorization(device).await
+    }
+    async fn poll_device(&self, device_code_hash: &str, now: u64) -> Result<shared::store::Poll, StoreError> {
+        self.calls.outage()?;
+        self.inner.poll_device(device_code_hash, now).await
+    }
+    async fn decide_device(
+        &self,
+        device_code_hash: &str,
+        code: Option<&shared::model::AuthorizationCode>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.calls.outage()?;
+        self.inner.decide_device(device_code_hash, code, now).await
     }
 }
 

@@ -161,7 +161,8 @@ check(routes == sorted(["GET /.well-known/oauth-authorization-server", "GET /.we
                  "GET /o/.well-known/openid-configuration", "GET /o/authorize", "GET /o/introspect", "GET /o/logout", "GET /o/userinfo",
                  "OPTIONS /o/revoke_token", "OPTIONS /o/token", "OPTIONS /o/userinfo",
                  "POST /o/authorize", "POST /o/introspect", "POST /o/logout", "POST /o/register", "POST /o/revoke_token", "POST /o/token", "POST /o/userinfo",
-                 "DELETE /o/register/{client_id}", "GET /o/register/{client_id}", "PUT /o/register/{client_id}"]),
+                 "DELETE /o/register/{client_id}", "GET /o/register/{client_id}", "PUT /o/register/{client_id}",
+                 "POST /o/device-authorization", "GET /o/device", "POST /o/device"]),
       f"the token API routes exactly the service's endpoints ({routes})")
 check(cfn["Outputs"]["AuthorizerFunctionArn"]["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-AuthorizerFunctionArn"},
       "the authorizer's ARN is exported")

@@ -778,3 +778,110 @@ async fn a_public_client_never_mints_tokens_from_its_id_alone() {
         assert!(answer.json().get("access_token").is_none());
     }
 }
+
+/// Consent with choices: every scope asked for is offered ticked; what the
+/// person unticks is not granted, the client learns it from `scope` in
+/// the token answer, and the next request for it asks again. Nothing
+/// ticked is a denial; a box for a scope not asked for grants nothing.
+#[tokio::test]
+async fn the_person_grants_only_the_scopes_left_ticked() {
+    let f = Fixture::new().await;
+    let mut browser = Browser::default();
+    let (verifier, challenge) = pkce_pair();
+    let both = f
+        .authorize_path(&f.app, &challenge, "")
+        .replace("scope=read", "scope=read+write");
+    let page = browser.get(&f.env, &both).await;
+    let consent = browser
+        .submit(&f.env, &page, &[("username", "jdoe"), ("password", "s3cret pw")])
+        .await;
+    for scope in ["read", "write"] {
+        assert!(
+            consent.body.contains(&format!(
+                "<input type=\"checkbox\" name=\"granted_scope\" value=\"{scope}\" checked>"
+            )),
+            "{scope} is offered ticked: {}",
+            consent.body
+        );
+    }
+    // Write unticked; a box forged for a scope not asked for is ignored.
+    let mut fields = integration_tests::code_flow::hidden_fields(&consent.body);
+    fields.extend(
+        [
+            ("granted_scope", "read"),
+            ("granted_scope", "admin"),
+            ("decision", "allow"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let back = browser.post_form(&f.env, &fields).await;
+    let code = redirected(&back, REDIRECT)["code"].clone();
+    let tokens = f.redeem(&f.app, &code, &verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    assert_eq!(tokens.json()["scope"], "read", "the client learns what it got");
+    let seen = f
+        .env
+        .introspect(&f.rs, tokens.json()["access_token"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(seen["scope"], "read");
+
+    // Asked again for both: the approval of read alone does not cover it.
+    let (_, challenge) = pkce_pair();
+    let again = browser
+        .get(
+            &f.env,
+            &f.authorize_path(&f.app, &challenge, "")
+                .replace("scope=read", "scope=read+write"),
+        )
+        .await;
+    assert!(again.body.contains("Allow access?"), "{}", again.body);
+    // Nothing left ticked: a denial.
+    let mut fields = integration_tests::code_flow::hidden_fields(&again.body);
+    fields.push(("decision".into(), "allow".into()));
+    let denied = browser.post_form(&f.env, &fields).await;
+    assert_eq!(redirected(&denied, REDIRECT)["error"], "access_denied");
+
+    // openid is the sign-in itself: shown ticked, not the person's to untick.
+    let new = NewClient {
+        name: "Relying Party".into(),
+        grants: [GrantType::AuthorizationCode].into(),
+        scopes: parse_scope("openid write").unwrap(),
+        default_scopes: parse_scope("openid").unwrap(),
+        token_lifetime: None,
+        redirect_uris: vec![REDIRECT.into()],
+        public: false,
+        skip_consent: false,
+        allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        access_token_format: shared::model::AccessTokenFormat::Opaque,
+        resources: Default::default(),
+    };
+    let (rp, secret) = admin::create_client(&f.env.admin, new, 0).await.unwrap();
+    let rp = TestClient {
+        id: rp.client_id,
+        secret: secret.unwrap(),
+    };
+    let (verifier, challenge) = pkce_pair();
+    let signing_in = browser
+        .get(
+            &f.env,
+            &f.authorize_path(&rp, &challenge, "")
+                .replace("scope=read", "scope=openid+write"),
+        )
+        .await;
+    assert!(
+        signing_in
+            .body
+            .contains("<input type=\"checkbox\" checked disabled><input type=\"hidden\" name=\"granted_scope\" value=\"openid\">"),
+        "{}",
+        signing_in.body
+    );
+    let mut fields = integration_tests::code_flow::hidden_fields(&signing_in.body);
+    fields.push(("decision".into(), "allow".into()));
+    let back = browser.post_form(&f.env, &fields).await;
+    let code = redirected(&back, REDIRECT)["code"].clone();
+    let tokens = f.redeem(&rp, &code, &verifier).await.json();
+    assert_eq!(tokens["scope"], "openid");
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+}

@@ -23,12 +23,17 @@ async fn metadata_describes_the_server() {
     assert_eq!(doc["introspection_endpoint"], format!("{ISSUER}/o/introspect/"));
     assert_eq!(doc["revocation_endpoint"], format!("{ISSUER}/o/revoke_token/"));
     assert_eq!(
+        doc["device_authorization_endpoint"],
+        format!("{ISSUER}/o/device-authorization/")
+    );
+    assert_eq!(
         doc["grant_types_supported"],
         json!([
             "authorization_code",
             "client_credentials",
             "password",
-            "refresh_token"
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code"
         ])
     );
     // `none`: public clients, at the authorization code grant only.

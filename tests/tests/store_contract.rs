@@ -18,7 +18,8 @@ use shared::model::{
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
 use shared::store::{
-    AdminStore, Attempt, Item, Key, Redemption, Revocation, Rotation, Store, StoreError, UserChange,
+    AdminStore, Attempt, AttemptsOf, Item, Key, Redemption, Revocation, Rotation, Store, StoreError,
+    UserChange,
 };
 use shared::{Clock, DynamoStore, ManualClock, MemoryStore, SharedClock};
 
@@ -92,6 +93,7 @@ contract!(
     a_client_and_a_user_read_back_as_written,
     a_registration_changes_only_with_its_token_and_never_comes_back,
     a_metadata_document_client_never_replaces_another,
+    device_authorizations_are_decided_once_and_polled_at_their_pace,
 );
 
 fn client(id: &str, auth: ClientAuth) -> Client {
@@ -168,13 +170,15 @@ fn code(now: u64) -> AuthorizationCode {
     AuthorizationCode {
         code_hash: sha256_hex(&generate_secret().unwrap()),
         client_id: "app".into(),
-        redirect_uri: "https://app.example.com/cb".into(),
-        redirect_uri_sent: false,
+        delivery: shared::model::CodeDelivery::Redirect {
+            redirect_uri: "https://app.example.com/cb".into(),
+            redirect_uri_sent: false,
+            code_challenge: "challenge".into(),
+        },
         scope: parse_scope("read").unwrap(),
         audience: audience(),
         username: "jdoe".into(),
         user_grants_key: "key".into(),
-        code_challenge: "challenge".into(),
         family_id: generate_id().unwrap(),
         issued_at: now,
         expires_at: now + 60,
@@ -292,13 +296,18 @@ async fn oversized_keys_read_as_absent_and_are_refused_on_write<S: AdminStore>(s
         s.store.rehash_password(&long, "x", "y").await,
         Err(StoreError::Unavailable(_))
     ));
-    // Sign-in attempts are keyed by the username's hash: any username works.
-    assert_eq!(
-        s.store.reserve_sign_in_attempt(&long, 5, 900, s.now()).await,
-        Ok(Attempt::Granted)
-    );
-    assert_eq!(s.store.record_sign_in_failure(&long, s.now()).await, Ok(1));
-    s.store.clear_sign_in_attempts(&long).await.unwrap();
+    // Attempts are keyed by the username's hash: any username works.
+    for who in [
+        AttemptsOf::SignIn(long.clone()),
+        AttemptsOf::UserCodes(long.clone()),
+    ] {
+        assert_eq!(
+            s.store.reserve_attempt(&who, 5, 900, s.now()).await,
+            Ok(Attempt::Granted)
+        );
+        assert_eq!(s.store.record_failed_attempt(&who, s.now()).await, Ok(1));
+        s.store.clear_attempts(&who).await.unwrap();
+    }
 }
 
 async fn expired_items_read_as_absent_but_keep_their_keys<S: AdminStore>(s: Subject<S>) {
@@ -334,32 +343,41 @@ async fn expired_items_read_as_absent_but_keep_their_keys<S: AdminStore>(s: Subj
 
 async fn concurrent_sign_in_attempts_get_at_most_the_limit<S: AdminStore>(s: Subject<S>) {
     let now = s.now();
-    let reserve = |username: &'static str| s.store.reserve_sign_in_attempt(username, 5, 900, s.now());
-    let attempts = join_all((0..20).map(|_| s.store.reserve_sign_in_attempt("jdoe", 5, 900, now))).await;
+    let jdoe = AttemptsOf::SignIn("jdoe".into());
+    let s = &s;
+    let reserve = |who: AttemptsOf| async move { s.store.reserve_attempt(&who, 5, 900, s.now()).await };
+    let attempts = join_all((0..20).map(|_| s.store.reserve_attempt(&jdoe, 5, 900, now))).await;
     let granted = attempts.iter().filter(|a| **a == Ok(Attempt::Granted)).count();
     let busy = attempts.iter().filter(|a| **a == Ok(Attempt::Busy)).count();
     // Five may be checked; the others wait on their outcome, not locked yet.
     assert_eq!((granted, busy), (5, 15), "{attempts:?}");
     // Five failures fill the window: locked, for its whole length.
-    let failures = join_all((0..5).map(|_| s.store.record_sign_in_failure("jdoe", now))).await;
+    let failures = join_all((0..5).map(|_| s.store.record_failed_attempt(&jdoe, now))).await;
     let mut counts: Vec<u32> = failures.into_iter().map(Result::unwrap).collect();
     counts.sort_unstable();
     assert_eq!(counts, [1, 2, 3, 4, 5]);
-    assert_eq!(reserve("jdoe").await, Ok(Attempt::Locked));
-    // Another username is another window.
-    assert_eq!(reserve("ann").await, Ok(Attempt::Granted));
+    assert_eq!(reserve(jdoe.clone()).await, Ok(Attempt::Locked));
+    // Another username is another window, and so are the user codes jdoe enters.
+    assert_eq!(
+        reserve(AttemptsOf::SignIn("ann".into())).await,
+        Ok(Attempt::Granted)
+    );
+    assert_eq!(
+        reserve(AttemptsOf::UserCodes("jdoe".into())).await,
+        Ok(Attempt::Granted)
+    );
     // The window lasts its length from its first attempt, then a new one opens.
     s.clock.advance(899);
-    assert_eq!(reserve("jdoe").await, Ok(Attempt::Locked));
+    assert_eq!(reserve(jdoe.clone()).await, Ok(Attempt::Locked));
     s.clock.advance(1);
-    assert_eq!(reserve("jdoe").await, Ok(Attempt::Granted));
+    assert_eq!(reserve(jdoe.clone()).await, Ok(Attempt::Granted));
     // A success clears the window: attempts in flight meanwhile record nothing.
-    s.store.clear_sign_in_attempts("jdoe").await.unwrap();
-    assert_eq!(s.store.record_sign_in_failure("jdoe", s.now()).await, Ok(0));
+    s.store.clear_attempts(&jdoe).await.unwrap();
+    assert_eq!(s.store.record_failed_attempt(&jdoe, s.now()).await, Ok(0));
     for _ in 0..5 {
-        assert_eq!(reserve("jdoe").await, Ok(Attempt::Granted));
+        assert_eq!(reserve(jdoe.clone()).await, Ok(Attempt::Granted));
     }
-    assert_eq!(reserve("jdoe").await, Ok(Attempt::Busy));
+    assert_eq!(reserve(jdoe.clone()).await, Ok(Attempt::Busy));
 }
 
 async fn concurrent_redemptions_of_a_code_let_one_through<S: AdminStore>(s: Subject<S>) {
@@ -815,4 +833,141 @@ async fn a_metadata_document_client_never_replaces_another<S: AdminStore>(s: Sub
     let back = documented(short_url, "back", later + 60, later + 100);
     assert!(s.store.put_metadata_document_client(&back).await.unwrap());
     assert_eq!(s.store.get_client(short_url).await.unwrap(), Some(back));
+}
+
+fn device(now: u64, user_code_hash: &str) -> shared::model::DeviceAuthorization {
+    shared::model::DeviceAuthorization {
+        device_code_hash: sha256_hex(&generate_secret().unwrap()),
+        user_code_hash: user_code_hash.to_owned(),
+        client_id: "tv".into(),
+        scope: parse_scope("read write").unwrap(),
+        audience: audience(),
+        status: shared::model::DeviceStatus::Pending,
+        interval: 5,
+        next_poll_at: now,
+        issued_at: now,
+        usable_until: now + 600,
+        expires_at: now + 600 + 3600,
+    }
+}
+
+fn device_code(device: &shared::model::DeviceAuthorization, now: u64) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: device.device_code_hash.clone(),
+        delivery: shared::model::CodeDelivery::Device,
+        client_id: device.client_id.clone(),
+        expires_at: device.usable_until,
+        nonce: None,
+        ..code(now)
+    }
+}
+
+/// RFC 8628's writes: a device authorization and its user code are stored
+/// together or not at all, never over a live user code; polls are counted
+/// at most once per interval (concurrent polls: one counted), each poll
+/// too soon lengthens the interval by 5 s; a decision is taken once (of
+/// concurrent approvals and denials, exactly one), only while usable, and
+/// an approval stores the code the device redeems; every item reads back
+/// as written.
+async fn device_authorizations_are_decided_once_and_polled_at_their_pace<S: AdminStore>(s: Subject<S>) {
+    use shared::model::DeviceStatus;
+    use shared::store::Poll;
+    let now = s.now();
+    let first = device(now, "user-code-1");
+    s.store.put_device_authorization(&first).await.unwrap();
+    assert_eq!(
+        one(&s.store, Key::Device(first.device_code_hash.clone())).await,
+        Some(Item::Device(first.clone()))
+    );
+    assert!(matches!(
+        one(&s.store, Key::UserCode("user-code-1".into())).await,
+        Some(Item::UserCode(c)) if c.device_code_hash == first.device_code_hash && c.expires_at == first.usable_until
+    ));
+    // The same user code again: refused, and nothing of the second stored.
+    let clash = device(now, "user-code-1");
+    assert_eq!(
+        s.store.put_device_authorization(&clash).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        one(&s.store, Key::Device(clash.device_code_hash.clone())).await,
+        None
+    );
+
+    // Concurrent polls: one counted, the others told to slow down.
+    let polls = join_all((0..6).map(|_| s.store.poll_device(&first.device_code_hash, now))).await;
+    let counted = polls.iter().filter(|p| **p == Ok(Poll::Pending)).count();
+    let slowed = polls.iter().filter(|p| **p == Ok(Poll::SlowDown)).count();
+    assert_eq!((counted, slowed), (1, 5), "{polls:?}");
+    let Some(Item::Device(polled)) = one(&s.store, Key::Device(first.device_code_hash.clone())).await else {
+        panic!("the device authorization is there")
+    };
+    assert_eq!(
+        (polled.interval, polled.next_poll_at),
+        (30, now + 30),
+        "each of five polls too soon adds 5 s"
+    );
+    // At its pace: counted.
+    s.clock.advance(polled.interval);
+    assert_eq!(
+        s.store.poll_device(&first.device_code_hash, s.now()).await,
+        Ok(Poll::Pending)
+    );
+    assert_eq!(
+        s.store.poll_device("no-such-device", s.now()).await,
+        Ok(Poll::NotFound)
+    );
+
+    // Concurrent decisions: one stands.
+    let approval = device_code(&first, s.now());
+    let decisions = join_all([
+        s.store
+            .decide_device(&first.device_code_hash, Some(&approval), s.now()),
+        s.store.decide_device(&first.device_code_hash, None, s.now()),
+        s.store
+            .decide_device(&first.device_code_hash, Some(&approval), s.now()),
+    ])
+    .await;
+    assert_eq!(
+        decisions.iter().filter(|d| **d == Ok(true)).count(),
+        1,
+        "{decisions:?}"
+    );
+    let Some(Item::Device(decided)) = one(&s.store, Key::Device(first.device_code_hash.clone())).await else {
+        panic!("the device authorization is there")
+    };
+    let stored_code = one(&s.store, Key::Code(first.device_code_hash.clone())).await;
+    match decided.status {
+        DeviceStatus::Approved => assert_eq!(stored_code, Some(Item::Code(approval.clone()))),
+        DeviceStatus::Denied => assert_eq!(stored_code, None),
+        DeviceStatus::Pending => panic!("decided"),
+    }
+    assert_eq!(
+        s.store.poll_device(&first.device_code_hash, s.now() + 100).await,
+        Ok(Poll::Decided(decided.status))
+    );
+
+    // No decision once unusable.
+    let late = device(s.now(), "user-code-2");
+    s.store.put_device_authorization(&late).await.unwrap();
+    s.clock.advance(600);
+    assert_eq!(
+        s.store
+            .decide_device(
+                &late.device_code_hash,
+                Some(&device_code(&late, s.now())),
+                s.now()
+            )
+            .await,
+        Ok(false)
+    );
+    assert_eq!(
+        one(&s.store, Key::Code(late.device_code_hash.clone())).await,
+        None
+    );
+    assert_eq!(
+        one(&s.store, Key::UserCode("user-code-2".into())).await,
+        None,
+        "expired"
+    );
 }

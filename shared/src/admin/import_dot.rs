@@ -182,6 +182,8 @@ pub async fn import(
         let public = text(fields, "client_type") == Some("public");
         let grant_types: BTreeSet<GrantType> = match grant {
             "authorization-code" => [GrantType::AuthorizationCode].into(),
+            // DOT 3.2's device grant, open to public clients there as here.
+            "urn:ietf:params:oauth:grant-type:device_code" => [GrantType::DeviceCode].into(),
             "client-credentials" if !public => [GrantType::ClientCredentials].into(),
             "password" if !public => [GrantType::Password].into(),
             // Not served here, but its tokens are, and its refresh tokens may be redeemed.

@@ -162,7 +162,7 @@ pub async fn create_client<S: AdminStore>(
     if new.public && new.grants.iter().any(|g| !g.open_to_public_clients()) {
         return Err(invalid(
             "public",
-            "a public client has no secret, so only the authorization code grant (with PKCE) is open to it",
+            "a public client has no secret, so only the grants a user approves here are open to it (authorization code with PKCE, device code)",
         ));
     }
     let (auth, secret) = if new.public {
@@ -397,7 +397,9 @@ pub fn check_profile(profile: &crate::model::UserProfile) -> Result<(), AdminErr
 /// Lets a username sign in again at once, whatever its failed sign-ins in
 /// the current lockout window (`oauthctl user unlock`).
 pub async fn unlock_user<S: AdminStore>(store: &S, username: &str) -> Result<(), AdminError> {
-    Ok(store.clear_sign_in_attempts(username).await?)
+    Ok(store
+        .clear_attempts(&crate::store::AttemptsOf::SignIn(username.to_owned()))
+        .await?)
 }
 
 /// Deletes a user (their grants end with them).

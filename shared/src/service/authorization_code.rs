@@ -9,7 +9,7 @@ use super::token::{for_audience, still_allowed};
 use super::{OAuthError, TokenService};
 use crate::form::Form;
 use crate::issue::{redeem_authorization_code, IssuedToken};
-use crate::model::Client;
+use crate::model::{Client, CodeDelivery};
 use crate::redirect_uri::RedirectUri;
 use crate::scope::OPENID_SCOPE;
 use crate::secret::sha256_hex;
@@ -40,20 +40,29 @@ impl<S: Store> TokenService<S> {
             Some(Item::Code(code)) if code.client_id == client.client_id => code,
             _ => return Err(invalid()),
         };
+        let CodeDelivery::Redirect {
+            redirect_uri: sent_to,
+            redirect_uri_sent,
+            code_challenge,
+        } = &code.delivery
+        else {
+            // A device code (RFC 8628) is redeemed by its own grant only.
+            return Err(invalid());
+        };
         if code.redeemed_at.is_some() {
             return self.replayed(client, &code.family_id).await;
         }
         // RFC 6749 §4.1.3: required if the authorization request named it,
         // and then identical; the same URI if given anyway.
         match redirect_uri {
-            None if code.redirect_uri_sent => {
+            None if *redirect_uri_sent => {
                 return Err(OAuthError::invalid_request(
                     "redirect_uri is missing: the authorization request named one",
                 ))
             }
             None => {}
             Some(given) => {
-                let same = RedirectUri::parse(given).is_ok_and(|given| given.as_str() == code.redirect_uri);
+                let same = RedirectUri::parse(given).is_ok_and(|given| given.as_str() == sent_to);
                 if !same {
                     return Err(OAuthError::invalid_grant(
                         "redirect_uri differs from the authorization request's",
@@ -61,7 +70,7 @@ impl<S: Store> TokenService<S> {
                 }
             }
         }
-        if !verifies(verifier, &code.code_challenge) {
+        if !verifies(verifier, code_challenge) {
             return Err(OAuthError::invalid_grant(
                 "the code_verifier does not match the code_challenge",
             ));

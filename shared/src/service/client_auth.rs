@@ -2,7 +2,8 @@
 //! `client_secret_post`, exactly one of them per request; or, for a public
 //! client, its `client_id` alone (`none`), where its grant allows.
 
-use super::{OAuthError, TokenService};
+use super::client_metadata::ClientUnavailable;
+use super::{HttpRequest, OAuthError, TokenService};
 use crate::config::ClientMetadataDocuments;
 use crate::credentials::{parse_authorization, Authorization};
 use crate::form::Form;
@@ -107,6 +108,28 @@ pub(super) fn client_credentials(
 }
 
 impl<S: Store> TokenService<S> {
+    /// The client a token-endpoint-like request (the token endpoint, the
+    /// device authorization endpoint) authenticates as: its credentials
+    /// checked against the client its id names (fetched by its metadata
+    /// document where that is one).
+    pub(super) async fn authenticated_client(
+        &self,
+        request: &HttpRequest,
+        params: &Form,
+    ) -> Result<Client, OAuthError> {
+        let credentials = client_credentials(request.headers(), params)?;
+        let stored = match self.find_client(&credentials.client_id).await {
+            Ok(client) => client,
+            Err(ClientUnavailable::Store(e)) => return Err(e.into()),
+            Err(ClientUnavailable::Document(why)) => {
+                return Err(OAuthError::invalid_client(
+                    ClientUnavailable::document_description(&why),
+                ))
+            }
+        };
+        self.authenticate(&credentials, stored).await
+    }
+
     /// Checks credentials against the stored client. Unknown client, wrong
     /// secret and disabled client all get the same answer.
     ///

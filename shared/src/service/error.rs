@@ -95,6 +95,24 @@ impl OAuthError {
         Self::new(StatusCode::FORBIDDEN, "access_denied", description)
     }
 
+    /// RFC 8628 §3.5: 400 `authorization_pending`, `slow_down`,
+    /// `access_denied` or `expired_token`, what a device's poll is told.
+    pub fn device_poll(code: DevicePollError) -> Self {
+        let (code, description) = match code {
+            DevicePollError::AuthorizationPending => (
+                "authorization_pending",
+                "the user has not yet entered the code and decided",
+            ),
+            DevicePollError::SlowDown => (
+                "slow_down",
+                "polled too soon: wait 5 seconds longer between polls from now on",
+            ),
+            DevicePollError::AccessDenied => ("access_denied", "the user denied the request"),
+            DevicePollError::ExpiredToken => ("expired_token", "the device code has expired: start again"),
+        };
+        Self::new(StatusCode::BAD_REQUEST, code, description)
+    }
+
     /// 400 `invalid_scope`.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
@@ -217,6 +235,19 @@ impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         Self::unavailable(&e)
     }
+}
+
+/// What a device's poll is told while it has no tokens (RFC 8628 §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevicePollError {
+    /// Nobody decided yet: poll again after the interval.
+    AuthorizationPending,
+    /// Polled too soon.
+    SlowDown,
+    /// The user denied it.
+    AccessDenied,
+    /// Too late: the device code has expired.
+    ExpiredToken,
 }
 
 /// 404 for paths that are no endpoint.

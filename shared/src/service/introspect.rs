@@ -43,7 +43,9 @@ impl Loaded {
                 | Item::Session(_)
                 | Item::Consent(_)
                 | Item::SignInAttempts(_)
-                | Item::SigningKeys(_) => {}
+                | Item::SigningKeys(_)
+                | Item::Device(_)
+                | Item::UserCode(_) => {}
             }
         }
     }

@@ -17,6 +17,7 @@ pub(super) fn document(config: &ServiceConfig) -> Value {
         "token_endpoint": config.endpoint("/o/token/"),
         "introspection_endpoint": config.endpoint("/o/introspect/"),
         "revocation_endpoint": config.endpoint("/o/revoke_token/"),
+        "device_authorization_endpoint": config.endpoint("/o/device-authorization/"),
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

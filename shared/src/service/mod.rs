@@ -9,6 +9,8 @@ mod client_auth;
 mod client_credentials;
 mod client_metadata;
 mod cors;
+mod device_authorization;
+mod device_code;
 mod error;
 mod grant_scope;
 mod introspect;
@@ -64,10 +66,14 @@ enum Route {
     Register,
     /// `/o/register/<client_id>/`: RFC 7592's client configuration endpoint.
     RegisteredClient,
+    /// RFC 8628's device authorization endpoint.
+    DeviceAuthorization,
+    /// RFC 8628's verification URI: the device page.
+    Device,
 }
 
 impl Route {
-    const ALL: [(Route, &'static str); 10] = [
+    const ALL: [(Route, &'static str); 12] = [
         (Route::Token, "/o/token"),
         (Route::Introspect, "/o/introspect"),
         (Route::Revoke, "/o/revoke_token"),
@@ -80,6 +86,8 @@ impl Route {
         (Route::Jwks, "/o/.well-known/jwks.json"),
         (Route::UserInfo, "/o/userinfo"),
         (Route::Register, "/o/register"),
+        (Route::DeviceAuthorization, "/o/device-authorization"),
+        (Route::Device, "/o/device"),
     ];
 
     /// The route a path ends with. Matching the end lets the service run under
@@ -119,6 +127,8 @@ impl Route {
             Route::UserInfo => "userinfo",
             Route::Register => "register",
             Route::RegisteredClient => "registered-client",
+            Route::DeviceAuthorization => "device-authorization",
+            Route::Device => "device",
         }
     }
 
@@ -132,6 +142,8 @@ impl Route {
             Route::UserInfo => &[Method::GET, Method::POST, Method::OPTIONS],
             Route::Register => &[Method::POST],
             Route::RegisteredClient => &[Method::GET, Method::PUT, Method::DELETE],
+            Route::DeviceAuthorization => &[Method::POST],
+            Route::Device => &[Method::GET, Method::POST],
         }
     }
 }
@@ -262,6 +274,8 @@ impl<S: Store> TokenService<S> {
             Route::Jwks => self.jwks(request.method() == Method::HEAD).await,
             Route::Register => self.register(&request).await,
             Route::RegisteredClient => self.manage_registration(&request).await,
+            Route::DeviceAuthorization => self.device_authorization(&request).await,
+            Route::Device => Ok(self.device_page(&request).await),
         }
     }
 }

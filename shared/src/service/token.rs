@@ -4,8 +4,6 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::client_auth::client_credentials;
-use super::client_metadata::ClientUnavailable;
 use super::cors::ClientOrigins;
 use super::{json_response, HttpRequest, HttpResponse, OAuthError, TokenService};
 use crate::form::Form;
@@ -27,17 +25,7 @@ impl<S: Store> TokenService<S> {
             OAuthError::unsupported_grant_type(format!("grant_type {grant_type:?} is not supported"))
         })?;
 
-        let credentials = client_credentials(request.headers(), params)?;
-        let stored = match self.find_client(&credentials.client_id).await {
-            Ok(client) => client,
-            Err(ClientUnavailable::Store(e)) => return Err(e.into()),
-            Err(ClientUnavailable::Document(why)) => {
-                return Err(OAuthError::invalid_client(
-                    ClientUnavailable::document_description(&why),
-                ))
-            }
-        };
-        let client = self.authenticate(&credentials, stored).await?;
+        let client = self.authenticated_client(request, params).await?;
         origins.of(&client);
         if !client.may_use(grant) {
             return Err(OAuthError::unauthorized_client(format!(
@@ -52,6 +40,7 @@ impl<S: Store> TokenService<S> {
             GrantType::Password => self.password_grant(&client, params).await?,
             GrantType::RefreshToken => self.refresh_token_grant(&client, params).await?,
             GrantType::AuthorizationCode => self.authorization_code_grant(&client, params).await?,
+            GrantType::DeviceCode => self.device_code_grant(&client, params).await?,
         };
         Ok(token_response(&issued, self.clock.now()))
     }

@@ -15,7 +15,7 @@
 use super::{OAuthError, TokenService};
 use crate::model::User;
 use crate::password::{check_password, make_password};
-use crate::store::{Attempt, Store};
+use crate::store::{Attempt, AttemptsOf, Store};
 
 /// What a sign-in came to.
 pub(super) enum SignIn {
@@ -43,9 +43,10 @@ impl<S: Store> TokenService<S> {
             self.config.sign_in_lockout_attempts,
             self.config.sign_in_lockout_seconds,
         );
+        let attempts = AttemptsOf::SignIn(username.to_owned());
         let (attempt, user) = tokio::try_join!(
             self.store
-                .reserve_sign_in_attempt(username, limit, window, self.clock.now()),
+                .reserve_attempt(&attempts, limit, window, self.clock.now()),
             self.store.get_user(username),
         )?;
         let outcome = match attempt {
@@ -61,14 +62,14 @@ impl<S: Store> TokenService<S> {
             tracing::info!(client_id = %client_id, outcome = "wrong_credentials", "sign-in attempt");
             let failures = self
                 .store
-                .record_sign_in_failure(username, self.clock.now())
+                .record_failed_attempt(&attempts, self.clock.now())
                 .await?;
             return Ok(SignIn::Wrong {
                 now_locked: failures >= limit,
             });
         };
         tracing::info!(client_id = %client_id, outcome = "signed_in", "sign-in attempt");
-        self.store.clear_sign_in_attempts(username).await?;
+        self.store.clear_attempts(&attempts).await?;
         Ok(SignIn::SignedIn(user))
     }
 

@@ -9,8 +9,8 @@ use super::request::AuthorizationRequest;
 use super::session::{Cookies, Csrf, SessionFacts, SignedIn};
 use crate::config::AUTHORIZATION_CODE_EXPIRE_SECONDS;
 use crate::form::Form;
-use crate::model::{AuthorizationCode, Consent, Registration, User};
-use crate::scope::format_scope;
+use crate::model::{AuthorizationCode, Client, CodeDelivery, Consent, Registration, User};
+use crate::scope::{format_scope, ScopeSet, OPENID_SCOPE};
 use crate::secret::{generate_id, generate_secret, sha256_hex};
 use crate::store::Store;
 
@@ -28,6 +28,33 @@ fn consent_needed(request: &AuthorizationRequest, user: &User, consent: Option<&
         .filter(|c| c.user_grants_key == user.grants_key)
         .is_some_and(|c| request.scope.is_subset(&c.scopes));
     !request.client.skip_consent && !approved
+}
+
+/// What the consent page says of a client nobody here vouched for (`None`
+/// for one an administrator made), and where its answer goes.
+pub(super) fn unverified(client: &Client, destination: String) -> Option<pages::Unverified> {
+    match client.registration {
+        Registration::Administered => None,
+        Registration::Dynamic { .. } => Some(pages::Unverified::RegisteredItself { destination }),
+        Registration::MetadataDocument { .. } => Some(pages::Unverified::DescribedAt {
+            host: url::Url::parse(&client.client_id)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_owned))
+                .unwrap_or_default(),
+            destination,
+        }),
+    }
+}
+
+/// What a posted consent form approves of `asked`: the scopes left ticked
+/// (never one not asked for) and the fixed ones.
+pub(super) fn approved_scopes(params: &Form, asked: &ScopeSet) -> ScopeSet {
+    let ticked = params.get_all(pages::GRANTED_SCOPE_FIELD);
+    asked
+        .iter()
+        .filter(|s| *s == OPENID_SCOPE || ticked.contains(&s.as_str()))
+        .cloned()
+        .collect()
 }
 
 impl<S: Store> TokenService<S> {
@@ -51,41 +78,32 @@ impl<S: Store> TokenService<S> {
             }
             Ok(self.consent_page(csrf, request, user))
         } else {
-            self.issue_code(method, request, user, session).await
+            self.issue_code(method, request, request.scope.clone(), user, session)
+                .await
         }
     }
 
     fn consent_page(&self, csrf: &Csrf, request: &AuthorizationRequest, user: &User) -> HttpResponse {
-        let scopes: Vec<(&str, &str)> = request
-            .scope
-            .iter()
-            .map(|s| {
-                (
-                    s.as_str(),
-                    self.config.scopes.get(s).map_or(s.as_str(), String::as_str),
-                )
-            })
-            .collect();
-        let destination = request.redirect_uri.destination();
-        let unverified = match request.client.registration {
-            Registration::Administered => None,
-            Registration::Dynamic { .. } => Some(pages::Unverified::RegisteredItself { destination }),
-            Registration::MetadataDocument { .. } => Some(pages::Unverified::DescribedAt {
-                host: url::Url::parse(&request.client.client_id)
-                    .ok()
-                    .and_then(|url| url.host_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                destination,
-            }),
-        };
         pages::consent(
             &self.authorize_url(),
             &request.client.name,
-            unverified.as_ref(),
+            unverified(&request.client, request.redirect_uri.destination()).as_ref(),
             &user.username,
-            &scopes,
+            &self.scope_choices(&request.scope),
             &Self::carried(request, &csrf.token),
         )
+    }
+
+    /// The scopes `asked` as the consent form offers them.
+    pub(super) fn scope_choices<'a>(&'a self, asked: &'a ScopeSet) -> Vec<pages::ScopeChoice<'a>> {
+        asked
+            .iter()
+            .map(|s| pages::ScopeChoice {
+                name: s,
+                description: self.config.scopes.get(s).map_or(s.as_str(), String::as_str),
+                fixed: s == OPENID_SCOPE,
+            })
+            .collect()
     }
 
     /// A posted consent form: the user's decision. An approval adds to what
@@ -107,13 +125,14 @@ impl<S: Store> TokenService<S> {
         else {
             return Ok(self.sign_in_page(&Csrf::of(cookies)?, request, None, ""));
         };
-        if params.get("decision")? != Some("allow") {
+        let approved = approved_scopes(params, &request.scope);
+        if params.get("decision")? != Some("allow") || approved.is_empty() {
             return Ok(self.refused(
                 method,
                 request.back("access_denied", "the user denied the request"),
             ));
         }
-        let mut scopes = request.scope.clone();
+        let mut scopes = approved.clone();
         if let Some(earlier) = consent.filter(|c| c.user_grants_key == user.grants_key) {
             scopes.extend(earlier.scopes);
         }
@@ -125,14 +144,16 @@ impl<S: Store> TokenService<S> {
                 user_grants_key: user.grants_key.clone(),
             })
             .await?;
-        self.issue_code(method, request, &user, &session).await
+        self.issue_code(method, request, approved, &user, &session).await
     }
 
-    /// Stores a code for the request and sends the browser back with it.
+    /// Stores a code for the request, granting `scope`, and sends the
+    /// browser back with it.
     async fn issue_code(
         &self,
         method: &Method,
         request: &AuthorizationRequest,
+        scope: ScopeSet,
         user: &User,
         session: &SessionFacts,
     ) -> Result<HttpResponse, OAuthError> {
@@ -142,13 +163,15 @@ impl<S: Store> TokenService<S> {
             .put_code(&AuthorizationCode {
                 code_hash: sha256_hex(&code),
                 client_id: request.client.client_id.clone(),
-                redirect_uri: request.redirect_uri.as_str().to_owned(),
-                redirect_uri_sent: request.redirect_uri_sent,
-                scope: request.scope.clone(),
+                delivery: CodeDelivery::Redirect {
+                    redirect_uri: request.redirect_uri.as_str().to_owned(),
+                    redirect_uri_sent: request.redirect_uri_sent,
+                    code_challenge: request.code_challenge.as_str().to_owned(),
+                },
+                scope: scope.clone(),
                 audience: request.audience.clone(),
                 username: user.username.clone(),
                 user_grants_key: user.grants_key.clone(),
-                code_challenge: request.code_challenge.as_str().to_owned(),
                 family_id: generate_id()?,
                 issued_at: now,
                 expires_at: now + AUTHORIZATION_CODE_EXPIRE_SECONDS,
@@ -160,7 +183,7 @@ impl<S: Store> TokenService<S> {
             .await?;
         tracing::info!(
             client_id = %request.client.client_id,
-            scope = %format_scope(&request.scope),
+            scope = %format_scope(&scope),
             "authorization code issued"
         );
         let mut params = vec![("code", code.as_str())];

@@ -6,6 +6,7 @@
 //! - [`session`] keeps cookies, CSRF tokens and browser sessions;
 //! - [`sign_in`] is the sign-in form (its check is the password grant's too);
 //! - [`consent`] is the consent form, remembered approvals and the code;
+//! - [`device`] is the device page, `/o/device/` (RFC 8628);
 //! - [`logout`] is `/o/logout/`;
 //! - [`pages`] is the HTML.
 //!
@@ -15,6 +16,7 @@
 //! (RFC 6749 §4.1.2.1).
 
 mod consent;
+mod device;
 mod logout;
 mod pages;
 mod request;

@@ -28,6 +28,9 @@ button.secondary{background:#e5e7eb;color:#111827;margin-top:.6rem}\
 .error{padding:.6rem .8rem;border-radius:.4rem;background:#fee2e2;color:#991b1b}\
 ul{padding-left:1.2rem}\
 li{margin:.3rem 0}\
+ul.scopes{list-style:none;padding:0}\
+label.scope{display:flex;gap:.6rem;align-items:baseline;font-weight:400;margin:.4rem 0}\
+label.scope input{margin:0;flex:none}\
 .who{color:#4b5563;font-size:.9rem}\
 .unverified{padding:.6rem .8rem;border-radius:.4rem;background:#fef3c7;color:#92400e}\
 @media (max-width:30rem){main{margin:0;min-height:100vh;border-radius:0;box-shadow:none}}";
@@ -97,19 +100,37 @@ fn hidden(fields: &[(&str, &str)]) -> String {
         .collect()
 }
 
-/// The sign-in form, posted back to the authorization endpoint.
+/// What a person signs in for.
+#[derive(Clone, Copy)]
+pub(super) enum SignInFor<'a> {
+    /// A client's authorization request: its name.
+    Client(&'a str),
+    /// Connecting a device (RFC 8628).
+    Device,
+}
+
+/// An error message as the pages show one.
+fn alert(error: Option<&str>) -> String {
+    error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default()
+}
+
+/// The sign-in form, posted back to `action`.
 pub(super) fn sign_in(
     action: &str,
-    client_name: &str,
+    signing_in_for: SignInFor<'_>,
     carried: &[(&str, &str)],
     error: Option<&str>,
     username: &str,
 ) -> HttpResponse {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
+    let error = alert(error);
+    let purpose = match signing_in_for {
+        SignInFor::Client(name) => format!("to continue to <strong>{}</strong>", escape(name)),
+        SignInFor::Device => "to connect a device".to_owned(),
+    };
     let body = format!(
-        "<h1>Sign in</h1><p>to continue to <strong>{client}</strong></p>{error}\
+        "<h1>Sign in</h1><p>{purpose}</p>{error}\
 <form method=\"post\" action=\"{action}\">{hidden}\
 <input type=\"hidden\" name=\"step\" value=\"sign_in\">\
 <label for=\"username\">Username</label>\
@@ -117,7 +138,6 @@ pub(super) fn sign_in(
 <label for=\"password\">Password</label>\
 <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
 <button type=\"submit\">Sign in</button></form>",
-        client = escape(client_name),
         action = escape(action),
         hidden = hidden(carried),
         username = escape(username),
@@ -134,13 +154,25 @@ pub(super) enum Unverified {
     DescribedAt { host: String, destination: String },
 }
 
-/// The consent form: the client, the user, and each scope with its description.
+/// A scope the consent form offers.
+pub(super) struct ScopeChoice<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    /// Not the person's to untick (`openid`: the sign-in itself).
+    pub fixed: bool,
+}
+
+/// The name the consent form's scope boxes are posted under.
+pub(super) const GRANTED_SCOPE_FIELD: &str = "granted_scope";
+
+/// The consent form: the client, the user, and each scope with its
+/// description, ticked; the person may untick any but the fixed ones.
 pub(super) fn consent(
     action: &str,
     client_name: &str,
     unverified: Option<&Unverified>,
     username: &str,
-    scopes: &[(&str, &str)],
+    scopes: &[ScopeChoice<'_>],
     carried: &[(&str, &str)],
 ) -> HttpResponse {
     // A client nobody here vouched for names itself: say so, and where the
@@ -164,17 +196,33 @@ verified by this service. If you allow, the answer goes to <strong>{}</strong>.<
     });
     let items: String = scopes
         .iter()
-        .map(|(name, description)| {
+        .map(|scope| {
+            // A fixed scope is shown ticked and sent as a hidden field (a
+            // disabled box is not posted).
+            let (input, kept) = if scope.fixed {
+                (
+                    "<input type=\"checkbox\" checked disabled>".to_owned(),
+                    hidden(&[(GRANTED_SCOPE_FIELD, scope.name)]),
+                )
+            } else {
+                (
+                    format!(
+                        "<input type=\"checkbox\" name=\"{GRANTED_SCOPE_FIELD}\" value=\"{}\" checked>",
+                        escape(scope.name)
+                    ),
+                    String::new(),
+                )
+            };
             format!(
-                "<li><strong>{}</strong> ({})</li>",
-                escape(description),
-                escape(name)
+                "<li><label class=\"scope\">{input}{kept}<span><strong>{}</strong> ({})</span></label></li>",
+                escape(scope.description),
+                escape(scope.name)
             )
         })
         .collect();
     let body = format!(
-        "<h1>Allow access?</h1><p><strong>{client}</strong> asks to:</p><ul>{items}</ul>{warning}\
-<form method=\"post\" action=\"{action}\">{hidden}\
+        "<h1>Allow access?</h1><form method=\"post\" action=\"{action}\">\
+<p><strong>{client}</strong> asks to:</p><ul class=\"scopes\">{items}</ul>{warning}{hidden}\
 <input type=\"hidden\" name=\"step\" value=\"consent\">\
 <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
 <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button></form>\
@@ -185,6 +233,56 @@ verified by this service. If you allow, the answer goes to <strong>{}</strong>.<
         user = escape(username),
     );
     html(StatusCode::OK, "Allow access", &body)
+}
+
+/// The device page's form: the code a device shows (RFC 8628 §3.3).
+pub(super) fn device_code(
+    action: &str,
+    carried: &[(&str, &str)],
+    error: Option<&str>,
+    username: &str,
+    typed: &str,
+) -> HttpResponse {
+    let body = format!(
+        "<h1>Connect a device</h1><p>Enter the code your device shows.</p>{error}\
+<form method=\"post\" action=\"{action}\">{hidden}\
+<input type=\"hidden\" name=\"step\" value=\"code\">\
+<label for=\"user_code\">Code</label>\
+<input type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{typed}\" autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" required autofocus>\
+<button type=\"submit\">Continue</button></form>\
+<p class=\"who\">Signed in as {user}.</p>",
+        error = alert(error),
+        action = escape(action),
+        hidden = hidden(carried),
+        typed = escape(typed),
+        user = escape(username),
+    );
+    html(StatusCode::OK, "Connect a device", &body)
+}
+
+/// The device page's last word: what was decided, and where to look next.
+pub(super) fn device_decided(client_name: &str, approved: bool) -> HttpResponse {
+    let body = if approved {
+        format!(
+            "<h1>Device connected</h1><p><strong>{}</strong> now has the access you allowed. \
+You may return to your device.</p>",
+            escape(client_name)
+        )
+    } else {
+        format!(
+            "<h1>Request denied</h1><p><strong>{}</strong> gets no access. You may close this page.</p>",
+            escape(client_name)
+        )
+    };
+    html(
+        StatusCode::OK,
+        if approved {
+            "Device connected"
+        } else {
+            "Request denied"
+        },
+        &body,
+    )
 }
 
 /// A request that cannot go on and cannot be sent back to the client.
@@ -228,7 +326,13 @@ mod tests {
     #[test]
     fn everything_from_outside_is_escaped() {
         let hostile = "<script>alert('x')</script>\"&";
-        let page = sign_in(hostile, hostile, &[(hostile, hostile)], Some(hostile), hostile);
+        let page = sign_in(
+            hostile,
+            SignInFor::Client(hostile),
+            &[(hostile, hostile)],
+            Some(hostile),
+            hostile,
+        );
         let text = page.body();
         assert!(!text.contains("<script>"), "{text}");
         assert!(text.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&amp;"));

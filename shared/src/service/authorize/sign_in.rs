@@ -9,9 +9,10 @@ use super::pages;
 use super::request::AuthorizationRequest;
 use super::session::{Cookies, Csrf};
 use crate::form::Form;
+use crate::model::User;
 use crate::store::{Item, Key, Store};
 
-const WRONG: &str = "The username or password is wrong.";
+pub(super) const WRONG: &str = "The username or password is wrong.";
 const LOCKED: &str = "Too many failed sign-ins for this username. Try again later.";
 const BUSY: &str = "Too many sign-ins for this username at once. Try again in a moment.";
 
@@ -26,13 +27,29 @@ impl<S: Store> TokenService<S> {
     ) -> HttpResponse {
         let mut page = pages::sign_in(
             &self.authorize_url(),
-            &request.client.name,
+            pages::SignInFor::Client(&request.client.name),
             &Self::carried(request, &csrf.token),
             error,
             username,
         );
         csrf.set_on(&mut page);
         page
+    }
+
+    /// The user `username` is with `password` (its check and lockout are
+    /// the password grant's), or what the sign-in form says instead.
+    pub(super) async fn check_sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        client_id: &str,
+    ) -> Result<Result<User, &'static str>, OAuthError> {
+        Ok(match self.sign_in_user(username, password, client_id).await? {
+            SignIn::SignedIn(user) => Ok(user),
+            SignIn::Wrong { now_locked: false } => Err(WRONG),
+            SignIn::Wrong { now_locked: true } | SignIn::Locked => Err(LOCKED),
+            SignIn::Busy => Err(BUSY),
+        })
     }
 
     /// A posted sign-in form: on success a new session (the browser's
@@ -51,13 +68,11 @@ impl<S: Store> TokenService<S> {
             return refused(WRONG);
         }
         let user = match self
-            .sign_in_user(username, password, &request.client.client_id)
+            .check_sign_in(username, password, &request.client.client_id)
             .await?
         {
-            SignIn::SignedIn(user) => user,
-            SignIn::Wrong { now_locked: false } => return refused(WRONG),
-            SignIn::Wrong { now_locked: true } | SignIn::Locked => return refused(LOCKED),
-            SignIn::Busy => return refused(BUSY),
+            Ok(user) => user,
+            Err(message) => return refused(message),
         };
         let consent_key = Key::Consent {
             username: user.username.clone(),
