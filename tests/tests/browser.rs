@@ -9,7 +9,7 @@
 //! `apt-get install chromium chromium-driver`); `CHROMEDRIVER` and
 //! `CHROMIUM` may name them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +28,7 @@ use shared::admin::{self, NewClient};
 use shared::model::GrantType;
 use shared::scope::parse_scope;
 use shared::{DynamoStore, SharedClock, SystemClock};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -791,6 +791,167 @@ async fn a_single_page_app_signs_in_across_origins_and_out_again() {
     let url = browser.url().await;
     assert!(url.starts_with(&format!("{app}/signed-out?state=")), "{url}");
     browser.screenshot("spa-signed-out").await;
+
+    browser.quit().await;
+    drop(server);
+}
+
+/// A device client nobody here wrote: panva's openid-client (npm, pinned)
+/// runs the device authorization grant (`tests/relying-party/device.mjs`),
+/// polling as the library does, while a person in headless Chromium opens
+/// the link it shows, signs in, unticks a scope and allows; the device
+/// gets tokens for what was allowed, for the person, and refreshes them.
+/// Then another device is denied, and learns only that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium, the pinned npm relying parties, the workspace binaries and DynamoDB Local: scripts/test runs it"]
+async fn a_device_is_connected_by_a_person_in_a_real_browser() {
+    let table = fresh_table(&dynamo().await).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://localhost:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let server = start_standalone_with(&[
+        ("TABLE_NAME", table.as_str()),
+        ("ISSUER", issuer.as_str()),
+        ("LISTEN_ADDR", listen.as_str()),
+        ("PASSWORD_HASH_ITERATIONS", "1000"),
+        (
+            "SCOPES",
+            r#"{"read": "Read your items", "write": "Change your items"}"#,
+        ),
+        ("DEVICE_FLOW_INTERVAL", "1"),
+        // OpenID Connect on: the device discovers the issuer as OpenID Connect clients do.
+        ("SIGNING_KEY_SECRET", integration_tests::TEST_SIGNING_KEY_SECRET),
+    ])
+    .await;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = DynamoStore::new(dynamo().await, table.clone(), clock);
+    admin::create_user(&store, "jdoe", "s3cret pw", 1000, 0)
+        .await
+        .unwrap();
+    let new_client = |name: &str, grant: GrantType, scope: &str, public: bool| NewClient {
+        name: name.into(),
+        grants: [grant].into(),
+        scopes: parse_scope(scope).unwrap(),
+        default_scopes: parse_scope("").unwrap(),
+        token_lifetime: None,
+        redirect_uris: vec![],
+        public,
+        skip_consent: false,
+        allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        access_token_format: shared::model::AccessTokenFormat::Opaque,
+        resources: Default::default(),
+    };
+    let (tv, _) = admin::create_client(
+        &store,
+        new_client("Living Room TV", GrantType::DeviceCode, "read write", true),
+        0,
+    )
+    .await
+    .unwrap();
+    let (rs, rs_secret) = admin::create_client(
+        &store,
+        new_client("RS", GrantType::ClientCredentials, "introspection", false),
+        0,
+    )
+    .await
+    .unwrap();
+    let rs_secret = rs_secret.unwrap();
+    let device = || {
+        let mut child = tokio::process::Command::new("node")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("relying-party/device.mjs"))
+            .env("ISSUER", &issuer)
+            .env("CLIENT_ID", &tv.client_id)
+            .env("CLIENT_SECRET", "")
+            .env("SCOPE", "read write")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        (child, lines)
+    };
+    async fn next_line(
+        lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    ) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the device client answers within 60 s")
+            .unwrap()
+            .expect("a line");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line}"))
+    }
+
+    let browser = Browser::start().await;
+    let (_tv_process, mut tv_lines) = device();
+    let shown = next_line(&mut tv_lines).await;
+    let user_code = shown["user_code"].as_str().unwrap().to_owned();
+    assert_eq!(shown["verification_uri"], format!("{issuer}/o/device/"));
+    // The person types the address the TV shows, signs in and enters the code...
+    browser.open(shown["verification_uri"].as_str().unwrap()).await;
+    assert!(browser.source().await.contains("to connect a device"));
+    browser.type_into("#username", "jdoe").await;
+    browser.type_into("#password", "s3cret pw").await;
+    browser.click("button[type=submit]").await;
+    assert!(browser
+        .source()
+        .await
+        .contains("Enter the code your device shows"));
+    browser.screenshot("device-code").await;
+    browser.type_into("#user_code", &user_code.to_lowercase()).await;
+    browser.click("button[type=submit]").await;
+    let consent = browser.source().await;
+    assert!(
+        consent.contains("Living Room TV")
+            && consent.contains("Change your items")
+            && consent.contains("Allow only if you started this on a device you have with you"),
+        "{consent}"
+    );
+    browser.screenshot("device-consent").await;
+    // ...unticks write, and allows.
+    browser
+        .script("document.querySelector('input[value=write]').click();")
+        .await;
+    browser.click("button[value=allow]").await;
+    assert!(browser.source().await.contains("Device connected"));
+    browser.screenshot("device-connected").await;
+    let got = next_line(&mut tv_lines).await;
+    assert_eq!(got["tokens"]["scope"], "read", "{got}");
+    assert_eq!(got["tokens"]["has_refresh_token"], true, "{got}");
+    assert_eq!(got["refreshed"]["rotated"], true, "{got}");
+    let http: Client = HttpClient::builder(TokioExecutor::new()).build_http();
+    let (_, seen) = form_post(
+        &http,
+        &format!("{issuer}/o/introspect/"),
+        (&rs.client_id, &rs_secret),
+        // The refresh rotated the pair (and revoked the first access token, as DOT does).
+        &format!("token={}", got["refreshed"]["access_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        (
+            seen["active"].clone(),
+            seen["username"].clone(),
+            seen["client_id"].clone()
+        ),
+        (json!(true), json!("jdoe"), json!(tv.client_id))
+    );
+
+    // Another device, by the link with the code: denied; it learns only that.
+    let (_other_process, mut other_lines) = device();
+    let shown = next_line(&mut other_lines).await;
+    browser
+        .open(shown["verification_uri_complete"].as_str().unwrap())
+        .await;
+    assert!(browser.source().await.contains("Living Room TV"));
+    browser.click("button[value=deny]").await;
+    assert!(browser.source().await.contains("Request denied"));
+    let refused = next_line(&mut other_lines).await;
+    assert_eq!(refused["error"], "access_denied", "{refused}");
 
     browser.quit().await;
     drop(server);

@@ -87,6 +87,7 @@ impl<S: Store> TokenService<S> {
         pages::consent(
             &self.authorize_url(),
             &request.client.name,
+            false,
             unverified(&request.client, request.redirect_uri.destination()).as_ref(),
             &user.username,
             &self.scope_choices(&request.scope),

@@ -153,6 +153,7 @@ impl<S: Store> TokenService<S> {
         Ok(pages::consent(
             &self.device_url(),
             &client.name,
+            true,
             unverified(&client, "the device that shows the code".to_owned()).as_ref(),
             &user.username,
             &self.scope_choices(&device.scope),

@@ -170,6 +170,7 @@ pub(super) const GRANTED_SCOPE_FIELD: &str = "granted_scope";
 pub(super) fn consent(
     action: &str,
     client_name: &str,
+    for_device: bool,
     unverified: Option<&Unverified>,
     username: &str,
     scopes: &[ScopeChoice<'_>],
@@ -194,6 +195,15 @@ verified by this service. If you allow, the answer goes to <strong>{}</strong>.<
             escape(destination)
         )
     });
+    // RFC 8628 §5.4: a code can be sent to a victim; say whose it should be.
+    let warning = if for_device {
+        format!(
+            "{warning}<p class=\"unverified\" role=\"note\">Allow only if you started this on a device \
+you have with you: someone could have sent you a code of theirs.</p>"
+        )
+    } else {
+        warning
+    };
     let items: String = scopes
         .iter()
         .map(|scope| {
