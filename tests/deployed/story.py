@@ -407,6 +407,59 @@ revoked = request("POST", MCP, json_body=INITIALIZE, bearer=mcp_token)
 check(revoked.status == 401 and revoked.headers.get("WWW-Authenticate") == UNAUTHORIZED,
       "MCP: the revoked token is 401 at once, sending the client back to authorize", revoked)
 
+# --- RFC 8628 through API Gateway: a device (panva's openid-client, as in
+# browser.rs) polls while a person connects it at the device page.
+tv = oauthctl("client", "create", "--name", "Living Room TV", "--grant", "device_code", "--scope", "read write", "--public")
+device = subprocess.Popen(["node", os.path.join(os.path.dirname(__file__), "..", "relying-party", "device.mjs")],
+                          env={**os.environ, "ISSUER": URLS["Issuer"], "CLIENT_ID": tv["client_id"], "CLIENT_SECRET": "",
+                               "SCOPE": "read write"},
+                          stdout=subprocess.PIPE, text=True)
+shown = json.loads(device.stdout.readline() or "{}")
+check(shown.get("verification_uri") == f"{URLS['Issuer']}/o/device/" and len(shown.get("user_code", "")) == 9,
+      "a device gets its codes through API Gateway (openid-client)", shown)
+
+
+def person_allows(url, untick=()):
+    """A person at the pages (cookies kept by hand): signs USER in, allows with `untick` unticked; the last page."""
+    cookies = {}
+
+    def visit(target, form=None):
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(target, data=data, method="POST" if data else "GET", headers={
+            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+            **({"Content-Type": "application/x-www-form-urlencoded"} if data else {})})
+        try:
+            answer = urllib.request.urlopen(req, timeout=30)
+        except urllib.error.HTTPError as e:
+            answer = e
+        for cookie in answer.headers.get_all("Set-Cookie") or []:
+            name, _, value = cookie.split(";", 1)[0].partition("=")
+            cookies[name] = value
+        return answer.read().decode()
+
+    def submit(page, **fields):
+        inputs = re.findall(r'<input type="(hidden|checkbox)" name="([^"]+)" value="([^"]*)"( checked)?>', page)
+        sent = [(k, html.unescape(v)) for kind, k, v, ticked in inputs
+                if (kind == "hidden" or ticked) and k not in fields and (k, v) not in untick]
+        return visit(f"{TOKEN_API}/o/device/", sent + list(fields.items()))
+
+    page = visit(url)
+    page = submit(page, username=USER, password="correct horse")
+    return submit(page, decision="allow"), page
+
+
+done, consent = person_allows(shown.get("verification_uri_complete", f"{TOKEN_API}/o/device/"),
+                              untick=[("granted_scope", "write")])
+check("Living Room TV" in consent and "Device connected" in done,
+      "a person signs in at the device page through API Gateway, unticks write and allows", done[-300:])
+got = json.loads(device.stdout.readline() or "{}")
+device.wait(timeout=30)
+check(got.get("tokens", {}).get("scope") == "read" and got.get("refreshed", {}).get("rotated") is True,
+      "the device gets a token for what was allowed, and refreshes it (rotated)", got)
+on_edge = request("GET", f"{REST}/1", bearer=got.get("refreshed", {}).get("access_token"))
+check(on_edge.status == 200 and on_edge.json().get("authorizer", {}).get("username") == USER,
+      "REST: the device's token is allowed at the edge, for the person who connected it", on_edge)
+
 # --- Revocation reaches the edge (both caches at 0).
 revoked = request("POST", f"{TOKEN_API}/o/revoke_token/", {"token": access}, basic=app)
 check(revoked.status == 200, "the client revokes its token", revoked)
