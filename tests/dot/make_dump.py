@@ -47,6 +47,9 @@ web = Application.objects.create(name="SPA", client_type=Application.CLIENT_PUBL
                                  client_secret="", skip_authorization=True,
                                  allowed_origins="https://spa.example http://spa.example",
                                  post_logout_redirect_uris="https://spa.example/signed-out javascript:alert(1)")
+# DOT 3.2's device grant, for a public client as DOT allows.
+tv = Application.objects.create(name="Living Room TV", client_type=Application.CLIENT_PUBLIC,
+                                authorization_grant_type=Application.GRANT_DEVICE_CODE, client_secret="")
 
 now = timezone.now()
 hour = timedelta(hours=1)
@@ -67,6 +70,7 @@ print(json.dumps({
         "cc": {"client_id": cc.client_id, "client_secret": "cc-secret"},
         "pw": {"client_id": pw.client_id, "client_secret": "pw-secret"},
         "spa": {"client_id": web.client_id},
+        "tv": {"client_id": tv.client_id},
         "jdoe_password": "jdoe-password",
         "jdoe_sub": str(jdoe.pk),
     },

@@ -50,7 +50,7 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
     let report = import(&env.table, &file).await;
     assert_eq!(
         report["imported"],
-        json!({ "users": 2, "clients": 3, "access_tokens": 4, "refresh_tokens": 1 }),
+        json!({ "users": 2, "clients": 4, "access_tokens": 4, "refresh_tokens": 1 }),
         "{report}"
     );
     let reasons: Vec<&str> = report["skipped"]
@@ -162,6 +162,30 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
             .contains("http://spa.example/insecure"),
         "{report}"
     );
+
+    // DOT's device-grant application (public, as DOT allows) is a device
+    // client here: it gets its codes at DOT's path.
+    let tv_id = secrets["tv"]["client_id"].as_str().unwrap();
+    let tv = env
+        .admin
+        .get_client(tv_id)
+        .await
+        .unwrap()
+        .expect("the TV is imported");
+    assert!(
+        tv.is_public()
+            && tv.may_use(shared::GrantType::DeviceCode)
+            && tv.may_use(shared::GrantType::RefreshToken)
+    );
+    let codes = env
+        .post(
+            "/o/device-authorization/",
+            &format!("client_id={tv_id}&scope=read"),
+        )
+        .send()
+        .await;
+    assert_eq!(codes.status, 200, "{}", codes.body);
+    assert!(codes.json()["user_code"].is_string());
 
     // A DOT client secret (PBKDF2) works, and is re-stored as SHA-256 after its first use.
     let cc = TestClient {
