@@ -84,6 +84,9 @@ pub struct ServiceConfig {
     /// client's metadata document (`CLIENT_METADATA_DOCUMENTS`); off by
     /// default.
     pub client_metadata_documents: ClientMetadataDocuments,
+    /// The hosts whose metadata documents are fetched
+    /// (`CLIENT_METADATA_DOCUMENT_HOSTS`); `None`: any public host.
+    pub client_metadata_document_hosts: Option<HostAllowlist>,
     /// The least seconds between a device's polls (`DEVICE_FLOW_INTERVAL`,
     /// default 5 as DOT's).
     pub device_flow_interval: u64,
@@ -144,6 +147,51 @@ pub enum ClientMetadataDocuments {
     /// Yes, and on loopback addresses too: for tests on one machine only
     /// (`CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK=true`).
     OnIncludingLoopback,
+}
+
+/// Hosts, as Django's `ALLOWED_HOSTS` names them: `claude.ai` is that host
+/// only, `.example.com` that domain and every subdomain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAllowlist(Vec<String>);
+
+impl HostAllowlist {
+    /// A list separated by spaces or commas; each entry a host name (lower
+    /// case), optionally with a leading dot.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let hosts: Vec<String> = value
+            .split([' ', ','])
+            .filter(|h| !h.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if hosts.is_empty() {
+            return Err("names no host".into());
+        }
+        for host in &hosts {
+            let name = host.strip_prefix('.').unwrap_or(host);
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|label| {
+                    !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !valid {
+                return Err(format!("{host:?} is not a host name (or .domain)"));
+            }
+        }
+        Ok(Self(hosts))
+    }
+
+    /// Whether `host` (as a URL parser writes it) is on the list.
+    pub fn admits(&self, host: &str) -> bool {
+        self.0.iter().any(|allowed| match allowed.strip_prefix('.') {
+            Some(domain) => {
+                host == domain
+                    || host
+                        .strip_suffix(allowed.as_str())
+                        .is_some_and(|sub| !sub.is_empty())
+            }
+            None => host == allowed,
+        })
+    }
 }
 
 /// The OpenID Connect scopes (Core §5.4), known whenever OpenID Connect is on.
@@ -289,6 +337,12 @@ impl ServiceConfig {
             None | Some("false") => false,
             Some("true") => true,
             Some(other) => return Err(error(LOOPBACK, format!("{other:?} is neither true nor false"))),
+        };
+        let client_metadata_document_hosts = match get("CLIENT_METADATA_DOCUMENT_HOSTS") {
+            None => None,
+            Some(v) => {
+                Some(HostAllowlist::parse(&v).map_err(|p| error("CLIENT_METADATA_DOCUMENT_HOSTS", p))?)
+            }
         };
         let client_metadata_documents = match (documents_on, loopback) {
             (false, false) => ClientMetadataDocuments::Off,
@@ -487,6 +541,7 @@ impl ServiceConfig {
             registration_scopes,
             registered_client_expire_seconds,
             client_metadata_documents,
+            client_metadata_document_hosts,
             table_name,
             issuer,
             base_url,
@@ -790,6 +845,55 @@ mod tests {
         ] {
             assert_eq!(documents(extra).unwrap_err().variable, variable, "{extra:?}");
         }
+    }
+
+    #[test]
+    fn document_hosts_are_named_as_django_names_allowed_hosts() {
+        let hosts = HostAllowlist::parse("claude.ai, .example.com vscode.dev").unwrap();
+        for host in [
+            "claude.ai",
+            "example.com",
+            "app.example.com",
+            "a.b.example.com",
+            "vscode.dev",
+        ] {
+            assert!(hosts.admits(host), "{host}");
+        }
+        for host in [
+            "evil.claude.ai",
+            "claude.ai.evil",
+            "notexample.com",
+            "example.com.evil",
+            "127.0.0.1",
+            "",
+        ] {
+            assert!(!hosts.admits(host), "{host}");
+        }
+        for bad in [
+            "",
+            " , ",
+            "https://claude.ai",
+            "claude.ai/x",
+            "..example.com",
+            "a..b",
+        ] {
+            assert!(HostAllowlist::parse(bad).is_err(), "{bad:?}");
+        }
+        let base = [("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com")];
+        let with = |v: &'static str| {
+            let mut vars = base.to_vec();
+            vars.push(("CLIENT_METADATA_DOCUMENT_HOSTS", v));
+            config(&vars)
+        };
+        assert!(with("claude.ai")
+            .unwrap()
+            .client_metadata_document_hosts
+            .is_some());
+        assert_eq!(
+            with("https://x").unwrap_err().variable,
+            "CLIENT_METADATA_DOCUMENT_HOSTS"
+        );
+        assert_eq!(config(&base).unwrap().client_metadata_document_hosts, None);
     }
 
     #[test]

@@ -352,6 +352,33 @@ async fn documents_on_private_addresses_are_never_fetched_and_off_means_off() {
     assert_eq!(server.hits("/client.json"), 0);
 }
 
+/// A closed deployment names the hosts it takes documents from; others
+/// are refused unfetched.
+#[tokio::test]
+async fn only_the_hosts_named_are_fetched_from_when_some_are() {
+    trusted();
+    let env = TestEnv::with_config(&[
+        ("CLIENT_METADATA_DOCUMENTS", "on"),
+        ("CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK", "true"),
+        ("CLIENT_METADATA_DOCUMENT_HOSTS", "claude.ai .example.com"),
+    ])
+    .await;
+    let server = DocumentServer::start(trusted()).await;
+    let client_id = serve_client(&server, "/client.json", None);
+    let (_, challenge) = pkce_pair();
+    let page = Browser::default()
+        .get(&env, &authorize_path(&client_id, REDIRECT, &challenge))
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body
+            .contains("its host is not one this service takes documents from"),
+        "{}",
+        page.body
+    );
+    assert_eq!(server.hits("/client.json"), 0, "never fetched");
+}
+
 /// An administrator's word stands over a document: a disabled client
 /// stays disabled when its document is fetched again, and is refused.
 #[tokio::test]

@@ -171,6 +171,13 @@ impl<S: Store> TokenService<S> {
         let Some(url) = document_url(client_id).map_err(ClientUnavailable::Document)? else {
             return Ok(None);
         };
+        if let Some(hosts) = &self.config.client_metadata_document_hosts {
+            if !hosts.admits(url.host_str().unwrap_or_default()) {
+                return Err(ClientUnavailable::Document(format!(
+                    "{url}: its host is not one this service takes documents from"
+                )));
+            }
+        }
         let fetched = fetch(&url, &policy)
             .await
             .map_err(|FetchRefused(why)| ClientUnavailable::Document(format!("{url} {why}")))?;
