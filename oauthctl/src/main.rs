@@ -55,6 +55,14 @@ enum Command {
         /// Lifetime given to imported refresh tokens, seconds (DOT's do not expire by themselves).
         #[arg(long, default_value_t = shared::config::DEFAULT_REFRESH_TOKEN_EXPIRE_SECONDS, value_parser = parse_lifetime)]
         refresh_token_lifetime: u64,
+        /// How long an imported self-registered client (DOT's DCR and CIMD
+        /// applications) lives unused, seconds (the service's REGISTERED_CLIENT_EXPIRE_SECONDS).
+        #[arg(long, env = "REGISTERED_CLIENT_EXPIRE_SECONDS", default_value_t = 30 * 86_400, value_parser = parse_lifetime)]
+        registered_client_lifetime: u64,
+        /// DOT's DCR_REGISTRATION_SCOPE: its registration access tokens stay
+        /// their clients' registration tokens here.
+        #[arg(long, default_value = admin::import_dot::DOT_REGISTRATION_SCOPE)]
+        dcr_registration_scope: String,
     },
     /// Users (resource owners). Passwords are read from a prompt, or from
     /// standard input when it is not a terminal: never from an argument.
@@ -79,6 +87,23 @@ enum KeysCommand {
         publish_ahead: u64,
         /// Seconds a superseded key stays published once it stops signing:
         /// the longest lifetime of what it signs (the service's ID_TOKEN_EXPIRE_SECONDS).
+        #[arg(long, env = "ID_TOKEN_EXPIRE_SECONDS", default_value_t = 36_000, value_parser = parse_lifetime)]
+        keep_published: u64,
+    },
+    /// Import django-oauth-toolkit's OpenID Connect keys (PEM files): its
+    /// signing key (OIDC_RSA_PRIVATE_KEY) signs here from now, its inactive
+    /// ones (OIDC_RSA_PRIVATE_KEYS_INACTIVE) are published --keep-published
+    /// and never sign, so every ID token DOT issued verifies here. Sealed
+    /// as `keys rotate` seals.
+    ImportDot {
+        /// DOT's OIDC_RSA_PRIVATE_KEY, a PEM file.
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// One of DOT's OIDC_RSA_PRIVATE_KEYS_INACTIVE, a PEM file (repeatable).
+        #[arg(long = "inactive-key")]
+        inactive_keys: Vec<std::path::PathBuf>,
+        /// Seconds the keys it supersedes, and the inactive ones, stay
+        /// published: the longest lifetime of what they signed.
         #[arg(long, env = "ID_TOKEN_EXPIRE_SECONDS", default_value_t = 36_000, value_parser = parse_lifetime)]
         keep_published: u64,
     },
@@ -397,6 +422,25 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             let keys = store.get_signing_keys().await.map_err(|e| e.to_string())?;
             json!({ "rotated": kid, "keys": admin::keys::describe(&keys, clock.now()) })
         }
+        Command::Keys(KeysCommand::ImportDot {
+            key,
+            inactive_keys,
+            keep_published,
+        }) => {
+            let read = |path: &std::path::PathBuf| {
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            };
+            let signing = read(&key)?;
+            let inactive = inactive_keys.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+            let sealing = shared::ServiceConfig::key_sealing_from_env().map_err(|e| e.to_string())?;
+            let sealer = Sealer::for_config(&sealing, || KmsClient::new(&aws));
+            let kids =
+                admin::keys::import_dot(&store, &sealer, &signing, &inactive, keep_published, clock.now())
+                    .await
+                    .map_err(flagged)?;
+            let keys = store.get_signing_keys().await.map_err(|e| e.to_string())?;
+            json!({ "imported": kids, "keys": admin::keys::describe(&keys, clock.now()) })
+        }
         Command::Keys(KeysCommand::Retire { kid }) => {
             admin::keys::retire(&store, &kid, clock.now())
                 .await
@@ -433,13 +477,20 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             file,
             scope,
             refresh_token_lifetime,
+            registered_client_lifetime,
+            dcr_registration_scope,
         } => {
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let dump: Value =
                 serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
-            let scopes = scope_arg("--scope", &scope)?;
-            admin::import_dot::import(&store, &dump, &scopes, refresh_token_lifetime, clock.now()).await?
+            let options = admin::import_dot::ImportOptions {
+                extra_scopes: scope_arg("--scope", &scope)?,
+                refresh_lifetime: refresh_token_lifetime,
+                registered_client_lifetime,
+                registration_scope: dcr_registration_scope,
+            };
+            admin::import_dot::import(&store, &dump, &options, clock.now()).await?
         }
         Command::Token(TokenCommand::Mint {
             client,

@@ -64,6 +64,35 @@ impl RsaSigner {
         Ok(Self { pair })
     }
 
+    /// The key a PEM file holds (`RSA PRIVATE KEY`, PKCS#1, as `openssl
+    /// genrsa` and django-oauth-toolkit's docs make it; or `PRIVATE KEY`,
+    /// PKCS#8), with its PKCS#8 encoding to seal; 2048 bits at least.
+    pub fn from_pem(pem: &str) -> Result<(Self, Vec<u8>), KeyError> {
+        use aws_lc_rs::encoding::AsDer;
+        use base64::engine::general_purpose::STANDARD;
+        use base64::Engine;
+        let (label, body) = pem_body(pem).ok_or(KeyError("not a PEM file"))?;
+        let der = STANDARD
+            .decode(body)
+            .map_err(|_| KeyError("the PEM body is not base64"))?;
+        let pair = match label.as_str() {
+            "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
+            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
+            _ => {
+                return Err(KeyError(
+                    "not an RSA private key (RSA PRIVATE KEY or PRIVATE KEY)",
+                ))
+            }
+        }
+        .map_err(|_| KeyError("not an RSA private key this service can sign with (2048 bits or more)"))?;
+        let pkcs8 = pair
+            .as_der()
+            .map_err(|_| KeyError("the RSA key could not be encoded"))?
+            .as_ref()
+            .to_vec();
+        Ok((Self { pair }, pkcs8))
+    }
+
     /// The public half, as a JWK's members.
     pub fn public_jwk(&self) -> RsaPublicJwk {
         let public = self.pair.public_key();
@@ -124,6 +153,17 @@ pub fn verify_rs256<'a>(
         )
         .ok()?;
     serde_json::from_slice(&B64.decode(claims).ok()?).ok()
+}
+
+/// The label and the base64 body (whitespace removed) of the first PEM
+/// block of `pem`.
+fn pem_body(pem: &str) -> Option<(String, String)> {
+    let start = pem.find("-----BEGIN ")?;
+    let rest = &pem[start + "-----BEGIN ".len()..];
+    let (label, rest) = rest.split_once("-----")?;
+    let end = rest.find(&format!("-----END {label}-----"))?;
+    let body: String = rest[..end].chars().filter(|c| !c.is_whitespace()).collect();
+    Some((label.to_owned(), body))
 }
 
 /// OpenID Connect's `at_hash` (Core §3.1.3.6): the left half of the SHA-256

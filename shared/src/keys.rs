@@ -221,6 +221,26 @@ impl Sealer {
         signer
     }
 
+    /// The key of a PEM file (another server's, django-oauth-toolkit's
+    /// `OIDC_RSA_PRIVATE_KEY`), sealed, not yet scheduled. Its `kid` is its
+    /// RFC 7638 thumbprint, as DOT's is.
+    pub async fn import_pem(&self, pem: &str) -> Result<SigningKey, KeyError> {
+        let (signer, pkcs8) = RsaSigner::from_pem(pem)?;
+        let public = signer.public_jwk();
+        let kid = public.thumbprint();
+        let sealed = self.seal(&kid, &pkcs8).await;
+        drop(zeroed(pkcs8));
+        Ok(SigningKey {
+            kid,
+            public,
+            sealed: sealed?,
+            created_at: 0,
+            signs_from: 0,
+            published_until: None,
+            verifies_only: false,
+        })
+    }
+
     /// A new key, sealed, not yet scheduled ([`SigningKeys::rotate`] does that).
     pub async fn new_key(&self) -> Result<(SigningKey, RsaSigner), KeyError> {
         let (signer, pkcs8) = RsaSigner::generate()?;
@@ -235,6 +255,7 @@ impl Sealer {
             created_at: 0,
             signs_from: 0,
             published_until: None,
+            verifies_only: false,
         };
         Ok((key, signer))
     }

@@ -653,6 +653,10 @@ pub struct SigningKey {
     /// seconds: set once a newer key takes over, late enough for every token
     /// it signed to have expired; `now` when retired by hand.
     pub published_until: Option<u64>,
+    /// It never signs here: another server's retired key (django-oauth-
+    /// toolkit's inactive ones), published only so that what it signed verifies.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verifies_only: bool,
 }
 
 impl SigningKey {
@@ -688,7 +692,7 @@ impl SigningKeys {
     /// come, the one that came last.
     pub fn signer(&self, now: u64) -> Option<&SigningKey> {
         self.published(now)
-            .filter(|k| k.signs_from <= now)
+            .filter(|k| k.signs_from <= now && !k.verifies_only)
             .max_by_key(|k| (k.signs_from, k.created_at))
     }
 
@@ -710,6 +714,28 @@ impl SigningKeys {
         self.keys.push(key);
     }
 
+    /// Adds keys another server signed with (django-oauth-toolkit's): the
+    /// one it signs with, which signs here from `now` (every relying party
+    /// already has it), superseding the key signing now; and the ones it
+    /// no longer signs with but still publishes, published here
+    /// `keep_published` more and never signing. Every superseded key stays
+    /// published `keep_published`. Keys already here keep their schedule.
+    pub fn import(&mut self, signing: SigningKey, inactive: Vec<SigningKey>, now: u64, keep_published: u64) {
+        self.keys.retain(|k| k.is_published(now));
+        for mut key in inactive {
+            if self.keys.iter().any(|k| k.kid == key.kid) || key.kid == signing.kid {
+                continue;
+            }
+            key.created_at = now;
+            key.signs_from = now;
+            key.verifies_only = true;
+            key.published_until = Some(now + keep_published);
+            self.keys.push(key);
+        }
+        self.keys.retain(|k| k.kid != signing.kid);
+        self.rotate(signing, now, 0, keep_published);
+    }
+
     /// When nothing signs at `now`, the next key published ahead signs
     /// from `now` instead of later; its `kid`, if there was one.
     pub fn promote_successor(&mut self, now: u64) -> Option<String> {
@@ -719,7 +745,7 @@ impl SigningKeys {
         let next = self
             .keys
             .iter_mut()
-            .filter(|k| k.is_published(now) && k.signs_from > now)
+            .filter(|k| k.is_published(now) && k.signs_from > now && !k.verifies_only)
             .min_by_key(|k| k.signs_from)?;
         next.signs_from = now;
         Some(next.kid.clone())

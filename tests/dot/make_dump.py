@@ -27,7 +27,8 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from oauth2_provider.models import AccessToken, Application, RefreshToken  # noqa: E402
+from oauth2_provider.models import AccessToken, Application, DeviceGrant, RefreshToken  # noqa: E402
+from oauth2_provider.views.dynamic_client_registration import _issue_registration_token  # noqa: E402
 
 call_command("migrate", verbosity=0)
 User = get_user_model()
@@ -50,6 +51,23 @@ web = Application.objects.create(name="SPA", client_type=Application.CLIENT_PUBL
 # DOT 3.2's device grant, for a public client as DOT allows.
 tv = Application.objects.create(name="Living Room TV", client_type=Application.CLIENT_PUBLIC,
                                 authorization_grant_type=Application.GRANT_DEVICE_CODE, client_secret="")
+# DOT 3.4: a client that registered itself (RFC 7591), with the registration
+# access token DOT issued it; one known by its metadata document; one whose
+# ID tokens were HS256.
+dcr = Application.objects.create(name="Registered", client_type=Application.CLIENT_PUBLIC,
+                                 authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+                                 redirect_uris="http://127.0.0.1/cb", client_secret="",
+                                 registration_source=Application.RegistrationSource.DCR)
+dcr_token = _issue_registration_token(dcr, None)
+cimd = Application.objects.create(client_id="https://app.example.com/oauth/client.json", name="Documented",
+                                  client_type=Application.CLIENT_PUBLIC,
+                                  authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+                                  redirect_uris="https://app.example.com/cb", client_secret="",
+                                  registration_source=Application.RegistrationSource.CIMD)
+Application.objects.create(name="Legacy OIDC", client_type=Application.CLIENT_CONFIDENTIAL,
+                           authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+                           redirect_uris="https://legacy.example/cb", client_secret="legacy-secret",
+                           algorithm=Application.HS256_ALGORITHM)
 
 now = timezone.now()
 hour = timedelta(hours=1)
@@ -61,6 +79,13 @@ RefreshToken.objects.create(token="dot-user-refresh", application=pw, user=jdoe,
 RefreshToken.objects.create(token="dot-revoked-refresh", application=pw, user=jdoe, revoked=now)
 AccessToken.objects.create(token="dot-spa-token", application=web, user=jdoe, scope="read", expires=now + hour)
 AccessToken.objects.create(token="dot-gone-token", application=pw, user=gone, scope="read", expires=now + hour)
+# DOT 3.4's RFC 8707: a token, and its refresh token, for one resource.
+mcp_access = AccessToken.objects.create(token="dot-mcp-access", application=dcr, user=jdoe, scope="read",
+                                        expires=now + hour, resource=["https://mcp.example.com/mcp"])
+RefreshToken.objects.create(token="dot-mcp-refresh", application=dcr, user=jdoe, access_token=mcp_access)
+# A device authorization in flight.
+DeviceGrant.objects.create(client_id=tv.client_id, device_code="in-flight", user_code="BCDF-GHJK",
+                           expires=now + hour, scope="read")
 
 out = io.StringIO()
 call_command("dumpdata", "oauth2_provider", "auth.user", stdout=out)
@@ -71,6 +96,8 @@ print(json.dumps({
         "pw": {"client_id": pw.client_id, "client_secret": "pw-secret"},
         "spa": {"client_id": web.client_id},
         "tv": {"client_id": tv.client_id},
+        "dcr": {"client_id": dcr.client_id, "registration_access_token": dcr_token},
+        "cimd": {"client_id": cimd.client_id},
         "jdoe_password": "jdoe-password",
         "jdoe_sub": str(jdoe.pk),
     },

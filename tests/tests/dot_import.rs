@@ -50,7 +50,7 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
     let report = import(&env.table, &file).await;
     assert_eq!(
         report["imported"],
-        json!({ "users": 2, "clients": 4, "access_tokens": 4, "refresh_tokens": 1 }),
+        json!({ "users": 2, "clients": 7, "access_tokens": 5, "refresh_tokens": 2 }),
         "{report}"
     );
     let reasons: Vec<&str> = report["skipped"]
@@ -59,7 +59,15 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
         .iter()
         .map(|s| s["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(reasons, ["expired", "revoked"], "{report}");
+    assert_eq!(
+        reasons,
+        [
+            "a registration access token (RFC 7591): its client's registration token here",
+            "expired",
+            "revoked"
+        ],
+        "{report}"
+    );
 
     // Users keep DOT's `sub` (their primary key), their names and address.
     let secrets = &dot["secrets"];
@@ -186,6 +194,54 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
         .await;
     assert_eq!(codes.status, 200, "{}", codes.body);
     assert!(codes.json()["user_code"].is_string());
+
+    // DOT 3.4's self-registered clients: the one registered by RFC 7591
+    // manages its registration here with the token DOT gave it; the one
+    // known by its metadata document is fetched afresh at first use.
+    let dcr_id = secrets["dcr"]["client_id"].as_str().unwrap();
+    let dcr = env
+        .admin
+        .get_client(dcr_id)
+        .await
+        .unwrap()
+        .expect("the DCR client is imported");
+    assert_eq!(dcr.to_public_json()["registered_by"], "dynamic");
+    let read = env
+        .request("GET", &format!("/o/register/{dcr_id}/"))
+        .bearer(secrets["dcr"]["registration_access_token"].as_str().unwrap())
+        .send()
+        .await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.json()["redirect_uris"], json!(["http://127.0.0.1/cb"]));
+    let cimd_id = secrets["cimd"]["client_id"].as_str().unwrap();
+    let cimd = env
+        .admin
+        .get_client(cimd_id)
+        .await
+        .unwrap()
+        .expect("the CIMD client is imported");
+    assert_eq!(cimd.to_public_json()["registered_by"], "metadata_document");
+    // The registration token was no access token: never active.
+    assert_eq!(
+        env.introspect(&rs, secrets["dcr"]["registration_access_token"].as_str().unwrap())
+            .await
+            .json(),
+        json!({ "active": false })
+    );
+    // DOT 3.4's resource-bound token keeps its audience (RFC 8707).
+    let bound = env.introspect(&rs, "dot-mcp-access").await.json();
+    assert_eq!(
+        (bound["active"].clone(), bound["aud"].clone()),
+        (json!(true), json!("https://mcp.example.com/mcp"))
+    );
+    // What is not carried is said: codes and devices in flight, HS256 ID tokens.
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("device authorizations in flight are not carried")
+            && notes.contains("every ID token is RS256")
+            && notes.contains("known by its metadata document"),
+        "{notes}"
+    );
 
     // A DOT client secret (PBKDF2) works, and is re-stored as SHA-256 after its first use.
     let cc = TestClient {
@@ -325,4 +381,127 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
             >= 7
     );
     std::fs::remove_file(&file).ok();
+}
+
+/// DOT's OpenID Connect keys move over: `oauthctl keys import-dot` with
+/// DOT's signing key (PKCS#1, as older `openssl genrsa` makes it) and an
+/// inactive one (PKCS#8): ID tokens DOT signed with either (by DOT's own
+/// key loading and `kid`, `tests/dot/sign_as_dot.py`) verify against this
+/// service's JWKS, and the service signs with DOT's key from now, so
+/// relying parties' cached keys stay good.
+#[tokio::test]
+#[ignore = "needs the pinned django-oauth-toolkit, openssl, the workspace binaries and DynamoDB Local: scripts/test runs it"]
+async fn dots_openid_connect_keys_move_over_and_its_id_tokens_verify() {
+    let env = TestEnv::on_dynamodb(&[]).await;
+    let dir = std::env::temp_dir().join(format!("dot-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (active, inactive) = (dir.join("active.pem"), dir.join("inactive.pem"));
+    for (path, format) in [(&active, &["-traditional"][..]), (&inactive, &[][..])] {
+        let made = Command::new("openssl")
+            .args(["genrsa", "-out"])
+            .arg(path)
+            .args(format)
+            .arg("2048")
+            .output()
+            .await
+            .unwrap();
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    }
+    assert!(std::fs::read_to_string(&active)
+        .unwrap()
+        .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    let sign = |key: std::path::PathBuf| async move {
+        let claims =
+            json!({ "iss": "https://dot.example/o", "sub": "7", "aud": "rp", "exp": 4_000_000_000u64 });
+        let output = integration_tests::dot_python()
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/dot/sign_as_dot.py"))
+            .arg(&key)
+            .arg(claims.to_string())
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let (by_active, by_inactive) = (sign(active.clone()).await, sign(inactive.clone()).await);
+
+    let imported = Command::new(binary("oauthctl"))
+        .env("TABLE_NAME", &env.table)
+        .env("SIGNING_KEY_SECRET", integration_tests::TEST_SIGNING_KEY_SECRET)
+        .args(["keys", "import-dot", "--key"])
+        .arg(&active)
+        .arg("--inactive-key")
+        .arg(&inactive)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let imported: Value = serde_json::from_slice(&imported.stdout).unwrap();
+    assert_eq!(
+        imported["imported"],
+        json!([by_active["kid"], by_inactive["kid"]]),
+        "DOT's kid is the thumbprint, as here: {imported}"
+    );
+
+    let jwks = env.request("GET", "/o/.well-known/jwks.json").send().await.json();
+    for signed in [&by_active, &by_inactive] {
+        assert!(
+            integration_tests::jws::verifies(signed["id_token"].as_str().unwrap(), &jwks),
+            "an ID token DOT signed verifies here: {signed} against {jwks}"
+        );
+    }
+    // The service signs with DOT's key from now.
+    let keys = imported["keys"].as_array().unwrap();
+    let signing: Vec<&Value> = keys.iter().filter(|k| k["state"] == "signing").collect();
+    assert_eq!(signing.len(), 1, "{imported}");
+    assert_eq!(signing[0]["kid"], by_active["kid"]);
+    // The inactive one never signs, even with DOT's key retired.
+    let retired = Command::new(binary("oauthctl"))
+        .env("TABLE_NAME", &env.table)
+        .args(["keys", "retire"])
+        .arg(by_active["kid"].as_str().unwrap())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        retired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retired.stderr)
+    );
+    let listed = Command::new(binary("oauthctl"))
+        .env("TABLE_NAME", &env.table)
+        .args(["keys", "list"])
+        .output()
+        .await
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(
+        listed
+            .to_string()
+            .contains("published, never signing here (imported)")
+            && !listed.to_string().contains("\"signing\""),
+        "{listed}"
+    );
+    // A file that is no key is refused, naming the flag.
+    let refused = Command::new(binary("oauthctl"))
+        .env("TABLE_NAME", &env.table)
+        .env("SIGNING_KEY_SECRET", integration_tests::TEST_SIGNING_KEY_SECRET)
+        .args(["keys", "import-dot", "--key"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/dot/sign_as_dot.py"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("key"),
+        "{refused:?}"
+    );
 }

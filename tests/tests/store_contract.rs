@@ -581,6 +581,7 @@ fn signing_key(kid: &str, signs_from: u64, published_until: Option<u64>) -> Sign
         created_at: 0,
         signs_from,
         published_until,
+        verifies_only: false,
     }
 }
 

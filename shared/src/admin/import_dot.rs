@@ -11,7 +11,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::model::{
-    Client, ClientAuth, Family, GrantType, Token, TokenKind, User, UserProfile, MAX_SUBJECT_BYTES,
+    Client, ClientAuth, Family, GrantType, Registration, Token, TokenKind, User, UserProfile,
+    MAX_SUBJECT_BYTES,
 };
 use crate::redirect_uri::RedirectUri;
 use crate::scope::{parse_scope, ScopeSet};
@@ -85,14 +86,76 @@ fn epoch(value: &str) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
+/// What an import needs besides the dump.
+pub struct ImportOptions {
+    /// Scopes every imported application may have, besides its tokens'.
+    pub extra_scopes: ScopeSet,
+    /// Lifetime given to imported refresh tokens (DOT's do not expire).
+    pub refresh_lifetime: u64,
+    /// How long an imported self-registered client (RFC 7591, or a metadata
+    /// document) lives unused here (`REGISTERED_CLIENT_EXPIRE_SECONDS`).
+    pub registered_client_lifetime: u64,
+    /// DOT's `DCR_REGISTRATION_SCOPE`: the scope of the registration access
+    /// tokens DOT issued, which stay those clients' registration tokens.
+    pub registration_scope: String,
+}
+
+/// DOT's default `DCR_REGISTRATION_SCOPE`.
+pub const DOT_REGISTRATION_SCOPE: &str = "oauth2_provider:registration";
+
+/// The models a dump may hold that are never imported, and why.
+const NOT_CARRIED: [(&str, &str); 3] = [
+    (
+        "oauth2_provider.grant",
+        "authorization codes in flight are not carried: they live a minute; their users sign in again",
+    ),
+    (
+        "oauth2_provider.devicegrant",
+        "device authorizations in flight are not carried: they live minutes; their devices start again",
+    ),
+    (
+        "oauth2_provider.idtoken",
+        "ID tokens need nothing here: they verify against DOT's keys once `oauthctl keys import-dot` published them",
+    ),
+];
+
+/// The resources (RFC 8707) a DOT 3.4 token or grant was issued for: its
+/// `resource`, a JSON array of URIs (or, as some databases hand a JSON
+/// field to dumpdata, that array as text); none for older DOTs.
+fn dot_audience(fields: &Value) -> Result<crate::resource::Audience, String> {
+    let parsed;
+    let list = match fields.get("resource") {
+        None | Some(Value::Null) => return Ok(Default::default()),
+        Some(Value::String(text)) if text.trim().is_empty() => return Ok(Default::default()),
+        Some(Value::String(text)) => {
+            parsed = serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.clone()));
+            &parsed
+        }
+        Some(value) => value,
+    };
+    let uris: Vec<&Value> = match list {
+        Value::Array(items) => items.iter().collect(),
+        single @ Value::String(_) => vec![single],
+        _ => return Err("its resource is not a list of URIs".into()),
+    };
+    let mut audience = crate::resource::Audience::default();
+    for uri in uris {
+        let uri = uri.as_str().ok_or("its resource is not a list of URIs")?;
+        let canonical =
+            crate::resource::canonical(uri).map_err(|why| format!("its resource {uri:?} {why}"))?;
+        audience.insert(canonical);
+    }
+    Ok(audience)
+}
+
 /// Imports `dump`; the report as JSON.
 pub async fn import(
     store: &impl AdminStore,
     dump: &Value,
-    extra_scopes: &ScopeSet,
-    refresh_lifetime: u64,
+    options: &ImportOptions,
     now: u64,
 ) -> Result<Value, String> {
+    let (extra_scopes, refresh_lifetime) = (&options.extra_scopes, options.refresh_lifetime);
     let objects = dump
         .as_array()
         .ok_or("the file is not a JSON array of Django objects (dumpdata output)")?;
@@ -102,6 +165,14 @@ pub async fn import(
             .filter(move |o| o.get("model").and_then(Value::as_str) == Some(model))
     };
     let mut report = Report::default();
+    for (model, why) in NOT_CARRIED {
+        let count = of(model).count();
+        if count > 0 {
+            report
+                .notes
+                .push(json!({ "model": model, "count": count, "note": why }));
+        }
+    }
 
     // Users, by primary key for the tokens below, and the grants key each
     // user's imported grants carry.
@@ -167,6 +238,32 @@ pub async fn import(
                 .entry(fields["application"].to_string())
                 .or_default()
                 .extend(scope);
+        }
+    }
+
+    // DOT's RFC 7591 registration access tokens (access tokens of the
+    // registration scope), by application: the registration tokens of
+    // their clients here, never access tokens.
+    let mut registration_tokens: HashMap<String, String> = HashMap::new();
+    let registration_scope = parse_scope(&options.registration_scope).unwrap_or_default();
+    let is_registration_token = |fields: &Value| {
+        !registration_scope.is_empty()
+            && parse_scope(text(fields, "scope").unwrap_or("")).ok().as_ref() == Some(&registration_scope)
+    };
+    for object in of("oauth2_provider.accesstoken") {
+        let fields = &object["fields"];
+        if !is_registration_token(fields) {
+            continue;
+        }
+        let live = text(fields, "expires").and_then(epoch).is_some_and(|e| e > now);
+        let checksum = match (text(fields, "token_checksum"), text(fields, "token")) {
+            (Some(checksum), _) if checksum.len() == 64 => Some(checksum.to_ascii_lowercase()),
+            (_, Some(token)) if !token.is_empty() => Some(sha256_hex(token)),
+            _ => None,
+        };
+        if let (true, Some(checksum)) = (live, checksum) {
+            // DOT rotates it on update: the newest (highest pk) is the one in use.
+            registration_tokens.insert(fields["application"].to_string(), checksum);
         }
     }
 
@@ -256,6 +353,35 @@ pub async fn import(
         };
         let mut scopes = extra_scopes.clone();
         scopes.extend(token_scopes.get(&pk.to_string()).cloned().unwrap_or_default());
+        scopes.retain(|s| !registration_scope.contains(s));
+        let registered_until = now + options.registered_client_lifetime;
+        let registration = match text(fields, "registration_source") {
+            Some("dcr") => match (&auth, registration_tokens.get(&pk.to_string())) {
+                (ClientAuth::Public, Some(token_hash)) => Registration::Dynamic {
+                    access_token_hash: token_hash.clone(),
+                    expires_at: registered_until,
+                },
+                (ClientAuth::Public, None) => {
+                    report.notes.push(json!({ "client_id": client_id, "note": "registered by RFC 7591 at DOT, without a live registration access token: an administrator's client here" }));
+                    Registration::Administered
+                }
+                (ClientAuth::Confidential { .. }, _) => {
+                    report.notes.push(json!({ "client_id": client_id, "note": "registered by RFC 7591 at DOT as a confidential client, which registration here does not make: an administrator's client here (RFC 7592 management not carried)" }));
+                    Registration::Administered
+                }
+            },
+            Some("cimd") => {
+                report.notes.push(json!({ "client_id": client_id, "note": "known by its metadata document: fetched afresh at its first use here, with CLIENT_METADATA_DOCUMENTS=on (off, it is an unknown client)" }));
+                Registration::MetadataDocument {
+                    fresh_until: 0,
+                    expires_at: registered_until,
+                }
+            }
+            _ => Registration::Administered,
+        };
+        if text(fields, "algorithm") == Some("HS256") {
+            report.notes.push(json!({ "client_id": client_id, "note": "its ID tokens were HS256 (signed with its secret) at DOT; here every ID token is RS256, verified against the JWKS" }));
+        }
         let client = Client {
             client_id: client_id.to_owned(),
             name: text(fields, "name")
@@ -279,7 +405,7 @@ pub async fn import(
             // DOT has no JWT access tokens.
             access_token_format: crate::model::AccessTokenFormat::Opaque,
             resources: Default::default(),
-            registration: Default::default(),
+            registration,
         };
         clients.insert(pk.to_string(), client_id.to_owned());
         let result = store.create_client(&client).await;
@@ -290,6 +416,14 @@ pub async fn import(
     let mut access_tokens: HashMap<String, Token> = HashMap::new();
     for object in of("oauth2_provider.accesstoken") {
         let (pk, fields) = (&object["pk"], &object["fields"]);
+        if is_registration_token(fields) {
+            report.skip(
+                "oauth2_provider.accesstoken",
+                pk,
+                "a registration access token (RFC 7591): its client's registration token here",
+            );
+            continue;
+        }
         let Some(client_id) = clients.get(&fields["application"].to_string()) else {
             report.skip("oauth2_provider.accesstoken", pk, "no imported application");
             continue;
@@ -302,7 +436,7 @@ pub async fn import(
             report.skip("oauth2_provider.accesstoken", pk, "expired");
             continue;
         }
-        let Some(token) = token_record(fields, client_id, &usernames, TokenKind::Access, expires_at, now)
+        let Some(mut token) = token_record(fields, client_id, &usernames, TokenKind::Access, expires_at, now)
         else {
             report.skip(
                 "oauth2_provider.accesstoken",
@@ -311,19 +445,28 @@ pub async fn import(
             );
             continue;
         };
+        match dot_audience(fields) {
+            Ok(audience) => token.audience = audience,
+            Err(why) => {
+                report.skip("oauth2_provider.accesstoken", pk, why);
+                continue;
+            }
+        }
         access_tokens.insert(pk.to_string(), token);
     }
 
     // A DOT refresh token has no scope of its own: a refresh grants its access
     // token's (DOT's get_original_scopes), the one it was issued with, or else
     // the one it issued, expired or not.
-    let mut grant_scopes: HashMap<String, ScopeSet> = HashMap::new();
+    // So with the resources it was for (DOT 3.4's RFC 8707).
+    let mut grant_scopes: HashMap<String, (ScopeSet, crate::resource::Audience)> = HashMap::new();
     for object in of("oauth2_provider.accesstoken") {
         let fields = &object["fields"];
         let scope = parse_scope(text(fields, "scope").unwrap_or("")).unwrap_or_default();
-        grant_scopes.insert(format!("access {}", object["pk"]), scope.clone());
+        let grant = (scope, dot_audience(fields).unwrap_or_default());
+        grant_scopes.insert(format!("access {}", object["pk"]), grant.clone());
         if !fields["source_refresh_token"].is_null() {
-            grant_scopes.insert(format!("source {}", fields["source_refresh_token"]), scope);
+            grant_scopes.insert(format!("source {}", fields["source_refresh_token"]), grant);
         }
     }
 
@@ -358,7 +501,7 @@ pub async fn import(
             None => generate_id().map_err(|e| e.to_string())?,
         };
         refresh.family_id = Some(family_id.clone());
-        refresh.scope = grant_scopes
+        (refresh.scope, refresh.audience) = grant_scopes
             .get(&format!("access {}", fields["access_token"]))
             .or_else(|| grant_scopes.get(&format!("source {pk}")))
             .cloned()
@@ -448,7 +591,7 @@ fn token_record(
         family_id: None,
         rotated_at: None,
         access_hash: None,
-        // DOT 3.4's resource-bound tokens keep their `aud` in issue #20.
+        // Set by the caller from DOT 3.4's `resource`.
         audience: Default::default(),
     })
 }
@@ -461,6 +604,15 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::memory::MemoryStore;
     use crate::store::Store;
+
+    fn options() -> ImportOptions {
+        ImportOptions {
+            extra_scopes: ScopeSet::default(),
+            refresh_lifetime: 3600,
+            registered_client_lifetime: 86_400,
+            registration_scope: DOT_REGISTRATION_SCOPE.into(),
+        }
+    }
 
     fn user(pk: Value, email: &str) -> Value {
         json!({
@@ -481,9 +633,7 @@ mod tests {
             user(json!(42), "ada@example.com"),
             user(json!("a uuid with spaces"), "not-an-address"),
         ]);
-        let report = import(&store, &dump, &ScopeSet::default(), 3600, 1_000)
-            .await
-            .unwrap();
+        let report = import(&store, &dump, &options(), 1_000).await.unwrap();
         assert_eq!(report["imported"]["users"], 2, "{report}");
 
         let kept = store.get_user("u2").await.unwrap().unwrap();

@@ -20,6 +20,8 @@ pub fn describe(keys: &SigningKeys, now: u64) -> Vec<Value> {
         .map(|k| {
             let state = if Some(&k.kid) == signer.as_ref() {
                 "signing"
+            } else if k.verifies_only {
+                "published, never signing here (imported)"
             } else if k.signs_from > now {
                 "published, signs later"
             } else {
@@ -52,6 +54,48 @@ pub async fn rotate<S: AdminStore>(
         keys.rotate(key.clone(), now, schedule.publish_ahead, schedule.keep_published);
         if store.put_signing_keys(&keys).await? {
             return Ok(kid);
+        }
+    }
+    Err(AdminError::Store(StoreError::Unavailable(
+        "the signing keys changed twice meanwhile; run it again".into(),
+    )))
+}
+
+/// Imports django-oauth-toolkit's keys (PEM: `OIDC_RSA_PRIVATE_KEY`, and
+/// each of `OIDC_RSA_PRIVATE_KEYS_INACTIVE`), sealed here, so that every ID
+/// token DOT issued verifies against this service's JWKS and relying
+/// parties' cached keys stay good: DOT's signing key signs here from now,
+/// its inactive keys are published `keep_published` (an ID token's life)
+/// and never sign. The imported `kid`s (their thumbprints, as DOT's are).
+pub async fn import_dot<S: AdminStore>(
+    store: &S,
+    sealer: &Sealer,
+    signing_pem: &str,
+    inactive_pems: &[String],
+    keep_published: u64,
+    now: u64,
+) -> Result<Vec<String>, AdminError> {
+    let invalid = |which: &'static str, e: crate::jose::KeyError| super::invalid(which, e.0);
+    let signing = sealer
+        .import_pem(signing_pem)
+        .await
+        .map_err(|e| invalid("key", e))?;
+    let mut inactive = Vec::new();
+    for pem in inactive_pems {
+        inactive.push(
+            sealer
+                .import_pem(pem)
+                .await
+                .map_err(|e| invalid("inactive-key", e))?,
+        );
+    }
+    let mut kids = vec![signing.kid.clone()];
+    kids.extend(inactive.iter().map(|k| k.kid.clone()));
+    for _ in 0..2 {
+        let mut keys = store.get_signing_keys().await?;
+        keys.import(signing.clone(), inactive.clone(), now, keep_published);
+        if store.put_signing_keys(&keys).await? {
+            return Ok(kids);
         }
     }
     Err(AdminError::Store(StoreError::Unavailable(
