@@ -1222,8 +1222,9 @@ impl Store for DynamoStore {
         now: u64,
     ) -> Result<Attempt, StoreError> {
         let key = Key::SignInAttempts(who.clone());
-        // Twice at most: a window may open between our two writes.
-        for _ in 0..2 {
+        // A few rounds at most: between our writes a window may open, or a
+        // success may clear the one we saw full (then there is room again).
+        for _ in 0..4 {
             // Room in the open window...
             let counted = self
                 .client
@@ -1262,21 +1263,18 @@ impl Store for DynamoStore {
                 Err(e) if is_condition_failure(&e) => {}
                 Err(e) => return Err(unavailable(e)),
             }
+            // Neither: locked by failures, busy, or changed meanwhile (try again).
+            match self
+                .get_raw(&key)
+                .await?
+                .and_then(|item| self.decode(&key, &item))
+            {
+                Some(Item::SignInAttempts(window)) if window.failures >= limit => return Ok(Attempt::Locked),
+                Some(Item::SignInAttempts(window)) if window.reserved >= limit => return Ok(Attempt::Busy),
+                _ => {}
+            }
         }
-        // An open window without room: locked by failures, or busy.
-        let failures = match self
-            .get_raw(&key)
-            .await?
-            .and_then(|item| self.decode(&key, &item))
-        {
-            Some(Item::SignInAttempts(window)) => window.failures,
-            _ => 0,
-        };
-        Ok(if failures >= limit {
-            Attempt::Locked
-        } else {
-            Attempt::Busy
-        })
+        Ok(Attempt::Busy)
     }
 
     async fn record_failed_attempt(&self, who: &AttemptsOf, now: u64) -> Result<u32, StoreError> {
