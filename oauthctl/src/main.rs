@@ -110,7 +110,11 @@ enum KeysCommand {
     /// Unpublish a key at once (a compromised key): whatever it signed stops
     /// verifying. If it was signing, its successor published ahead signs at
     /// once (or, without one, a key the service makes).
-    Retire { kid: String },
+    Retire {
+        /// The key's `kid` (base64url: it may begin with a hyphen).
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -503,6 +503,17 @@ async fn signing_keys_are_listed_rotated_and_retired_and_profiles_set() {
         "{}",
         unknown.stderr
     );
+    // A kid is base64url: one in 64 begins with a hyphen, and is a kid all the same.
+    let hyphen = oauthctl(
+        &table,
+        &["keys", "retire", "-lKRnAr6hJ3ZBXr2-KJ9nM0u0cFv0X6Cwyf_D9yMD4A"],
+    )
+    .await;
+    assert!(
+        hyphen.stderr.contains("no published signing key"),
+        "{}",
+        hyphen.stderr
+    );
 
     oauthctl_with(
         &table,
