@@ -4,9 +4,11 @@
 #   cfn-lint and aws-sam-cli  check and build template.yaml;
 #   cargo-lambda (with zig)   runs the functions behind the real Lambda runtime
 #                             API and cross-builds them for arm64;
-#   Django and DOT            the real django-oauth-toolkit peer in the tests.
+#   Django and DOT            the real django-oauth-toolkit peer in the tests
+#                             (oauthlib 3.3: DOT 3.4.1's device grant fails on
+#                             oauthlib 4, whose device response DOT cannot take).
 # shellcheck disable=SC2034
-PYTHON_TOOLS="cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 django==5.2.19 django-oauth-toolkit==3.4.1"
+PYTHON_TOOLS="cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 django==5.2.19 django-oauth-toolkit==3.4.1 oauthlib==3.3.1"
 TOOLS_VENV="$PWD/.local/venv"
 # A virtualenv of its own: MiniStack's boto3 pin conflicts with aws-sam-cli's.
 # cryptography: without it the emulator's JWT authorizers refuse every token

@@ -83,6 +83,11 @@ impl RedirectUri {
         if !url.username().is_empty() || url.password().is_some() {
             return refused("has userinfo (a browser goes to the host after the @)");
         }
+        // django-oauth-toolkit's ALLOW_URI_WILDCARDS, refused on purpose:
+        // whoever can publish under the pattern would receive codes.
+        if url.host_str().is_some_and(|host| host.contains('*')) {
+            return refused("has a wildcard host (*), which is not accepted here: list each URI");
+        }
         let kind = match url.scheme() {
             "https" if url.host().is_some() => RedirectKind::Web,
             "https" => return refused("has no host"),
@@ -215,6 +220,8 @@ mod tests {
     #[test]
     fn what_a_browser_would_read_otherwise_is_refused() {
         for bad in [
+            "https://*.example.com/cb",
+            "https://app-*.example.com/cb",
             "http://evil.example\\@127.0.0.1/cb",
             "https://app.example.com\\@evil.example/cb",
             "https://app.example.com@evil.example/cb",

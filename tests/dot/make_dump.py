@@ -44,7 +44,7 @@ pw = Application.objects.create(name="Mobile", client_type=Application.CLIENT_CO
                                 authorization_grant_type=Application.GRANT_PASSWORD, client_secret="pw-secret")
 web = Application.objects.create(name="SPA", client_type=Application.CLIENT_PUBLIC,
                                  authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-                                 redirect_uris="https://spa.example/cb http://127.0.0.1:8765/cb http://spa.example/insecure",
+                                 redirect_uris="https://spa.example/cb http://127.0.0.1:8765/cb http://spa.example/insecure https://*.spa.example/cb",
                                  client_secret="", skip_authorization=True,
                                  allowed_origins="https://spa.example http://spa.example",
                                  post_logout_redirect_uris="https://spa.example/signed-out javascript:alert(1)")

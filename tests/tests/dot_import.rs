@@ -170,6 +170,11 @@ async fn a_dot_deployment_moves_over_with_its_live_tokens() {
             .contains("http://spa.example/insecure"),
         "{report}"
     );
+    // DOT's ALLOW_URI_WILDCARDS is refused on purpose, and said.
+    assert!(
+        report["notes"].to_string().contains("has a wildcard host (*)"),
+        "{report}"
+    );
 
     // DOT's device-grant application (public, as DOT allows) is a device
     // client here: it gets its codes at DOT's path.
@@ -504,4 +509,257 @@ async fn dots_openid_connect_keys_move_over_and_its_id_tokens_verify() {
         String::from_utf8_lossy(&refused.stderr).contains("key"),
         "{refused:?}"
     );
+}
+
+/// "Zero re-login from DOT", for a DOT 3.4 with everything on
+/// (`tests/dot/everything_on.py`: OpenID Connect with an active and an
+/// inactive key, RFC 7591, Client ID Metadata Documents, RFC 8707, the
+/// device grant, allowed_origins), where a person signed in through each
+/// flow: after `import-dot` and `keys import-dot`, every token in the
+/// person's hands introspects here as DOT introspected it, the ID token DOT
+/// issued verifies against this JWKS, DOT's resource server pointed here
+/// accepts the tokens, every refresh token refreshes here, the registered
+/// client manages its registration with DOT's token, and the applications
+/// sign the person in here unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the pinned django-oauth-toolkit, openssl, the workspace binaries and DynamoDB Local: scripts/test runs it"]
+async fn a_dot_deployment_with_everything_on_moves_over() {
+    use integration_tests::code_flow::{redirected, Browser};
+    use integration_tests::document_server::{DocumentServer, Serve};
+
+    // The metadata document's client: served here too, over TLS on loopback,
+    // with this test's certificate (the only fetch of this test binary).
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let bundle = std::env::temp_dir().join(format!("dot-everything-{}.pem", std::process::id()));
+    std::fs::write(&bundle, cert.cert.pem()).unwrap();
+    std::env::set_var("SSL_CERT_FILE", &bundle);
+    let documents = DocumentServer::start(&cert).await;
+    let cimd_id = documents.url("/oauth/client.json");
+    documents.serve(
+        "/oauth/client.json",
+        Serve::Json(
+            json!({ "client_id": cimd_id, "client_name": "Documented",
+                    "redirect_uris": ["http://127.0.0.1:9876/cb"], "token_endpoint_auth_method": "none" })
+            .to_string(),
+            None,
+        ),
+    );
+
+    let output = integration_tests::dot_python()
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/dot/everything_on.py"))
+        .env("CIMD_CLIENT_ID", &cimd_id)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dot: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let flows = &dot["flows"];
+
+    let env = TestEnv::on_dynamodb(&[
+        ("PASSWORD_HASH_ITERATIONS", "1000"),
+        ("CLIENT_REGISTRATION", "open"),
+        ("CLIENT_METADATA_DOCUMENTS", "on"),
+        ("CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK", "true"),
+        ("RESOURCES", r#"{"https://mcp.example.com/mcp": "read"}"#),
+    ])
+    .await;
+    let dir = std::env::temp_dir().join(format!("dot-everything-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (dump, signing, inactive) = (dir.join("dump.json"), dir.join("oidc.key"), dir.join("old.key"));
+    std::fs::write(&dump, dot["dump"].to_string()).unwrap();
+    std::fs::write(&signing, dot["keys"]["signing"].as_str().unwrap()).unwrap();
+    std::fs::write(&inactive, dot["keys"]["inactive"][0].as_str().unwrap()).unwrap();
+    let report = import(&env.table, &dump).await;
+    assert_eq!(report["skipped"].as_array().map(Vec::len), Some(1), "{report}");
+    let keys = Command::new(binary("oauthctl"))
+        .env("TABLE_NAME", &env.table)
+        .env("SIGNING_KEY_SECRET", integration_tests::TEST_SIGNING_KEY_SECRET)
+        .args(["keys", "import-dot", "--key"])
+        .arg(&signing)
+        .arg("--inactive-key")
+        .arg(&inactive)
+        .output()
+        .await
+        .unwrap();
+    assert!(keys.status.success(), "{}", String::from_utf8_lossy(&keys.stderr));
+
+    // Every token introspects here as DOT introspected it.
+    let rs = env.client("introspection").await;
+    for (flow, held) in flows.as_object().unwrap() {
+        let dot_said = &held["dot_introspection"];
+        let ours = env
+            .introspect(&rs, held["access_token"].as_str().unwrap())
+            .await
+            .json();
+        for field in ["active", "client_id", "username", "exp"] {
+            assert_eq!(
+                ours[field], dot_said[field],
+                "{flow}: {field}: ours {ours}, DOT's {dot_said}"
+            );
+        }
+        // A scope is a set (RFC 6749 §3.3): in any order.
+        let scope =
+            |answer: &Value| shared::scope::parse_scope(answer["scope"].as_str().unwrap_or("")).unwrap();
+        assert_eq!(scope(&ours), scope(dot_said), "{flow}: scope");
+        // RFC 7662's aud: one resource may be a string or a list of one.
+        let as_list = |aud: &Value| match aud {
+            Value::String(one) => json!([one]),
+            other => other.clone(),
+        };
+        assert_eq!(as_list(&ours["aud"]), as_list(&dot_said["aud"]), "{flow}: aud");
+    }
+
+    // The ID token DOT issued verifies against this JWKS, for DOT's sub.
+    let jwks = env.request("GET", "/o/.well-known/jwks.json").send().await.json();
+    let id_token = flows["web"]["id_token"].as_str().unwrap();
+    assert!(integration_tests::jws::verifies(id_token, &jwks), "{id_token}");
+    assert_eq!(integration_tests::jws::part(id_token, 1)["sub"], dot["jdoe_sub"]);
+
+    // DOT's resource server, pointed here, accepts the tokens DOT issued for it.
+    let served = env.serve().await;
+    let rs_output = integration_tests::dot_python()
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/dot/resource_server.py"))
+        .args(["web", "device", "dcr", "cimd"].map(|f| flows[f]["access_token"].as_str().unwrap().to_owned()))
+        .env(
+            "DOT_INTROSPECTION_URL",
+            format!("http://{}/o/introspect/", served.addr),
+        )
+        .env("DOT_CLIENT_ID", &rs.id)
+        .env("DOT_CLIENT_SECRET", &rs.secret)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        rs_output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rs_output.stderr)
+    );
+    let statuses: Value = serde_json::from_slice(&rs_output.stdout).unwrap();
+    // The one bound to the MCP server (RFC 8707) is refused by a resource
+    // server at another URI: DOT's checks the aud we answer, as at DOT.
+    assert_eq!(statuses, json!([200, 200, 403, 200]));
+
+    // Every refresh token refreshes here, by its client as it authenticated at DOT.
+    for (flow, held) in flows.as_object().unwrap() {
+        let form = format!(
+            "grant_type=refresh_token&refresh_token={}",
+            held["refresh_token"].as_str().unwrap()
+        );
+        let request = env.post("/o/token/", &form);
+        let answer = match held["client_secret"].as_str() {
+            Some(secret) => request.basic(held["client_id"].as_str().unwrap(), secret),
+            None => env.post(
+                "/o/token/",
+                &format!(
+                    "{form}&client_id={}",
+                    shared::form::encode(held["client_id"].as_str().unwrap())
+                ),
+            ),
+        }
+        .send()
+        .await;
+        assert_eq!(answer.status, 200, "{flow}: {}", answer.body);
+    }
+
+    // The client DOT registered manages its registration here with DOT's token.
+    let dcr_id = flows["dcr"]["client_id"].as_str().unwrap();
+    let read = env
+        .request("GET", &format!("/o/register/{dcr_id}/"))
+        .bearer(dot["registration_access_token"].as_str().unwrap())
+        .send()
+        .await;
+    assert_eq!(read.status, 200, "{}", read.body);
+
+    // The applications sign the person in here unchanged: same client id,
+    // redirect URI, secret (and the person's Django password).
+    for flow in ["web", "dcr", "cimd"] {
+        let held = &flows[flow];
+        let client_id = held["client_id"].as_str().unwrap();
+        let redirect_uri = held["redirect_uri"].as_str().unwrap();
+        let (verifier, challenge) = integration_tests::pkce_pair();
+        let mut browser = Browser::default();
+        let page = browser
+            .get(
+                &env,
+                &format!(
+                    "/o/authorize/?response_type=code&client_id={}&redirect_uri={}&scope=read&state=s&code_challenge={challenge}&code_challenge_method=S256",
+                    shared::form::encode(client_id),
+                    shared::form::encode(redirect_uri)
+                ),
+            )
+            .await;
+        assert_eq!(page.status, 200, "{flow}: {}", page.body);
+        let next = browser
+            .submit(
+                &env,
+                &page,
+                &[
+                    ("username", "jdoe"),
+                    ("password", dot["password"].as_str().unwrap()),
+                ],
+            )
+            .await;
+        let back = if next.status == 200 {
+            browser.submit(&env, &next, &[("decision", "allow")]).await
+        } else {
+            next
+        };
+        let code = redirected(&back, redirect_uri)["code"].clone();
+        let form = format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
+            shared::form::encode(redirect_uri)
+        );
+        let tokens = match held["client_secret"].as_str() {
+            Some(secret) => env.post("/o/token/", &form).basic(client_id, secret),
+            None => env.post(
+                "/o/token/",
+                &format!("{form}&client_id={}", shared::form::encode(client_id)),
+            ),
+        }
+        .send()
+        .await;
+        assert_eq!(tokens.status, 200, "{flow}: {}", tokens.body);
+    }
+    // ...and DOT's TV connects here as it did there (the device grant).
+    let tv = flows["device"]["client_id"].as_str().unwrap();
+    let codes = env
+        .post("/o/device-authorization/", &format!("client_id={tv}"))
+        .send()
+        .await
+        .json();
+    let mut browser = Browser::default();
+    let page = browser
+        .get(
+            &env,
+            &format!("/o/device/?user_code={}", codes["user_code"].as_str().unwrap()),
+        )
+        .await;
+    let consent = browser
+        .submit(
+            &env,
+            &page,
+            &[
+                ("username", "jdoe"),
+                ("password", dot["password"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    let done = browser.submit(&env, &consent, &[("decision", "allow")]).await;
+    assert!(done.body.contains("Device connected"), "{}", done.body);
+    let polled = env
+        .post(
+            "/o/token/",
+            &format!(
+                "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code={}&client_id={tv}",
+                codes["device_code"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await;
+    assert_eq!(polled.status, 200, "{}", polled.body);
+    drop(served);
 }
