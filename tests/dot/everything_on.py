@@ -154,8 +154,7 @@ flows["web"] = {"client_id": web.client_id, "client_secret": "web-secret", "redi
                 **got}
 
 # The device grant: the TV asks, the person enters the code at DOT's device page, the TV polls.
-# (DOT 3.4.1 fails on a scope here: DeviceCodeResponse takes none; its default scopes apply.)
-started = form("/o/device-authorization/", {"client_id": tv.client_id})
+started = form("/o/device-authorization/", {"client_id": tv.client_id, "scope": "read"})
 assert started.status_code == 200, (started.status_code, started.content)
 started = started.json()
 entered = browser.post("/o/device/", {"user_code": started["user_code"]})
