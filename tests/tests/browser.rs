@@ -75,6 +75,8 @@ struct Browser {
     client: Client,
     session: String,
     shots: PathBuf,
+    /// Chromium's profile.
+    profile: PathBuf,
 }
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -88,6 +90,12 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
+        // Chromium's profile in a folder of the build's (chromedriver would
+        // leave one in /tmp per session); removed by `quit`.
+        let profile = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("chromium")
+            .join(format!("{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&profile).unwrap();
         let driver = tokio::process::Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -109,7 +117,14 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
+                // No background traffic: on a closed network its connections are
+                // refused many at a time, and its name lookups fail.
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1280,900", "--no-first-run", "--disable-quic",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
             }
         }}});
         let created = call(&client, "POST", &format!("{base}/session"), Some(capabilities)).await;
@@ -124,6 +139,7 @@ impl Browser {
             client,
             session: format!("{base}/session/{session}"),
             shots,
+            profile,
         }
     }
 
@@ -138,8 +154,36 @@ impl Browser {
         answer["value"].clone()
     }
 
+    /// Opens `url` and waits for its page: chromedriver may answer before
+    /// the new document has replaced the old one.
     async fn open(&self, url: &str) {
+        self.script("window.previousPage = true;").await;
         self.command("POST", "/url", Some(json!({ "url": url }))).await;
+        self.wait_for_next_page(url).await;
+    }
+
+    /// Waits until the document marked `previousPage` has been replaced and
+    /// the new one has loaded.
+    async fn wait_for_next_page(&self, after: &str) {
+        for _ in 0..200 {
+            // Between two documents the script may find no page to run in:
+            // an error here means "not yet".
+            let loaded = call(
+                &self.client,
+                "POST",
+                &format!("{}/execute/sync", self.session),
+                Some(json!({
+                    "script": "return window.previousPage === undefined && document.readyState === 'complete';",
+                    "args": []
+                })),
+            )
+            .await;
+            if loaded["value"] == true {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{after} led nowhere within 10 s");
     }
 
     async fn url(&self) -> String {
@@ -158,17 +202,40 @@ impl Browser {
             .to_owned()
     }
 
-    /// The page's source once it holds `text` (a navigation may still be
-    /// replacing the previous document), or as it is after 10 s.
-    async fn source_with(&self, text: &str) -> String {
+    /// The page's source once it holds every one of `texts` (a navigation
+    /// may still be replacing the previous document); after 10 s without,
+    /// a failure naming the address and what the page says, with a
+    /// screenshot `failed-<first text>.png`.
+    async fn shows(&self, texts: &[&str]) -> String {
         for _ in 0..100 {
             let source = self.source().await;
-            if source.contains(text) {
+            if texts.iter().all(|text| source.contains(text)) {
                 return source;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.source().await
+        let source = self.source().await;
+        let missing: Vec<_> = texts.iter().filter(|text| !source.contains(*text)).collect();
+        let name: String = texts[0]
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(40)
+            .collect();
+        let png = self.command("GET", "/screenshot", None).await;
+        let _ = std::fs::write(
+            self.shots.join(format!("failed-{name}.png")),
+            STANDARD
+                .decode(png.as_str().unwrap_or_default())
+                .unwrap_or_default(),
+        );
+        let text = self
+            .script("return document.body ? document.body.innerText : '(no body)';")
+            .await;
+        panic!(
+            "the page at {} does not show {missing:?}; it says: {text}\n(source: {} bytes)",
+            self.url().await,
+            source.len()
+        );
     }
 
     async fn find(&self, css: &str) -> String {
@@ -209,16 +276,7 @@ impl Browser {
         let element = self.find(css).await;
         self.command("POST", &format!("/element/{element}/click"), Some(json!({})))
             .await;
-        for _ in 0..100 {
-            let loaded = self
-                .script("return window.previousPage === undefined && document.readyState === 'complete';")
-                .await;
-            if loaded == true {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("clicking {css} led nowhere within 5 s");
+        self.wait_for_next_page(&format!("clicking {css}")).await;
     }
 
     async fn window(&self, width: u32, height: u32) {
@@ -251,6 +309,7 @@ impl Browser {
         let _ = self.driver.kill().await;
         for _ in 0..100 {
             if group_members(group).is_empty() {
+                std::fs::remove_dir_all(&self.profile).unwrap();
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -267,6 +326,8 @@ impl Drop for Browser {
                 .args(["-KILL", "--", &format!("-{group}")])
                 .status();
         }
+        // After a failure: Chromium's profile, as far as its dying processes let go.
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
@@ -412,11 +473,7 @@ async fn a_person_signs_in_through_a_real_browser() {
     let browser = Browser::start().await;
     let (verifier, challenge) = pkce_pair();
     browser.open(&authorize(&challenge, "read")).await;
-    assert!(
-        browser.source().await.contains("to continue to"),
-        "{}",
-        browser.source().await
-    );
+    browser.shows(&["to continue to"]).await;
     browser.screenshot("sign-in").await;
     browser.window(390, 844).await;
     browser.screenshot("sign-in-phone").await;
@@ -426,18 +483,13 @@ async fn a_person_signs_in_through_a_real_browser() {
     browser.type_into("#username", "jdoe").await;
     browser.type_into("#password", "not it").await;
     browser.click("button[type=submit]").await;
-    let page = browser.source().await;
-    assert!(page.contains("The username or password is wrong."), "{page}");
+    browser.shows(&["The username or password is wrong."]).await;
     browser.screenshot("sign-in-error").await;
 
     browser.type_into("#username", "jdoe").await;
     browser.type_into("#password", "s3cret pw").await;
     browser.click("button[type=submit]").await;
-    let page = browser.source().await;
-    assert!(
-        page.contains("Allow access?") && page.contains("Read your items"),
-        "{page}"
-    );
+    browser.shows(&["Allow access?", "Read your items"]).await;
     browser.screenshot("consent").await;
     browser.window(390, 844).await;
     browser.screenshot("consent-phone").await;
@@ -511,17 +563,14 @@ async fn a_person_signs_in_through_a_real_browser() {
     // A tampered CSRF token (a wider scope, so consent is asked again).
     browser.open(&authorize(&challenge, "read+write")).await;
     // The previous visit's redirect may still be landing on the callback.
-    let page = browser.source_with("Change your items").await;
-    assert!(page.contains("Change your items"), "{page}");
+    browser.shows(&["Change your items"]).await;
     browser
         .script("document.querySelector('input[name=csrf]').value = 'forged';")
         .await;
     browser.click("button[value=allow]").await;
-    let page = browser.source().await;
-    assert!(
-        page.contains("The form has expired or did not come from this site."),
-        "{page}"
-    );
+    browser
+        .shows(&["The form has expired or did not come from this site."])
+        .await;
     browser.screenshot("error").await;
     browser.window(390, 844).await;
     browser.screenshot("error-phone").await;
@@ -545,13 +594,13 @@ async fn a_person_signs_in_through_a_real_browser() {
             shared::form::encode(&redirect_uri)
         ))
         .await;
-    let page = browser.source().await;
-    assert!(
-        page.contains("Totally Legit Mail")
-            && page.contains("This application registered itself")
-            && page.contains("an application on this device"),
-        "{page}"
-    );
+    browser
+        .shows(&[
+            "Totally Legit Mail",
+            "This application registered itself",
+            "an application on this device",
+        ])
+        .await;
     browser.screenshot("consent-registered-client").await;
     browser.click("button[value=deny]").await;
     let target = tokio::time::timeout(Duration::from_secs(10), callbacks.recv())
@@ -580,13 +629,13 @@ async fn a_person_signs_in_through_a_real_browser() {
             shared::form::encode(&redirect_uri)
         ))
         .await;
-    let page = browser.source().await;
-    assert!(
-        page.contains("Docs Described Client")
-            && page.contains("This application describes itself in a document at <strong>localhost</strong>")
-            && page.contains("an application on this device"),
-        "{page}"
-    );
+    browser
+        .shows(&[
+            "Docs Described Client",
+            "This application describes itself in a document at <strong>localhost</strong>",
+            "an application on this device",
+        ])
+        .await;
     assert_eq!(documents.hits("/oauth/client.json"), 1);
     browser.screenshot("consent-documented-client").await;
     browser.click("button[value=deny]").await;
@@ -756,11 +805,7 @@ async fn a_single_page_app_signs_in_across_origins_and_out_again() {
     browser.type_into("#username", "jdoe").await;
     browser.type_into("#password", "s3cret pw").await;
     browser.click("button[type=submit]").await;
-    let page = browser.source().await;
-    assert!(
-        page.contains("Single-page app") && page.contains("Sign you in"),
-        "{page}"
-    );
+    browser.shows(&["Single-page app", "Sign you in"]).await;
     browser.screenshot("spa-consent").await;
     browser.click("button[value=allow]").await;
 
@@ -779,8 +824,7 @@ async fn a_single_page_app_signs_in_across_origins_and_out_again() {
         "{}",
         browser.url().await
     );
-    let page = browser.source().await;
-    assert!(page.contains("Single-page app asks you to sign out"), "{page}");
+    browser.shows(&["Single-page app asks you to sign out"]).await;
     browser.screenshot("spa-sign-out").await;
     browser.click("button[type=submit]").await;
     let signed_out = browser.app_state("signed-out").await;
@@ -893,31 +937,28 @@ async fn a_device_is_connected_by_a_person_in_a_real_browser() {
     assert_eq!(shown["verification_uri"], format!("{issuer}/o/device/"));
     // The person types the address the TV shows, signs in and enters the code...
     browser.open(shown["verification_uri"].as_str().unwrap()).await;
-    assert!(browser.source().await.contains("to connect a device"));
+    browser.shows(&["to connect a device"]).await;
     browser.type_into("#username", "jdoe").await;
     browser.type_into("#password", "s3cret pw").await;
     browser.click("button[type=submit]").await;
-    assert!(browser
-        .source()
-        .await
-        .contains("Enter the code your device shows"));
+    browser.shows(&["Enter the code your device shows"]).await;
     browser.screenshot("device-code").await;
     browser.type_into("#user_code", &user_code.to_lowercase()).await;
     browser.click("button[type=submit]").await;
-    let consent = browser.source().await;
-    assert!(
-        consent.contains("Living Room TV")
-            && consent.contains("Change your items")
-            && consent.contains("Allow only if you started this on a device you have with you"),
-        "{consent}"
-    );
+    browser
+        .shows(&[
+            "Living Room TV",
+            "Change your items",
+            "Allow only if you started this on a device you have with you",
+        ])
+        .await;
     browser.screenshot("device-consent").await;
     // ...unticks write, and allows.
     browser
         .script("document.querySelector('input[value=write]').click();")
         .await;
     browser.click("button[value=allow]").await;
-    assert!(browser.source().await.contains("Device connected"));
+    browser.shows(&["Device connected"]).await;
     browser.screenshot("device-connected").await;
     let got = next_line(&mut tv_lines).await;
     assert_eq!(got["tokens"]["scope"], "read", "{got}");
@@ -947,9 +988,9 @@ async fn a_device_is_connected_by_a_person_in_a_real_browser() {
     browser
         .open(shown["verification_uri_complete"].as_str().unwrap())
         .await;
-    assert!(browser.source().await.contains("Living Room TV"));
+    browser.shows(&["Living Room TV"]).await;
     browser.click("button[value=deny]").await;
-    assert!(browser.source().await.contains("Request denied"));
+    browser.shows(&["Request denied"]).await;
     let refused = next_line(&mut other_lines).await;
     assert_eq!(refused["error"], "access_denied", "{refused}");
 
