@@ -57,7 +57,7 @@ enum Command {
         refresh_token_lifetime: u64,
         /// How long an imported self-registered client (DOT's DCR and CIMD
         /// applications) lives unused, seconds (the service's REGISTERED_CLIENT_EXPIRE_SECONDS).
-        #[arg(long, env = "REGISTERED_CLIENT_EXPIRE_SECONDS", default_value_t = 30 * 86_400, value_parser = parse_lifetime)]
+        #[arg(long, env = "REGISTERED_CLIENT_EXPIRE_SECONDS", default_value_t = shared::config::DEFAULT_REGISTERED_CLIENT_EXPIRE_SECONDS, value_parser = parse_lifetime)]
         registered_client_lifetime: u64,
         /// DOT's DCR_REGISTRATION_SCOPE: its registration access tokens stay
         /// their clients' registration tokens here.
@@ -181,10 +181,19 @@ enum ClientCommand {
     List,
     /// Show one client.
     Show { client_id: String },
-    /// Disable a client: it can no longer authenticate and its tokens become inactive.
+    /// Disable a client: it can no longer authenticate and its tokens become
+    /// inactive. A client known by its metadata document stays disabled
+    /// until enabled (its URL is not fetched again meanwhile).
     Disable { client_id: String },
-    /// Enable a disabled client again.
-    Enable { client_id: String },
+    /// Enable a disabled client again. A client known by its metadata
+    /// document is fetched afresh at its next use.
+    Enable {
+        client_id: String,
+        /// How long a client known by its metadata document then lives
+        /// unused, seconds (the service's REGISTERED_CLIENT_EXPIRE_SECONDS).
+        #[arg(long, env = "REGISTERED_CLIENT_EXPIRE_SECONDS", default_value_t = shared::config::DEFAULT_REGISTERED_CLIENT_EXPIRE_SECONDS, value_parser = parse_lifetime)]
+        registered_client_lifetime: u64,
+    },
     /// Delete a client: its tokens become inactive.
     Delete { client_id: String },
     /// Replace a client's secret; prints the new one, the only time it is shown.
@@ -355,13 +364,17 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             .map_err(flagged)?
             .to_public_json(),
         Command::Client(ClientCommand::Disable { client_id }) => {
-            admin::change_client(&store, &client_id, ClientChange::Disabled(true))
+            admin::change_client(&store, &client_id, ClientChange::Disable)
                 .await
                 .map_err(flagged)?
                 .to_public_json()
         }
-        Command::Client(ClientCommand::Enable { client_id }) => {
-            admin::change_client(&store, &client_id, ClientChange::Disabled(false))
+        Command::Client(ClientCommand::Enable {
+            client_id,
+            registered_client_lifetime,
+        }) => {
+            let document_expires_at = clock.now() + registered_client_lifetime;
+            admin::change_client(&store, &client_id, ClientChange::Enable { document_expires_at })
                 .await
                 .map_err(flagged)?
                 .to_public_json()

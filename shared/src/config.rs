@@ -8,6 +8,8 @@ use crate::scope::{is_reserved, parse_scope, ScopeSet, INTROSPECTION_SCOPE, REGI
 pub const DEFAULT_ACCESS_TOKEN_EXPIRE_SECONDS: u64 = 3600;
 /// Default refresh-token lifetime: 14 days.
 pub const DEFAULT_REFRESH_TOKEN_EXPIRE_SECONDS: u64 = 14 * 24 * 3600;
+/// Default unused lifetime of a self-registered client: 30 days.
+pub const DEFAULT_REGISTERED_CLIENT_EXPIRE_SECONDS: u64 = 30 * 86_400;
 /// Longest lifetime accepted anywhere (a year): bounds TTL arithmetic and
 /// stops a typo from minting near-eternal tokens.
 pub const MAX_TOKEN_LIFETIME_SECONDS: u64 = 366 * 24 * 3600;
@@ -322,7 +324,7 @@ impl ServiceConfig {
         }
 
         let registered_client_expire_seconds = match get("REGISTERED_CLIENT_EXPIRE_SECONDS") {
-            None => 30 * 86_400,
+            None => DEFAULT_REGISTERED_CLIENT_EXPIRE_SECONDS,
             Some(v) => parse_lifetime(&v).map_err(|p| error("REGISTERED_CLIENT_EXPIRE_SECONDS", p))?,
         };
 

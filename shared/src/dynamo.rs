@@ -20,7 +20,7 @@ pub use aws_sdk_dynamodb::Client as DynamoClient;
 use crate::clock::SharedClock;
 use crate::model::{
     AuthorizationCode, Client, ClientAuth, CodeDelivery, Consent, DeviceAuthorization, DeviceStatus, Family,
-    GrantType, Registration, Session, Token, TokenKind, User, UserCode,
+    GrantType, Registration, Session, Token, TokenKind, User, UserCode, NEVER,
 };
 use crate::origin::Origin;
 use crate::redirect_uri::RedirectUri;
@@ -1084,12 +1084,15 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key_attributes(&Key::Client(client_id.to_owned()))))
-            .condition_expression("registered_by IN (:dynamic, :document) AND #ttl > :now")
+            .condition_expression(
+                "registered_by IN (:dynamic, :document) AND #ttl > :now AND (attribute_not_exists(disabled) OR disabled = :enabled)",
+            )
             .update_expression("SET #ttl = :expires")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":dynamic", AttributeValue::S("dynamic".into()))
             .expression_attribute_values(":document", AttributeValue::S("metadata_document".into()))
             .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":enabled", AttributeValue::Bool(false))
             .expression_attribute_values(":expires", num(expires_at))
             .send()
             .await;
@@ -1448,15 +1451,31 @@ impl AdminStore for DynamoStore {
         change: ClientChange,
     ) -> Result<Option<Client>, StoreError> {
         let key = Key::Client(client_id.to_owned());
-        let updated = match change {
-            ClientChange::Disabled(disabled) => {
-                self.set_attribute(key, "disabled", AttributeValue::Bool(disabled))
-                    .await?
-            }
+        let document = || Some(("registered_by", AttributeValue::S("metadata_document".into())));
+        // A metadata-document client's expiry changes in the same write as
+        // its state; any other client's only its state.
+        let (document_changes, disabled) = match change {
             ClientChange::SecretHash(hash) => {
-                self.set_attribute(key, "secret_hash", AttributeValue::S(hash))
-                    .await?
+                let updated = self
+                    .set_attribute(key, "secret_hash", AttributeValue::S(hash))
+                    .await?;
+                return Ok(updated.as_ref().and_then(decode_client));
             }
+            ClientChange::Disable => (vec![(TTL_ATTRIBUTE, num(NEVER))], true),
+            ClientChange::Enable { document_expires_at } => (
+                vec![
+                    (TTL_ATTRIBUTE, num(document_expires_at)),
+                    ("document_fresh_until", num(0)),
+                ],
+                false,
+            ),
+        };
+        let state = ("disabled", AttributeValue::Bool(disabled));
+        let mut changes = vec![state.clone()];
+        changes.extend(document_changes);
+        let updated = match self.set_attributes_if(key.clone(), document(), changes).await? {
+            Some(updated) => Some(updated),
+            None => self.set_attributes_if(key, None, vec![state]).await?,
         };
         Ok(updated.as_ref().and_then(decode_client))
     }

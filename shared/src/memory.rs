@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::clock::SharedClock;
 use crate::model::{
     AuthorizationCode, Client, ClientAuth, Consent, DeviceAuthorization, DeviceStatus, Family, Registration,
-    Session, SignInAttempts, SigningKeys, Token, User, UserCode,
+    Session, SignInAttempts, SigningKeys, Token, User, UserCode, NEVER,
 };
 use crate::secret::generate_id;
 use crate::store::{
@@ -404,7 +404,7 @@ impl Store for MemoryStore {
             if let Registration::Dynamic { expires_at: at, .. }
             | Registration::MetadataDocument { expires_at: at, .. } = &mut c.registration
             {
-                if *at > now {
+                if *at > now && !c.disabled {
                     *at = expires_at;
                 }
             }
@@ -720,7 +720,23 @@ impl AdminStore for MemoryStore {
             return Ok(None);
         };
         match change {
-            ClientChange::Disabled(disabled) => c.disabled = disabled,
+            ClientChange::Disable => {
+                c.disabled = true;
+                if let Registration::MetadataDocument { expires_at, .. } = &mut c.registration {
+                    *expires_at = NEVER;
+                }
+            }
+            ClientChange::Enable { document_expires_at } => {
+                c.disabled = false;
+                if let Registration::MetadataDocument {
+                    fresh_until,
+                    expires_at,
+                } = &mut c.registration
+                {
+                    *fresh_until = 0;
+                    *expires_at = document_expires_at;
+                }
+            }
             // As on DynamoDB, where a public client stays public.
             ClientChange::SecretHash(hash) => {
                 if let ClientAuth::Confidential { secret_hash } = &mut c.auth {

@@ -147,7 +147,8 @@ pub enum Registration {
     /// Nobody: its `client_id` is the https URL of its Client ID Metadata
     /// Document, which is its registration, fetched when it is first used
     /// and again once `fresh_until` has passed (the document's caching
-    /// headers, within bounds). Gone at `expires_at` unless used.
+    /// headers, within bounds). Gone at `expires_at` unless used; disabled,
+    /// kept until enabled ([`NEVER`]).
     MetadataDocument {
         /// Until when the document as fetched may be used, epoch seconds.
         fresh_until: u64,
@@ -155,6 +156,11 @@ pub enum Registration {
         expires_at: u64,
     },
 }
+
+/// An expiry that never comes: a disabled metadata-document client's, so
+/// that an administrator's ban outlives the unused lifetime after which the
+/// document would otherwise be fetched afresh.
+pub const NEVER: u64 = u64::MAX;
 
 impl Registration {
     /// Its name, as `oauthctl` and the table spell it.
@@ -242,6 +248,14 @@ impl Client {
             "post_logout_redirect_uris": self.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
             "access_token_format": self.access_token_format.as_str(),
             "registered_by": self.registration.as_str(),
+            // When a self-registered client expires unless used; none for
+            // others and for a disabled metadata-document client.
+            "expires_at": match self.registration {
+                Registration::Administered => None,
+                Registration::Dynamic { expires_at, .. } | Registration::MetadataDocument { expires_at, .. } => {
+                    Some(expires_at).filter(|&at| at != NEVER)
+                }
+            },
             "resources": self.resources,
         })
     }

@@ -203,8 +203,14 @@ pub enum Revocation {
 /// One administrative change to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientChange {
-    /// Disable (`true`) or enable (`false`) the client.
-    Disabled(bool),
+    /// Disable the client. One known by its metadata document is then kept
+    /// until enabled or deleted ([`NEVER`](crate::model::NEVER)): expired,
+    /// its URL would be fetched afresh and the client come back enabled.
+    Disable,
+    /// Enable a disabled client. One known by its metadata document is
+    /// fetched afresh at its next use, and expires at `document_expires_at`
+    /// unless used (a registration's unused lifetime from now).
+    Enable { document_expires_at: u64 },
     /// Replace the secret's SHA-256.
     SecretHash(String),
 }
@@ -357,7 +363,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves the expiry of the live self-registered client (RFC 7591, or a
     /// metadata document) `client_id` to `expires_at` (it was used); never
-    /// brings one back.
+    /// brings one back, nor touches a disabled one.
     fn renew_registered_client(
         &self,
         client_id: &str,

@@ -526,7 +526,16 @@ impl TestEnv {
     /// Disables or enables a client, as `oauthctl client disable` does.
     pub async fn set_disabled(&self, client: &TestClient, disabled: bool) {
         self.admin
-            .update_client(&client.id, ClientChange::Disabled(disabled))
+            .update_client(
+                &client.id,
+                if disabled {
+                    ClientChange::Disable
+                } else {
+                    ClientChange::Enable {
+                        document_expires_at: shared::Clock::now(self.clock.as_ref()) + 86_400,
+                    }
+                },
+            )
             .await
             .unwrap();
     }

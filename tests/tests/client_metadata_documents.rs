@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use shared::admin;
 use shared::form::encode;
 use shared::store::Store;
+use shared::Clock;
 
 const REDIRECT: &str = "http://127.0.0.1/callback";
 
@@ -379,8 +380,10 @@ async fn only_the_hosts_named_are_fetched_from_when_some_are() {
     assert_eq!(server.hits("/client.json"), 0, "never fetched");
 }
 
-/// An administrator's word stands over a document: a disabled client
-/// stays disabled when its document is fetched again, and is refused.
+/// An administrator's word stands over a document: a disabled client is
+/// refused and its document not fetched again, long after the unused
+/// lifetime that would have ended its item (and let the document bring it
+/// back); enabled, it is fetched afresh at its next use.
 #[tokio::test]
 async fn a_disabled_documented_client_stays_disabled() {
     let env = env("loopback").await;
@@ -391,18 +394,31 @@ async fn a_disabled_documented_client_stays_disabled() {
         .get(&env, &authorize_path(&client_id, REDIRECT, &challenge))
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
+    admin::change_client(&env.admin, &client_id, shared::store::ClientChange::Disable)
+        .await
+        .unwrap();
+    for wait in [61, 200_000] {
+        env.clock.advance(wait);
+        let page = Browser::default()
+            .get(&env, &authorize_path(&client_id, REDIRECT, &challenge))
+            .await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("the client is unknown"), "{}", page.body);
+        assert!(admin::client(&env.admin, &client_id).await.unwrap().disabled);
+    }
+    assert_eq!(server.hits("/client.json"), 1, "never fetched while disabled");
+
+    let document_expires_at = env.clock.now() + 100_000;
     admin::change_client(
         &env.admin,
         &client_id,
-        shared::store::ClientChange::Disabled(true),
+        shared::store::ClientChange::Enable { document_expires_at },
     )
     .await
     .unwrap();
-    env.clock.advance(61);
     let page = Browser::default()
         .get(&env, &authorize_path(&client_id, REDIRECT, &challenge))
         .await;
-    assert_eq!(page.status, 400);
-    assert!(page.body.contains("the client is unknown"), "{}", page.body);
-    assert!(admin::client(&env.admin, &client_id).await.unwrap().disabled);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(server.hits("/client.json"), 2, "fetched afresh once enabled");
 }

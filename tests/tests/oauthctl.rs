@@ -6,6 +6,7 @@
 
 use integration_tests::{binary, TestClient, TestEnv};
 use serde_json::{json, Value};
+use shared::store::Store;
 use tokio::process::Command;
 
 struct Run {
@@ -199,6 +200,50 @@ async fn client_lifecycle_end_to_end() {
     let gone = oauthctl(&table, &["client", "show", &app.id]).await;
     assert_eq!(gone.code, 1);
     assert!(gone.stderr.contains("no client"), "{}", gone.stderr);
+
+    // A client known by its metadata document: disabled, it is kept (no
+    // expiry), so its document cannot bring it back; enabled, it expires
+    // unused again, after the lifetime given.
+    let url = "https://app.example.com/oauth/client.json";
+    let now = shared::Clock::now(&shared::SystemClock);
+    let documented = shared::model::Client {
+        client_id: url.into(),
+        name: "Documented".into(),
+        auth: shared::model::ClientAuth::Public,
+        grant_types: [shared::model::GrantType::AuthorizationCode].into(),
+        scopes: shared::scope::parse_scope("read").unwrap(),
+        default_scopes: Default::default(),
+        token_lifetime: None,
+        disabled: false,
+        created_at: now,
+        redirect_uris: vec!["https://app.example.com/cb".parse().unwrap()],
+        skip_consent: false,
+        allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        access_token_format: Default::default(),
+        registration: shared::model::Registration::MetadataDocument {
+            fresh_until: now + 3600,
+            expires_at: now + 3600,
+        },
+        resources: Default::default(),
+    };
+    assert!(env.admin.put_metadata_document_client(&documented).await.unwrap());
+    let shown = oauthctl(&table, &["client", "show", url]).await.json();
+    assert_eq!(shown["expires_at"], now + 3600);
+    let banned = oauthctl(&table, &["client", "disable", url]).await.json();
+    assert_eq!(
+        (banned["disabled"].clone(), banned["expires_at"].clone()),
+        (json!(true), Value::Null)
+    );
+    let enabled = oauthctl(
+        &table,
+        &["client", "enable", url, "--registered-client-lifetime", "600"],
+    )
+    .await
+    .json();
+    assert_eq!(enabled["disabled"], false);
+    let expires_at = enabled["expires_at"].as_u64().expect("an expiry again");
+    assert!((now + 600..now + 700).contains(&expires_at), "{enabled}");
 }
 
 #[tokio::test]

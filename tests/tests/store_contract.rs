@@ -18,8 +18,8 @@ use shared::model::{
 use shared::scope::parse_scope;
 use shared::secret::{generate_id, generate_secret, sha256_hex};
 use shared::store::{
-    AdminStore, Attempt, AttemptsOf, Item, Key, Redemption, Revocation, Rotation, Store, StoreError,
-    UserChange,
+    AdminStore, Attempt, AttemptsOf, ClientChange, Item, Key, Redemption, Revocation, Rotation, Store,
+    StoreError, UserChange,
 };
 use shared::{Clock, DynamoStore, ManualClock, MemoryStore, SharedClock};
 
@@ -93,6 +93,7 @@ contract!(
     a_client_and_a_user_read_back_as_written,
     a_registration_changes_only_with_its_token_and_never_comes_back,
     a_metadata_document_client_never_replaces_another,
+    a_disabled_metadata_document_client_is_kept_until_enabled,
     device_authorizations_are_decided_once_and_polled_at_their_pace,
 );
 
@@ -807,7 +808,7 @@ async fn a_metadata_document_client_never_replaces_another<S: AdminStore>(s: Sub
         Some(client(theirs, ClientAuth::Public))
     );
     s.store
-        .update_client(url, shared::store::ClientChange::Disabled(true))
+        .update_client(url, shared::store::ClientChange::Disable)
         .await
         .unwrap();
     assert!(!s
@@ -834,6 +835,120 @@ async fn a_metadata_document_client_never_replaces_another<S: AdminStore>(s: Sub
     let back = documented(short_url, "back", later + 60, later + 100);
     assert!(s.store.put_metadata_document_client(&back).await.unwrap());
     assert_eq!(s.store.get_client(short_url).await.unwrap(), Some(back));
+}
+
+/// An administrator's ban on a client known by its metadata document
+/// outlives the unused lifetime after which its document would be fetched
+/// afresh (and the client come back enabled): disabled, it is kept, and
+/// use does not shorten that; enabled, it is stale (fetched afresh at its
+/// next use) and expires unused again. Any other client only changes state.
+async fn a_disabled_metadata_document_client_is_kept_until_enabled<S: AdminStore>(s: Subject<S>) {
+    use shared::model::{Registration::MetadataDocument, NEVER};
+    let now = s.now();
+    let url = "https://banned.example.com/client.json";
+    let documented = |fresh_until: u64, expires_at: u64| {
+        let mut c = client(url, ClientAuth::Public);
+        c.registration = MetadataDocument {
+            fresh_until,
+            expires_at,
+        };
+        c
+    };
+    assert!(s
+        .store
+        .put_metadata_document_client(&documented(now + 60, now + 100))
+        .await
+        .unwrap());
+    let banned = s
+        .store
+        .update_client(url, ClientChange::Disable)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(banned.disabled);
+    assert_eq!(
+        banned.registration,
+        MetadataDocument {
+            fresh_until: now + 60,
+            expires_at: NEVER
+        }
+    );
+    s.store
+        .renew_registered_client(url, now + 200, now)
+        .await
+        .unwrap();
+    s.clock.advance(10_000);
+    assert_eq!(
+        s.store.get_client(url).await.unwrap(),
+        Some(banned.clone()),
+        "kept"
+    );
+    let later = s.now();
+    assert!(!s
+        .store
+        .put_metadata_document_client(&documented(later + 60, later + 100))
+        .await
+        .unwrap());
+
+    let enabled = s
+        .store
+        .update_client(
+            url,
+            ClientChange::Enable {
+                document_expires_at: later + 100,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!enabled.disabled);
+    assert_eq!(
+        enabled.registration,
+        MetadataDocument {
+            fresh_until: 0,
+            expires_at: later + 100
+        }
+    );
+    assert_eq!(s.store.get_client(url).await.unwrap(), Some(enabled));
+    s.clock.advance(101);
+    assert_eq!(
+        s.store.get_client(url).await.unwrap(),
+        None,
+        "expires unused again"
+    );
+
+    let administered = client("administered", ClientAuth::Public);
+    s.store.create_client(&administered).await.unwrap();
+    let disabled = s
+        .store
+        .update_client("administered", ClientChange::Disable)
+        .await
+        .unwrap();
+    assert_eq!(
+        disabled,
+        Some(Client {
+            disabled: true,
+            ..administered.clone()
+        })
+    );
+    let enabled = s
+        .store
+        .update_client(
+            "administered",
+            ClientChange::Enable {
+                document_expires_at: later + 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(enabled, Some(administered));
+    assert_eq!(
+        s.store
+            .update_client("nobody", ClientChange::Disable)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 fn device(now: u64, user_code_hash: &str) -> shared::model::DeviceAuthorization {

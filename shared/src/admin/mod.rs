@@ -468,7 +468,7 @@ mod tests {
             }
         );
 
-        let disabled = change_client(&store, &created.client_id, ClientChange::Disabled(true))
+        let disabled = change_client(&store, &created.client_id, ClientChange::Disable)
             .await
             .unwrap();
         assert!(disabled.disabled);
