@@ -304,6 +304,67 @@ async fn documents_that_may_not_be_used_are_refused_and_nothing_is_stored() {
             "{client_id}: nothing stored"
         );
     }
+    // Each fetched once, for the authorization and the token request both
+    // (a URL no document may have is never fetched).
+    let fetched = cases
+        .iter()
+        .filter(|(id, _)| id.starts_with(&server.url("/")) && *id != server.url("/") && !id.contains('#'));
+    assert_eq!(fetched.clone().count(), 13);
+    for (client_id, _) in fetched {
+        let path = client_id.strip_prefix(&server.url("")).unwrap();
+        assert_eq!(server.hits(path), 1, "{client_id}");
+    }
+}
+
+/// A document that could not be used is not fetched again for a minute:
+/// the same refusal, from memory, however often its URL is named; after
+/// that, it is fetched afresh.
+#[tokio::test]
+async fn a_document_that_failed_is_not_fetched_again_for_a_minute() {
+    let env = env("loopback").await;
+    let server = DocumentServer::start(trusted()).await;
+    let client_id = server.url("/flaky.json");
+    let mut wrong = document(&client_id);
+    wrong["client_id"] = "https://localhost/elsewhere.json".into();
+    server.serve("/flaky.json", Serve::Json(wrong.to_string(), None));
+    let (_, challenge) = pkce_pair();
+    let refused = |page: &integration_tests::Answer| {
+        assert_eq!(page.status, 400, "{}", page.body);
+        assert!(
+            page.body
+                .contains("its client_id is not the URL it was fetched from"),
+            "{}",
+            page.body
+        );
+    };
+    let authorize = || async {
+        Browser::default()
+            .get(&env, &authorize_path(&client_id, REDIRECT, &challenge))
+            .await
+    };
+    refused(&authorize().await);
+    token(
+        &env,
+        &format!(
+            "grant_type=authorization_code&client_id={}&code=x&code_verifier=y",
+            encode(&client_id)
+        ),
+    )
+    .await
+    .assert_error(401, "invalid_client");
+    env.clock.advance(30);
+    refused(&authorize().await);
+    assert_eq!(server.hits("/flaky.json"), 1);
+
+    // Mended meanwhile: still the remembered refusal until the minute is up.
+    serve_client(&server, "/flaky.json", None);
+    env.clock.advance(29);
+    refused(&authorize().await);
+    assert_eq!(server.hits("/flaky.json"), 1);
+    env.clock.advance(1);
+    let page = authorize().await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(server.hits("/flaky.json"), 2);
 }
 
 /// Without loopback allowed (as deployed), a document on this machine,

@@ -6,8 +6,11 @@
 //! fetched again after, and gone when unused as a dynamically registered
 //! client is. Such a client is public, of the code grant, redirecting to
 //! https or loopback, and always asks for consent, on a page that says it
-//! is not verified by this service.
+//! is not verified by this service. A document that could not be used is
+//! not fetched again for a while ([`FailedDocuments`]).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use url::Url;
@@ -35,6 +38,60 @@ pub const MIN_FRESH_SECONDS: u64 = 60;
 pub const MAX_FRESH_SECONDS: u64 = 24 * 3600;
 /// See [`MIN_FRESH_SECONDS`].
 pub const DEFAULT_FRESH_SECONDS: u64 = 3600;
+/// How long a document that could not be used is not fetched again.
+pub const FAILED_DOCUMENT_RETRY_SECONDS: u64 = 60;
+/// How many such documents an instance remembers.
+pub const MAX_FAILED_DOCUMENTS: usize = 1024;
+
+/// The metadata documents this instance lately could not use, by URL, with
+/// why: a client id naming one is refused with the same reason, unfetched,
+/// until [`FAILED_DOCUMENT_RETRY_SECONDS`] have passed. Naming a failing URL
+/// over and over (or one that never answers, each fetch taking up to
+/// [`FETCH_TIMEOUT`]) then costs its host one request a minute per
+/// instance, not one per request.
+#[derive(Default)]
+pub(super) struct FailedDocuments(Mutex<HashMap<String, Failure>>);
+
+struct Failure {
+    retry_at: u64,
+    why: String,
+}
+
+impl FailedDocuments {
+    /// Why `url` could not be used, if that was less than a while ago.
+    fn recent(&self, url: &str, now: u64) -> Option<String> {
+        let failures = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        failures
+            .get(url)
+            .filter(|failure| failure.retry_at > now)
+            .map(|failure| failure.why.clone())
+    }
+
+    /// Remembers that `url` could not be used, and why. When full, the
+    /// failures past their wait go first, then the one nearest its end.
+    fn remember(&self, url: &str, why: &str, now: u64) {
+        let mut failures = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if failures.len() >= MAX_FAILED_DOCUMENTS && !failures.contains_key(url) {
+            failures.retain(|_, failure| failure.retry_at > now);
+            if failures.len() >= MAX_FAILED_DOCUMENTS {
+                let nearest = failures
+                    .iter()
+                    .min_by_key(|(_, failure)| failure.retry_at)
+                    .map(|(url, _)| url.clone());
+                if let Some(nearest) = nearest {
+                    failures.remove(&nearest);
+                }
+            }
+        }
+        failures.insert(
+            url.to_owned(),
+            Failure {
+                retry_at: now + FAILED_DOCUMENT_RETRY_SECONDS,
+                why: why.to_owned(),
+            },
+        );
+    }
+}
 
 /// Why the client a request names cannot be had.
 #[derive(Debug)]
@@ -178,22 +235,32 @@ impl<S: Store> TokenService<S> {
                 )));
             }
         }
-        let fetched = fetch(&url, &policy)
-            .await
-            .map_err(|FetchRefused(why)| ClientUnavailable::Document(format!("{url} {why}")))?;
-        let registration = Registration::MetadataDocument {
-            fresh_until: now + freshness(fetched.max_age),
-            expires_at: now + self.config.registered_client_expire_seconds,
-        };
+        if let Some(why) = self.failed_documents.recent(url.as_str(), now) {
+            tracing::info!(client_id = %url, "a metadata document that failed lately was not fetched again");
+            return Err(ClientUnavailable::Document(why));
+        }
         let created_at = stored.as_ref().map_or(now, |c| c.created_at);
-        let client = client_from_document(
-            &url,
-            &fetched.body,
-            &self.config.registration_scopes,
-            created_at,
-            registration,
-        )
-        .map_err(|why| ClientUnavailable::Document(format!("{url}: {why}")))?;
+        let client = match fetch(&url, &policy).await {
+            Err(FetchRefused(why)) => Err(format!("{url} {why}")),
+            Ok(fetched) => {
+                let registration = Registration::MetadataDocument {
+                    fresh_until: now + freshness(fetched.max_age),
+                    expires_at: now + self.config.registered_client_expire_seconds,
+                };
+                client_from_document(
+                    &url,
+                    &fetched.body,
+                    &self.config.registration_scopes,
+                    created_at,
+                    registration,
+                )
+                .map_err(|why| format!("{url}: {why}"))
+            }
+        };
+        let client = client.map_err(|why| {
+            self.failed_documents.remember(url.as_str(), &why, now);
+            ClientUnavailable::Document(why)
+        })?;
         if self.store.put_metadata_document_client(&client).await? {
             tracing::info!(client_id = %client.client_id, "a client's metadata document was fetched");
             Ok(Some(client))
@@ -249,6 +316,47 @@ mod tests {
         }
         let long = format!("https://app.example.com/{}", "a".repeat(MAX_DOCUMENT_URL_BYTES));
         assert!(document_url(&long).is_err());
+    }
+
+    #[test]
+    fn failed_documents_are_remembered_for_a_while_and_within_bounds() {
+        let failed = FailedDocuments::default();
+        failed.remember("https://a.example/c.json", "it has no client_id", 100);
+        assert_eq!(
+            failed.recent(
+                "https://a.example/c.json",
+                100 + FAILED_DOCUMENT_RETRY_SECONDS - 1
+            ),
+            Some("it has no client_id".to_owned())
+        );
+        assert_eq!(
+            failed.recent("https://a.example/c.json", 100 + FAILED_DOCUMENT_RETRY_SECONDS),
+            None
+        );
+        assert_eq!(failed.recent("https://b.example/c.json", 100), None);
+
+        // Full: the failures past their wait go first...
+        let failed = FailedDocuments::default();
+        for i in 0..MAX_FAILED_DOCUMENTS {
+            failed.remember(&format!("https://{i}.example/c.json"), "x", 1000);
+        }
+        failed.remember(
+            "https://new.example/c.json",
+            "x",
+            1000 + FAILED_DOCUMENT_RETRY_SECONDS,
+        );
+        assert_eq!(failed.0.lock().unwrap().len(), 1);
+        // ...then the one nearest its end.
+        let failed = FailedDocuments::default();
+        failed.remember("https://early.example/c.json", "x", 1990);
+        for i in 1..MAX_FAILED_DOCUMENTS {
+            failed.remember(&format!("https://{i}.example/c.json"), "x", 2000);
+        }
+        failed.remember("https://new.example/c.json", "x", 2000);
+        assert_eq!(failed.0.lock().unwrap().len(), MAX_FAILED_DOCUMENTS);
+        assert_eq!(failed.recent("https://early.example/c.json", 2000), None);
+        assert!(failed.recent("https://1.example/c.json", 2000).is_some());
+        assert!(failed.recent("https://new.example/c.json", 2000).is_some());
     }
 
     #[test]

@@ -161,6 +161,8 @@ pub struct TokenService<S> {
     openid_configuration: Option<String>,
     /// The keys that sign ID tokens, when OpenID Connect is on.
     keys: Option<KeyRing>,
+    /// Client metadata documents that could not be used lately.
+    failed_documents: client_metadata::FailedDocuments,
 }
 
 impl<S: Store> TokenService<S> {
@@ -203,6 +205,7 @@ impl<S: Store> TokenService<S> {
             metadata_at,
             openid_configuration,
             keys,
+            failed_documents: Default::default(),
         }
     }
 
