@@ -194,7 +194,7 @@ class McpUser:
         )
 
     async def whoami(self):
-        """Connects (initialize) and calls the whoami tool: what it answers, as JSON."""
+        """Connects (the SDK chooses how) and calls the whoami tool: what it answers, as JSON."""
 
         async def seen_request(request):
             body = request.content.decode(errors="replace") if request.method == "POST" else ""
@@ -307,6 +307,11 @@ async def story(label, user, expected_client_id=None):
     check(me.get("username") == USER and me.get("client_id") == client_id and me.get("scope") == "read"
           and (expected_client_id is None or client_id == expected_client_id),
           f"{label}: whoami answers the user, the client and the scope through API Gateway", (me, client_id))
+    answered = [json.loads(t["body"]).get("method") for t in user.sent(MCP, "POST")
+                if t.get("status") == 200 and t["body"].startswith("{")]
+    check("server/discover" in answered and "tools/call" in answered and "initialize" not in answered,
+          f"{label}: the SDK stays on the 2026-07-28 revision through API Gateway (server/discover, no initialize)",
+          answered)
 
     # An hour later, as far as the client's clock can tell: it refreshes, and asks nobody.
     before = user.storage.tokens.access_token
