@@ -288,7 +288,8 @@ async def story(label, user, expected_client_id=None):
     try:
         me = await user.whoami()
     except Exception as e:  # Any failure of the SDK's flow is a failed check.
-        check(False, f"{label}: the SDK connects from the MCP server's URL alone and calls whoami", repr(e))
+        check(False, f"{label}: the SDK connects from the MCP server's URL alone and calls whoami",
+              (repr(e), [(t["method"], t.get("status"), t["body"][:300]) for t in user.sent(MCP)]))
         return None
     client_id = user.storage.client_info.client_id if user.storage.client_info else None
     first = user.traffic[0] if user.traffic else {}
