@@ -183,7 +183,8 @@ enum ClientCommand {
     Show { client_id: String },
     /// Disable a client: it can no longer authenticate and its tokens become
     /// inactive. A client known by its metadata document stays disabled
-    /// until enabled (its URL is not fetched again meanwhile).
+    /// until enabled (its URL is not fetched meanwhile); such a URL may be
+    /// disabled before any client has used it.
     Disable { client_id: String },
     /// Enable a disabled client again. A client known by its metadata
     /// document is fetched afresh at its next use.
@@ -364,7 +365,7 @@ async fn run(cli: Cli) -> Result<Option<Value>, String> {
             .map_err(flagged)?
             .to_public_json(),
         Command::Client(ClientCommand::Disable { client_id }) => {
-            admin::change_client(&store, &client_id, ClientChange::Disable)
+            admin::disable_client(&store, &client_id, clock.now())
                 .await
                 .map_err(flagged)?
                 .to_public_json()

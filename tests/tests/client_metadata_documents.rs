@@ -455,7 +455,7 @@ async fn a_disabled_documented_client_stays_disabled() {
         .get(&env, &authorize_path(&client_id, REDIRECT, &challenge))
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    admin::change_client(&env.admin, &client_id, shared::store::ClientChange::Disable)
+    admin::disable_client(&env.admin, &client_id, env.clock.now())
         .await
         .unwrap();
     for wait in [61, 200_000] {
@@ -482,4 +482,55 @@ async fn a_disabled_documented_client_stays_disabled() {
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(server.hits("/client.json"), 2, "fetched afresh once enabled");
+}
+
+/// An administrator may disable a document's URL before any client used
+/// it: it is then never fetched, at either endpoint, until enabled. A URL
+/// no document may have is no client to disable.
+#[tokio::test]
+async fn a_document_url_disabled_before_its_first_use_is_never_fetched() {
+    let env = env("loopback").await;
+    let server = DocumentServer::start(trusted()).await;
+    let client_id = serve_client(&server, "/client.json", None);
+    let banned = admin::disable_client(&env.admin, &client_id, env.clock.now())
+        .await
+        .unwrap();
+    assert!(banned.disabled && banned.is_from_metadata_document());
+    let (_, challenge) = pkce_pair();
+    for wait in [0, 200_000] {
+        env.clock.advance(wait);
+        let page = Browser::default()
+            .get(&env, &authorize_path(&client_id, REDIRECT, &challenge))
+            .await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("the client is unknown"), "{}", page.body);
+        token(
+            &env,
+            &format!(
+                "grant_type=authorization_code&client_id={}&code=x&code_verifier=y",
+                encode(&client_id)
+            ),
+        )
+        .await
+        .assert_error(401, "invalid_client");
+    }
+    assert_eq!(server.hits("/client.json"), 0, "never fetched");
+    for not_a_document in [format!("{client_id}#fragment"), "some-client-id".to_owned()] {
+        assert!(matches!(
+            admin::disable_client(&env.admin, &not_a_document, env.clock.now()).await,
+            Err(admin::AdminError::NotFound(_))
+        ));
+    }
+
+    let document_expires_at = env.clock.now() + 100_000;
+    admin::change_client(
+        &env.admin,
+        &client_id,
+        shared::store::ClientChange::Enable { document_expires_at },
+    )
+    .await
+    .unwrap();
+    let (_, code) = sign_in(&env, &client_id, REDIRECT, &challenge).await;
+    assert!(!code.is_empty());
+    assert_eq!(server.hits("/client.json"), 1, "fetched once enabled");
 }

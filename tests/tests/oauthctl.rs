@@ -244,6 +244,23 @@ async fn client_lifecycle_end_to_end() {
     assert_eq!(enabled["disabled"], false);
     let expires_at = enabled["expires_at"].as_u64().expect("an expiry again");
     assert!((now + 600..now + 700).contains(&expires_at), "{enabled}");
+    // A document's URL no client used yet: disabled before its first use.
+    let unseen = "https://unseen.example.com/client.json";
+    let banned = oauthctl(&table, &["client", "disable", unseen]).await.json();
+    assert_eq!(
+        (
+            &banned["client_id"],
+            &banned["disabled"],
+            &banned["registered_by"],
+            &banned["expires_at"]
+        ),
+        (
+            &json!(unseen),
+            &json!(true),
+            &json!("metadata_document"),
+            &Value::Null
+        )
+    );
 }
 
 #[tokio::test]

@@ -207,6 +207,29 @@ pub async fn clients<S: AdminStore>(store: &S) -> Result<Vec<Client>, AdminError
     Ok(store.list_clients().await?)
 }
 
+/// Disables a client. A URL no client has yet, but that a metadata document
+/// may have, is disabled before its first use: kept as a disabled client,
+/// never fetched, until enabled.
+pub async fn disable_client<S: AdminStore>(
+    store: &S,
+    client_id: &str,
+    now: u64,
+) -> Result<Client, AdminError> {
+    // Twice: the service may store the document's client between the two writes.
+    for _ in 0..2 {
+        if let Some(disabled) = store.update_client(client_id, ClientChange::Disable).await? {
+            return Ok(disabled);
+        }
+        let Some(banned) = crate::service::never_fetched(client_id, now) else {
+            break;
+        };
+        if store.put_metadata_document_client(&banned).await? {
+            return Ok(banned);
+        }
+    }
+    Err(AdminError::NotFound(format!("client {client_id:?}")))
+}
+
 /// Applies `change` to a client (disable, enable).
 pub async fn change_client<S: AdminStore>(
     store: &S,

@@ -19,7 +19,7 @@ use super::register::{registered, Metadata, ScopeRule};
 use super::TokenService;
 use crate::config::ClientMetadataDocuments;
 use crate::fetch::{fetch, FetchPolicy, FetchRefused};
-use crate::model::{Client, Registration};
+use crate::model::{Client, ClientAuth, GrantType, Registration, NEVER};
 use crate::store::{Store, StoreError};
 
 /// The longest client id that may name a document (its item's key, and
@@ -157,6 +157,35 @@ pub(super) fn document_url(client_id: &str) -> Result<Option<Url>, String> {
         return Err("the client_id URL has a dot segment".into());
     }
     Ok(Some(url))
+}
+
+/// A client an administrator disabled by the URL of its metadata document
+/// before it was ever used: `None` when `client_id` is no such URL. Never
+/// fetched and kept until enabled, when its document is fetched at its
+/// next use.
+pub(crate) fn never_fetched(client_id: &str, now: u64) -> Option<Client> {
+    let url = document_url(client_id).ok()??;
+    Some(Client {
+        client_id: url.as_str().to_owned(),
+        name: url.host_str().unwrap_or_default().to_owned(),
+        auth: ClientAuth::Public,
+        grant_types: [GrantType::AuthorizationCode].into(),
+        scopes: Default::default(),
+        default_scopes: Default::default(),
+        token_lifetime: None,
+        disabled: true,
+        created_at: now,
+        redirect_uris: Vec::new(),
+        skip_consent: false,
+        allowed_origins: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        access_token_format: Default::default(),
+        registration: Registration::MetadataDocument {
+            fresh_until: 0,
+            expires_at: NEVER,
+        },
+        resources: Default::default(),
+    })
 }
 
 /// How long a document fetched now may be used, from what its

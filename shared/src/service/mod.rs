@@ -36,6 +36,7 @@ use crate::form::Form;
 use crate::keys::{AutomaticRotation, KeyRing, Sealer};
 use crate::store::Store;
 
+pub(crate) use client_metadata::never_fetched;
 pub use error::OAuthError;
 
 /// A request as the core sees it; the body is at most [`MAX_BODY_BYTES`] + 1
