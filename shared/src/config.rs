@@ -196,11 +196,13 @@ impl HostAllowlist {
     }
 }
 
-/// The OpenID Connect scopes (Core §5.4), known whenever OpenID Connect is on.
-pub const OIDC_SCOPES: [(&str, &str); 3] = [
+/// The OpenID Connect scopes (Core §5.4, §11), known whenever OpenID
+/// Connect is on.
+pub const OIDC_SCOPES: [(&str, &str); 4] = [
     ("openid", "Sign you in (OpenID Connect)"),
     ("profile", "Your name and username"),
     ("email", "Your e-mail address"),
+    ("offline_access", "Stay connected while you are away"),
 ];
 
 /// How long an authorization code may be redeemed (RFC 6749 §4.1.2 advises

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::origin::Origin;
 use crate::redirect_uri::RedirectUri;
 use crate::resource::Audience;
-use crate::scope::{format_scope, ScopeSet};
+use crate::scope::{format_scope, ScopeSet, OFFLINE_ACCESS_SCOPE};
 use crate::secret::{generate_id, RandomnessUnavailable};
 
 /// An OAuth 2.0 grant type this server can issue tokens for.
@@ -228,6 +228,13 @@ impl Client {
         let registered =
             self.grant_types.contains(&grant) || (grant == GrantType::RefreshToken && issues_refresh_tokens);
         registered && (!self.is_public() || grant.open_to_public_clients())
+    }
+
+    /// Whether the client may be granted `scope`: one of its scopes, or
+    /// `offline_access` when it may refresh (see [`OFFLINE_ACCESS_SCOPE`]).
+    pub fn may_have_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+            || (scope == OFFLINE_ACCESS_SCOPE && self.may_use(GrantType::RefreshToken))
     }
 
     /// The client as shown to an administrator: everything but the secret hash.

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::scope::{parse_scope, ScopeSet, OPENID_SCOPE};
+use crate::scope::{parse_scope, ScopeSet, OFFLINE_ACCESS_SCOPE, OPENID_SCOPE};
 
 /// The longest `resource` value read.
 pub const MAX_RESOURCE_BYTES: usize = 2048;
@@ -17,8 +17,9 @@ pub const MAX_RESOURCE_BYTES: usize = 2048;
 pub const MAX_RESOURCES_PER_REQUEST: usize = 8;
 
 /// The authorization server's own scopes (OpenID Connect's), which go with
-/// a token for any resource: they are for UserInfo and the ID token.
-const OWN_SCOPES: [&str; 3] = [OPENID_SCOPE, "profile", "email"];
+/// a token for any resource: they are for UserInfo, the ID token and the
+/// grant's refresh tokens.
+const OWN_SCOPES: [&str; 4] = [OPENID_SCOPE, "profile", "email", OFFLINE_ACCESS_SCOPE];
 
 /// A token's audience: the identifiers of the resources it was issued for;
 /// empty when its request named none.

@@ -19,6 +19,12 @@ pub fn is_reserved(scope: &str) -> bool {
 /// The scope that makes an authorization request an OpenID Connect one.
 pub const OPENID_SCOPE: &str = "openid";
 
+/// OpenID Connect's request for refresh tokens (Core §11): any client that
+/// may refresh may ask for it, registered for it or not, as relying
+/// parties ask for it unprompted (and MCP clients, SEP-2207, whenever the
+/// server lists it). Refresh tokens are issued with or without it.
+pub const OFFLINE_ACCESS_SCOPE: &str = "offline_access";
+
 /// A set of scope names, kept sorted so answers are deterministic.
 pub type ScopeSet = BTreeSet<String>;
 

@@ -305,7 +305,11 @@ async def story(label, user, expected_client_id=None):
     check(authorize.get("resource") == [MCP] and redeem and redeem[0].get("resource") == [MCP]
           and redeem[0].get("grant_type") == ["authorization_code"],
           f"{label}: the authorization and token requests name the MCP server as resource (RFC 8707)", (authorize, redeem))
-    check(me.get("username") == USER and me.get("client_id") == client_id and me.get("scope") == "read"
+    check(authorize.get("scope") == ["read offline_access"] and authorize.get("prompt") == ["consent"],
+          f"{label}: the SDK asks the scope of the 401 and offline_access, which the server lists (SEP-2207)",
+          authorize)
+    check(me.get("username") == USER and me.get("client_id") == client_id
+          and me.get("scope") == "offline_access read"
           and (expected_client_id is None or client_id == expected_client_id),
           f"{label}: whoami answers the user, the client and the scope through API Gateway", (me, client_id))
     answered = [json.loads(t["body"]).get("method") for t in user.sent(MCP, "POST")

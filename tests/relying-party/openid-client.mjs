@@ -33,7 +33,8 @@ const nonce = client.randomNonce();
 const state = client.randomState();
 const authorizationUrl = client.buildAuthorizationUrl(config, {
   redirect_uri: REDIRECT_URI,
-  scope: 'openid profile email',
+  // Refresh tokens asked for as relying parties do (Core §11); the client is not registered for it.
+  scope: 'openid profile email offline_access',
   code_challenge: await client.calculatePKCECodeChallenge(verifier),
   code_challenge_method: 'S256',
   nonce,

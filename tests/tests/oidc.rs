@@ -330,6 +330,56 @@ async fn an_oversized_nonce_goes_back_to_the_client_as_invalid_request() {
     assert!(!rp.env.dump().await.contains(&"n".repeat(513)), "nothing stored");
 }
 
+/// `offline_access` (Core §11), which relying parties ask for unprompted
+/// and MCP clients whenever it is listed (SEP-2207): listed, granted to any
+/// client that may refresh though it was not registered for it, kept by the
+/// refresh token, and refused to a client that cannot refresh; unknown
+/// without OpenID Connect.
+#[tokio::test]
+async fn offline_access_is_granted_to_clients_that_may_refresh() {
+    let rp = Rp::new(&[]).await;
+    let discovery = rp.get("/.well-known/openid-configuration").await.json();
+    assert!(discovery["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("offline_access")));
+    let mut browser = Browser::default();
+    let tokens = rp.sign_in(&mut browser, "openid offline_access", "1").await;
+    assert_eq!(tokens["scope"], "offline_access openid", "{tokens}");
+    assert!(tokens["id_token"].is_string() && tokens["refresh_token"].is_string());
+    let refreshed = rp
+        .env
+        .post(
+            "/o/token/",
+            &format!(
+                "grant_type=refresh_token&refresh_token={}",
+                tokens["refresh_token"].as_str().unwrap()
+            ),
+        )
+        .basic(&rp.app.id, &rp.app.secret)
+        .send()
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert_eq!(refreshed.json()["scope"], "offline_access openid");
+
+    let machine = rp.env.client("read").await;
+    rp.env
+        .post(
+            "/o/token/",
+            "grant_type=client_credentials&scope=read+offline_access",
+        )
+        .basic(&machine.id, &machine.secret)
+        .send()
+        .await
+        .assert_error(400, "invalid_scope");
+
+    let plain = Rp::new(&[("SIGNING_KEY_SECRET", ""), ("SCOPES", r#"{"read": "Read"}"#)]).await;
+    let answer = plain
+        .get(&authorize_path(&plain.app, "read offline_access", ""))
+        .await;
+    assert_eq!(redirected(&answer, REDIRECT)["error"], "invalid_scope");
+}
+
 #[tokio::test]
 async fn without_a_signing_key_sealer_there_is_no_openid_connect() {
     let rp = Rp::new(&[("SIGNING_KEY_SECRET", ""), ("SCOPES", r#"{"read": "Read"}"#)]).await;
@@ -537,9 +587,12 @@ async fn retiring_the_signer_mid_rotation_brings_its_successor_forward() {
     assert!(verifies(&next, &jwks) && !verifies(&first, &jwks));
 }
 
-/// The private keys are stored sealed: the table holds no PKCS#8 (whose
-/// DER always starts `30 82`, base64 `MII`), and a service given another
-/// secret cannot sign with them (503, nothing issued), while the JWKS stays.
+/// The private keys are stored sealed: the table holds no DER RSA private
+/// key in base64, PKCS#8 (its `rsaEncryption` identifier reads
+/// `BgkqhkiG9w0BAQEF`) or PKCS#1 (its version and modulus, `IBAAKCA`);
+/// `MII`, the start of any DER, also turns up in random tokens. A service
+/// given another secret cannot sign with them (503, nothing issued), while
+/// the JWKS stays.
 #[tokio::test]
 async fn signing_keys_are_stored_sealed() {
     let rp = Rp::new(&[]).await;
@@ -547,7 +600,10 @@ async fn signing_keys_are_stored_sealed() {
     rp.sign_in(&mut browser, "openid", "1").await;
     let dump = rp.env.dump().await;
     assert!(dump.contains("igning"), "the key set is stored");
-    assert!(!dump.contains("MII"), "no DER private key in clear");
+    assert!(
+        !dump.contains("BgkqhkiG9w0BAQEF") && !dump.contains("IBAAKCA"),
+        "no DER private key in clear"
+    );
     let keys = rp.env.admin.get_signing_keys().await.unwrap();
     assert_eq!(keys.keys.len(), 1);
     let sealer = Sealer::secret(&[7u8; 32]);

@@ -115,7 +115,11 @@ async fn openid_client_signs_a_person_in_validates_the_id_token_and_refreshes() 
     assert_eq!(claims["iss"], issuer.as_str());
     assert_eq!(claims["sub"], user.subject.as_str());
     assert_eq!(claims["aud"], client.client_id.as_str());
-    assert_eq!(result["scope"], "email openid profile");
+    assert_eq!(result["scope"], "email offline_access openid profile");
+    assert_eq!(
+        result["refreshed"]["scope"],
+        "email offline_access openid profile"
+    );
     let userinfo = &result["userinfo"];
     assert_eq!(userinfo["sub"], user.subject.as_str());
     assert_eq!(userinfo["name"], "Jane Doe");

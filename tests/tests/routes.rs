@@ -45,7 +45,14 @@ async fn metadata_describes_the_server() {
         doc["scopes_supported"],
         // OpenID Connect's scopes are known whenever it is on; the
         // introspection scope, for resource servers, is not advertised.
-        json!(["email", "items:read", "items:write", "openid", "profile"])
+        json!([
+            "email",
+            "items:read",
+            "items:write",
+            "offline_access",
+            "openid",
+            "profile"
+        ])
     );
     // Only values the IANA registry of client authentication methods knows
     // (RFC 8414 §2): a bearer token with the introspection scope is accepted

@@ -41,7 +41,8 @@ impl<S: Store> TokenService<S> {
     }
 
     /// What was asked, if this server knows all of it, the client may have
-    /// all of it and the resources asked (`audience`) accept it; with
+    /// all of it (`offline_access` whenever it may refresh) and the
+    /// resources asked (`audience`) accept it; with
     /// nothing asked, the client's own default scopes, else the service's
     /// (`DEFAULT_SCOPES`), limited to what the client may have, this server
     /// knows and the resources accept. Nothing to grant is refused.
@@ -52,7 +53,7 @@ impl<S: Store> TokenService<S> {
         audience: &Audience,
     ) -> Result<ScopeSet, ScopeRefused> {
         let for_audience = |s: &String| self.config.resources.admits(audience, s);
-        let allowed = |s: &String| client.scopes.contains(s) && self.config.is_known_scope(s);
+        let allowed = |s: &String| client.may_have_scope(s) && self.config.is_known_scope(s);
         let scope: ScopeSet = match requested {
             Some(requested) => {
                 let requested = parse_scope(requested)

@@ -64,7 +64,7 @@ impl<S: Store> TokenService<S> {
                         "the scope may only narrow what was granted",
                     ));
                 }
-                if !requested.is_subset(&client.scopes) {
+                if !requested.iter().all(|s| client.may_have_scope(s)) {
                     return Err(OAuthError::invalid_scope(
                         "the client is no longer allowed all of that scope",
                     ));

@@ -96,7 +96,11 @@ impl<S: Store> TokenService<S> {
 /// What of an earlier grant's scope the client may still have (its allowed
 /// scopes can have narrowed since); none is `invalid_scope`.
 pub(super) fn still_allowed(granted: &ScopeSet, client: &Client) -> Result<ScopeSet, OAuthError> {
-    let scope: ScopeSet = granted.intersection(&client.scopes).cloned().collect();
+    let scope: ScopeSet = granted
+        .iter()
+        .filter(|s| client.may_have_scope(s))
+        .cloned()
+        .collect();
     if scope.is_empty() {
         return Err(OAuthError::invalid_scope(
             "the client is no longer allowed any of the granted scope",
