@@ -79,7 +79,7 @@ def inline_code(path):
 
 server_module = types.ModuleType("index")
 env = {"MCP_RESOURCE": "https://mcp.example.com/mcp", "MCP_AUTHORIZATION_SERVER": "https://auth.example.com",
-       "MCP_SCOPE": "mcp"}
+       "MCP_SCOPE": "mcp", "MCP_ALLOWED_ORIGINS": "https://app.example.com https://tools.example.com"}
 os.environ.update(env)  # the code reads its environment when loaded
 exec(compile(inline_code(TEMPLATE), "index.py", "exec"), server_module.__dict__)
 seen = []
@@ -198,6 +198,12 @@ async def main():
     status, got = raw({**call, "params": {**call["params"], "_meta": meta}}, {**routed, "Mcp-Name": "  whoami "})
     check(status == 200 and "result" in got, "2026-07-28: header values are read without the whitespace around them",
           (status, got))
+    # Origins (the transport's DNS-rebinding rule): a page's request only from an allowed origin.
+    modern_call = {**call, "params": {**call["params"], "_meta": meta}}
+    for origin, expected in [("https://tools.example.com", 200), ("https://evil.example", 403),
+                             ("http://localhost:8080", 403), ("null", 403)]:
+        status, _ = raw(modern_call, {**routed, "Origin": origin})
+        check(status == expected, f"a request from the page of {origin}: {expected}", status)
 
     # The conformance suite: every check passes, but those it cannot run
     # without its own diagnostic tools (it says so: untestable) and those
