@@ -88,7 +88,10 @@ pub struct ServiceConfig {
     pub client_metadata_documents: ClientMetadataDocuments,
     /// The hosts whose metadata documents are fetched
     /// (`CLIENT_METADATA_DOCUMENT_HOSTS`); `None`: any public host.
-    pub client_metadata_document_hosts: Option<HostAllowlist>,
+    pub client_metadata_document_hosts: Option<HostPatterns>,
+    /// The hosts whose metadata documents are refused, even if named above
+    /// (`CLIENT_METADATA_DOCUMENT_DENIED_HOSTS`); `None`: none.
+    pub client_metadata_document_denied_hosts: Option<HostPatterns>,
     /// The least seconds between a device's polls (`DEVICE_FLOW_INTERVAL`,
     /// default 5 as DOT's).
     pub device_flow_interval: u64,
@@ -154,9 +157,9 @@ pub enum ClientMetadataDocuments {
 /// Hosts, as Django's `ALLOWED_HOSTS` names them: `claude.ai` is that host
 /// only, `.example.com` that domain and every subdomain.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostAllowlist(Vec<String>);
+pub struct HostPatterns(Vec<String>);
 
-impl HostAllowlist {
+impl HostPatterns {
     /// A list separated by spaces or commas; each entry a host name (lower
     /// case), optionally with a leading dot.
     pub fn parse(value: &str) -> Result<Self, String> {
@@ -183,7 +186,7 @@ impl HostAllowlist {
     }
 
     /// Whether `host` (as a URL parser writes it) is on the list.
-    pub fn admits(&self, host: &str) -> bool {
+    pub fn matches(&self, host: &str) -> bool {
         self.0.iter().any(|allowed| match allowed.strip_prefix('.') {
             Some(domain) => {
                 host == domain
@@ -342,12 +345,12 @@ impl ServiceConfig {
             Some("true") => true,
             Some(other) => return Err(error(LOOPBACK, format!("{other:?} is neither true nor false"))),
         };
-        let client_metadata_document_hosts = match get("CLIENT_METADATA_DOCUMENT_HOSTS") {
-            None => None,
-            Some(v) => {
-                Some(HostAllowlist::parse(&v).map_err(|p| error("CLIENT_METADATA_DOCUMENT_HOSTS", p))?)
-            }
+        let host_patterns = |variable: &'static str| match get(variable) {
+            None => Ok(None),
+            Some(v) => HostPatterns::parse(&v).map(Some).map_err(|p| error(variable, p)),
         };
+        let client_metadata_document_hosts = host_patterns("CLIENT_METADATA_DOCUMENT_HOSTS")?;
+        let client_metadata_document_denied_hosts = host_patterns("CLIENT_METADATA_DOCUMENT_DENIED_HOSTS")?;
         let client_metadata_documents = match (documents_on, loopback) {
             (false, false) => ClientMetadataDocuments::Off,
             (true, false) => ClientMetadataDocuments::On,
@@ -546,6 +549,7 @@ impl ServiceConfig {
             registered_client_expire_seconds,
             client_metadata_documents,
             client_metadata_document_hosts,
+            client_metadata_document_denied_hosts,
             table_name,
             issuer,
             base_url,
@@ -853,7 +857,7 @@ mod tests {
 
     #[test]
     fn document_hosts_are_named_as_django_names_allowed_hosts() {
-        let hosts = HostAllowlist::parse("claude.ai, .example.com vscode.dev").unwrap();
+        let hosts = HostPatterns::parse("claude.ai, .example.com vscode.dev").unwrap();
         for host in [
             "claude.ai",
             "example.com",
@@ -861,7 +865,7 @@ mod tests {
             "a.b.example.com",
             "vscode.dev",
         ] {
-            assert!(hosts.admits(host), "{host}");
+            assert!(hosts.matches(host), "{host}");
         }
         for host in [
             "evil.claude.ai",
@@ -871,7 +875,7 @@ mod tests {
             "127.0.0.1",
             "",
         ] {
-            assert!(!hosts.admits(host), "{host}");
+            assert!(!hosts.matches(host), "{host}");
         }
         for bad in [
             "",
@@ -881,7 +885,7 @@ mod tests {
             "..example.com",
             "a..b",
         ] {
-            assert!(HostAllowlist::parse(bad).is_err(), "{bad:?}");
+            assert!(HostPatterns::parse(bad).is_err(), "{bad:?}");
         }
         let base = [("TABLE_NAME", "t"), ("ISSUER", "https://auth.example.com")];
         let with = |v: &'static str| {
@@ -898,6 +902,17 @@ mod tests {
             "CLIENT_METADATA_DOCUMENT_HOSTS"
         );
         assert_eq!(config(&base).unwrap().client_metadata_document_hosts, None);
+        let mut denied = base.to_vec();
+        denied.push(("CLIENT_METADATA_DOCUMENT_DENIED_HOSTS", ".evil.example"));
+        assert!(config(&denied)
+            .unwrap()
+            .client_metadata_document_denied_hosts
+            .is_some_and(|hosts| hosts.matches("cdn.evil.example") && !hosts.matches("example")));
+        denied[2].1 = "not a host!";
+        assert_eq!(
+            config(&denied).unwrap_err().variable,
+            "CLIENT_METADATA_DOCUMENT_DENIED_HOSTS"
+        );
     }
 
     #[test]

@@ -454,6 +454,20 @@ impl TestEnv {
         }
     }
 
+    /// The service deployed again over the same store and clock, configured
+    /// by `vars` (as [`TestEnv::with_config`] takes them).
+    pub fn redeployed(&self, vars: &[(&str, &str)]) -> Self {
+        Self::assemble(
+            self.backend,
+            self.service.store().inner.clone(),
+            self.admin.clone(),
+            self.table.clone(),
+            self.dynamo.clone(),
+            self.clock.clone(),
+            vars,
+        )
+    }
+
     /// Another container of the same service: the same configuration,
     /// store and clock, caches of its own.
     pub fn another_container(&self) -> TokenService<AnyStore> {

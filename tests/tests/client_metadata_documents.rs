@@ -441,6 +441,69 @@ async fn only_the_hosts_named_are_fetched_from_when_some_are() {
     assert_eq!(server.hits("/client.json"), 0, "never fetched");
 }
 
+/// A deployment may refuse the documents of named hosts (a domain and its
+/// subdomains with a leading dot), even when it takes any other: refused
+/// unfetched, and a document kept from before is refused at once.
+#[tokio::test]
+async fn documents_of_denied_hosts_are_refused_even_when_kept() {
+    let env = env("loopback").await;
+    let server = DocumentServer::start(trusted()).await;
+    let client_id = serve_client(&server, "/client.json", Some("max-age=3600"));
+    let (_, challenge) = pkce_pair();
+    sign_in(&env, &client_id, REDIRECT, &challenge).await;
+    assert_eq!(server.hits("/client.json"), 1);
+
+    let vars = [
+        ("REGISTERED_CLIENT_EXPIRE_SECONDS", "100000"),
+        ("PASSWORD_HASH_ITERATIONS", "1000"),
+        ("CLIENT_METADATA_DOCUMENTS", "on"),
+        ("CLIENT_METADATA_DOCUMENTS_ALLOW_LOOPBACK", "true"),
+    ];
+    let denying = env.redeployed(
+        &[
+            vars.as_slice(),
+            &[("CLIENT_METADATA_DOCUMENT_DENIED_HOSTS", "evil.example, localhost")],
+        ]
+        .concat(),
+    );
+    let other_id = serve_client(&server, "/other.json", None);
+    for id in [&client_id, &other_id] {
+        let page = Browser::default()
+            .get(&denying, &authorize_path(id, REDIRECT, &challenge))
+            .await;
+        assert_eq!(page.status, 400, "{id}");
+        assert!(
+            page.body
+                .contains("its host is not one this service takes documents from"),
+            "{}",
+            page.body
+        );
+        token(
+            &denying,
+            &format!(
+                "grant_type=authorization_code&client_id={}&code=x&code_verifier=y",
+                encode(id)
+            ),
+        )
+        .await
+        .assert_error(401, "invalid_client");
+    }
+    assert_eq!((server.hits("/client.json"), server.hits("/other.json")), (1, 0));
+
+    // A list naming other hosts leaves these alone.
+    let elsewhere = env.redeployed(
+        &[
+            vars.as_slice(),
+            &[("CLIENT_METADATA_DOCUMENT_DENIED_HOSTS", ".evil.example")],
+        ]
+        .concat(),
+    );
+    let page = Browser::default()
+        .get(&elsewhere, &authorize_path(&other_id, REDIRECT, &challenge))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+}
+
 /// An administrator's word stands over a document: a disabled client is
 /// refused and its document not fetched again, long after the unused
 /// lifetime that would have ended its item (and let the document bring it

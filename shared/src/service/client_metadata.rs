@@ -247,21 +247,36 @@ impl<S: Store> TokenService<S> {
         match &stored {
             // An administrator's `client disable` stands, unfetched.
             Some(c) if c.disabled => return Ok(stored),
-            Some(Client {
-                registration: Registration::MetadataDocument { fresh_until, .. },
-                ..
-            }) if *fresh_until > now => return Ok(stored),
             Some(c) if !c.is_from_metadata_document() => return Ok(stored),
             _ => {}
         }
         let Some(url) = document_url(client_id).map_err(ClientUnavailable::Document)? else {
             return Ok(None);
         };
-        if let Some(hosts) = &self.config.client_metadata_document_hosts {
-            if !hosts.admits(url.host_str().unwrap_or_default()) {
-                return Err(ClientUnavailable::Document(format!(
-                    "{url}: its host is not one this service takes documents from"
-                )));
+        // The host lists hold for a document kept too: a deployment that
+        // names a host refused takes effect at once.
+        let host = url.host_str().unwrap_or_default();
+        let config = &self.config;
+        let unlisted = config
+            .client_metadata_document_hosts
+            .as_ref()
+            .is_some_and(|hosts| !hosts.matches(host));
+        let denied = config
+            .client_metadata_document_denied_hosts
+            .as_ref()
+            .is_some_and(|hosts| hosts.matches(host));
+        if unlisted || denied {
+            return Err(ClientUnavailable::Document(format!(
+                "{url}: its host is not one this service takes documents from"
+            )));
+        }
+        if let Some(Client {
+            registration: Registration::MetadataDocument { fresh_until, .. },
+            ..
+        }) = &stored
+        {
+            if *fresh_until > now {
+                return Ok(stored);
             }
         }
         if let Some(why) = self.failed_documents.recent(url.as_str(), now) {
